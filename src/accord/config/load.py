@@ -1,0 +1,351 @@
+"""Load ``accord.toml`` into model objects; every error names the file and the line."""
+
+from __future__ import annotations
+
+import graphlib
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from accord.config.locate import locate
+from accord.config.schema import ConfigModel, FieldModel, MappingModel
+from accord.errors import ConfigError, FilterError
+from accord.filters import parse_filter
+from accord.model import (
+    DeletionConflict,
+    Direction,
+    FieldMapping,
+    KeyPolicy,
+    MatchCriterion,
+    TableMapping,
+    TableRef,
+    TableSettings,
+    Transform,
+    UpdateConflict,
+)
+
+DEFAULT_NAME = "accord.toml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    name: str
+    connector: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration; mappings keep their file order."""
+
+    path: Path
+    text: str
+    state_url: str
+    systems: dict[str, SystemConfig]
+    tables: dict[str, TableSettings]
+    mappings: list[TableMapping]
+
+    def mapping(self, name: str) -> TableMapping:
+        for m in self.mappings:
+            if m.name.lower() == name.lower():
+                return m
+        from accord.errors import UsageError
+
+        known = ", ".join(m.name for m in self.mappings) or "none"
+        raise UsageError(f"no mapping named '{name}' (known: {known})")
+
+    def error(self, message: str, line: int) -> ConfigError:
+        return ConfigError(message, source=str(self.path), line=line)
+
+    def table_settings(self, ref: TableRef) -> TableSettings | None:
+        return self.tables.get(str(ref))
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: the argument, else ``$ACCORD_CONFIG``, else ``./accord.toml``."""
+    chosen = path or os.environ.get("ACCORD_CONFIG") or DEFAULT_NAME
+    return Path(chosen)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    config_path = find_config(path)
+    source = str(config_path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "configuration file not found (give --config PATH, set ACCORD_CONFIG, "
+            "or run 'accord demo' to create an example)",
+            source=source,
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration: {exc}", source=source) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"not valid TOML: {exc}", source=source, line=int(match.group(1)) if match else 0
+        ) from None
+    try:
+        model = ConfigModel.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        raise ConfigError(
+            f"{_describe_loc(loc, raw)}: {_pydantic_message(first)}",
+            source=source,
+            line=locate(text, loc),
+        ) from None
+    return _build(config_path, text, model)
+
+
+def _describe_loc(loc: Sequence[Any], raw: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+                if name and parts and parts[-1] == "mappings":
+                    label = f"[{item}] ({name})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+        if isinstance(node, dict):
+            node = node.get(item) if isinstance(item, str) else None
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            node = node[item]
+        else:
+            node = None
+    return "".join(parts) or "configuration"
+
+
+def _pydantic_message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    if kind == "literal_error":
+        return f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+    return str(error["msg"]).lower()
+
+
+def _expand(value: str, source: str, line: int) -> str:
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"environment variable {name} is not set", source=source, line=line)
+        return os.environ[name]
+
+    return _VAR.sub(repl, value)
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    prefix = url.split("://", 1)[0] + ":///"
+    if url.startswith("sqlite") and url.startswith(prefix) and not url.startswith(prefix + "/"):
+        relative = url[len(prefix) :]
+        if relative and relative != ":memory:":
+            return prefix + str((base / relative).resolve())
+    return url
+
+
+def _build(path: Path, text: str, model: ConfigModel) -> Config:
+    source = str(path)
+    base = path.resolve().parent
+
+    def fail(message: str, loc: tuple[str | int, ...]) -> ConfigError:
+        return ConfigError(message, source=source, line=locate(text, loc))
+
+    systems = {}
+    for name, sys in model.systems.items():
+        url = _expand(sys.url, source, locate(text, ("systems", name, "url")))
+        systems[name] = SystemConfig(name, sys.connector, _resolve_sqlite(url, base), sys.options)
+    state_url = _resolve_sqlite(
+        _expand(model.state.url, source, locate(text, ("state", "url"))), base
+    )
+
+    tables = {}
+    for ref_text, t in model.tables.items():
+        try:
+            ref = TableRef.parse(ref_text)
+        except ValueError as exc:
+            raise fail(str(exc), ("tables", ref_text)) from None
+        if ref.system not in systems:
+            raise fail(f"table '{ref_text}': unknown system '{ref.system}'", ("tables", ref_text))
+        policy = (
+            KeyPolicy()
+            if t.new_keys == "uuid"
+            else KeyPolicy(series=t.new_keys.series, digits=t.new_keys.digits)
+        )
+        tables[ref_text] = TableSettings(
+            key=t.key,
+            modified=t.modified,
+            new_keys=policy,
+            stamp_modified=t.stamp_modified,
+            overlap_seconds=t.overlap_seconds,
+        )
+
+    mappings = [_mapping(i, m, systems, fail) for i, m in enumerate(model.mappings)]
+    names = [m.name.lower() for m in mappings]
+    for i, m in enumerate(mappings):
+        if names.index(m.name.lower()) != i:
+            raise fail(f"mapping name '{m.name}' is used twice", ("mappings", i, "name"))
+        for j, fm in enumerate(model.mappings[i].fields):
+            if fm.lookup and fm.lookup.lower() not in names:
+                raise fail(
+                    f"mapping {m.name}: lookup '{fm.lookup}' is not a mapping",
+                    ("mappings", i, "fields", j),
+                )
+        for dep in m.depends_on:
+            if dep.lower() not in names:
+                raise fail(
+                    f"mapping {m.name}: depends_on '{dep}' is not a mapping",
+                    ("mappings", i, "depends_on"),
+                )
+    config = Config(path, text, state_url, systems, tables, mappings)
+    dependency_order(config)  # a cycle is a configuration error
+    return config
+
+
+def _mapping(
+    index: int, m: MappingModel, systems: dict[str, SystemConfig], fail: Any
+) -> TableMapping:
+    loc: tuple[str | int, ...] = ("mappings", index)
+    refs = []
+    for key in ("table", "integration_table"):
+        try:
+            ref = TableRef.parse(getattr(m, key))
+        except ValueError as exc:
+            raise fail(f"mapping {m.name}: {key}: {exc}", (*loc, key)) from None
+        if ref.system not in systems:
+            raise fail(f"mapping {m.name}: {key}: unknown system '{ref.system}'", (*loc, key))
+        refs.append(ref)
+    for key in ("table_filter", "integration_table_filter"):
+        text = getattr(m, key)
+        if text.strip():
+            try:
+                parse_filter(text)
+            except FilterError as exc:
+                raise fail(f"mapping {m.name}: {key}: {exc}", (*loc, key)) from None
+    direction = Direction(m.direction)
+    fields = tuple(
+        _field(m.name, direction, f, fail, (*loc, "fields", j)) for j, f in enumerate(m.fields)
+    )
+    if not any(
+        f.direction.includes(p) for f in fields for p in direction.passes
+    ):  # pragma: no cover - _field already ensures compatibility
+        raise fail(f"mapping {m.name}: no field takes part in its direction", (*loc, "fields"))
+    return TableMapping(
+        name=m.name,
+        table=refs[0],
+        integration_table=refs[1],
+        direction=direction,
+        fields=fields,
+        table_filter=m.table_filter.strip(),
+        integration_table_filter=m.integration_table_filter.strip(),
+        sync_only_coupled=m.sync_only_coupled,
+        update_conflict=UpdateConflict(m.update_conflict),
+        deletion_conflict=DeletionConflict(m.deletion_conflict),
+        create_new_if_no_match=m.create_new_if_no_match,
+        sync_after_coupling=m.sync_after_coupling,
+        depends_on=tuple(m.depends_on),
+        skip_after=m.skip_after,
+    )
+
+
+def _field(
+    mapping: str, mapping_direction: Direction, f: FieldModel, fail: Any, loc: tuple[Any, ...]
+) -> FieldMapping:
+    has_constant = "constant" in f.model_fields_set
+    what = f"mapping {mapping}: field row"
+    if has_constant:
+        if (f.field is None) == (f.integration_field is None):
+            raise fail(
+                f"{what}: a constant needs exactly one of 'field' or 'integration_field' "
+                "(the side it is written to)",
+                loc,
+            )
+        if f.lookup or f.match:
+            raise fail(f"{what}: a constant cannot have a lookup or match criteria", loc)
+        toward = Direction.TO_INTEGRATION if f.integration_field else Direction.FROM_INTEGRATION
+        direction = Direction(f.direction) if f.direction else toward
+        if direction is not toward:
+            raise fail(
+                f"{what}: constant written to the "
+                f"{'integration' if f.integration_field else 'local'} side needs direction "
+                f"'{toward.value}'",
+                loc,
+            )
+    else:
+        if f.field is None or f.integration_field is None:
+            raise fail(f"{what}: needs both 'field' and 'integration_field' (or a 'constant')", loc)
+        direction = Direction(f.direction) if f.direction else mapping_direction
+    if mapping_direction is not Direction.BIDIRECTIONAL and direction not in (
+        mapping_direction,
+        Direction.BIDIRECTIONAL,
+    ):
+        raise fail(
+            f"{what} {f.field or ''}→{f.integration_field or ''}: direction '{direction.value}' "
+            f"does not fit the mapping's direction '{mapping_direction.value}'",
+            loc,
+        )
+    if f.clear_on_missing and not f.lookup:
+        raise fail(f"{what}: clear_on_missing needs a lookup", loc)
+    transform = None
+    if isinstance(f.transform, str):
+        transform = Transform(f.transform)
+    elif f.transform is not None:
+        transform = Transform("map", dict(f.transform.map))
+    match = None
+    if f.match is not None:
+        match = MatchCriterion(f.match.priority, f.match.case_sensitive)
+    return FieldMapping(
+        field=f.field,
+        integration_field=f.integration_field,
+        direction=direction,
+        constant=f.constant,
+        has_constant=has_constant,
+        lookup=f.lookup,
+        clear_on_missing=f.clear_on_missing,
+        transform=transform,
+        match=match,
+    )
+
+
+def dependency_order(config: Config) -> list[TableMapping]:
+    """Mappings ordered so that each comes after those it depends on (file order otherwise)."""
+    by_name = {m.name.lower(): m for m in config.mappings}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for m in config.mappings:
+        sorter.add(m.name.lower(), *(d.lower() for d in sorted(m.hard_dependencies())))
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = [by_name[n].name for n in exc.args[1]]
+        first = by_name[exc.args[1][0]]
+        index = config.mappings.index(first)
+        raise ConfigError(
+            "mappings depend on each other in a cycle: " + " → ".join(cycle)
+            + " (mark one lookup clear_on_missing = true, or remove a depends_on)",
+            source=str(config.path),
+            line=locate(config.text, ("mappings", index)),
+        ) from None
+    position = {m.name.lower(): i for i, m in enumerate(config.mappings)}
+    order: list[TableMapping] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=position.__getitem__)
+        for name in ready:
+            order.append(by_name[name])
+            sorter.done(name)
+    return order

@@ -1,0 +1,81 @@
+"""The shape of ``accord.toml`` as pydantic models (DESIGN.md §6); unknown keys are errors."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DirectionText = Literal["to-integration", "from-integration", "bidirectional"]
+Scalar = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateModel(_Strict):
+    url: str = "sqlite:///.accord/state.db"
+
+
+class SystemModel(_Strict):
+    connector: str = "sql"
+    url: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SeriesModel(_Strict):
+    series: str = Field(min_length=1)
+    digits: int = Field(default=5, ge=1, le=20)
+
+
+class TableModel(_Strict):
+    key: str | None = None
+    modified: str | None = None
+    new_keys: Literal["uuid"] | SeriesModel = "uuid"
+    stamp_modified: bool = True
+    overlap_seconds: float = Field(default=2.0, ge=0)
+
+
+class MatchModel(_Strict):
+    priority: int = Field(default=0, ge=0)
+    case_sensitive: bool = False
+
+
+class MapTransformModel(_Strict):
+    map: dict[str, Scalar]
+
+
+class FieldModel(_Strict):
+    field: str | None = None
+    integration_field: str | None = None
+    constant: Scalar | None = None
+    direction: DirectionText | None = None
+    lookup: str | None = None
+    clear_on_missing: bool = False
+    transform: Literal["upper", "lower", "trim"] | MapTransformModel | None = None
+    match: MatchModel | None = None
+
+
+class MappingModel(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)
+    table: str
+    integration_table: str
+    direction: DirectionText = "bidirectional"
+    table_filter: str = ""
+    integration_table_filter: str = ""
+    sync_only_coupled: bool = True
+    update_conflict: Literal["none", "send", "get", "merge"] = "none"
+    deletion_conflict: Literal["none", "restore", "uncouple"] = "none"
+    create_new_if_no_match: bool = False
+    sync_after_coupling: bool = True
+    depends_on: list[str] = Field(default_factory=list)
+    skip_after: int = Field(default=2, ge=1)
+    fields: list[FieldModel] = Field(min_length=1)
+
+
+class ConfigModel(_Strict):
+    state: StateModel = Field(default_factory=StateModel)
+    systems: dict[str, SystemModel] = Field(min_length=1)
+    tables: dict[str, TableModel] = Field(default_factory=dict)
+    mappings: list[MappingModel] = Field(default_factory=list)

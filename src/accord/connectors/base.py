@@ -1,0 +1,97 @@
+"""The connector interface: how the engine reads and writes one system's tables.
+
+A connector streams records in batches, writes batches of changes and reports one result per
+change, isolating a failing record from the rest of its batch. What a connector can do is
+declared as data in :class:`Capabilities`, never discovered through ``isinstance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from accord.model import Change, Record, TableSchema, TableSettings, WriteResult
+
+if TYPE_CHECKING:
+    from accord.filters import Filter
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector supports; the engine and the conformance suite branch on these."""
+
+    client_keys: bool = True
+    """The engine may choose the key of a record it creates (needed for crash-safe creation)."""
+    batch_size: int = 1000
+    """Largest number of changes :meth:`Connector.write` takes at once."""
+    server_filter: bool = True
+    """Filters are evaluated by the system rather than after reading."""
+    optimistic_concurrency: bool = False
+    """Updates can be made conditional on the version last read."""
+    delete: bool = True
+    """The connector can delete records."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One system, reached through one connector instance."""
+
+    name: str
+    capabilities: Capabilities
+
+    def describe(self, table: str) -> TableSchema:
+        """Fields, key field, modified-on field and field types of ``table``."""
+        ...
+
+    def read(
+        self,
+        table: str,
+        *,
+        filter: Filter | None = None,
+        modified_after: datetime | None = None,
+        keys: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[list[Record]]:
+        """Stream matching records in batches, ordered by (modified, key) or by key.
+
+        ``keys`` restricts the read to those records (missing keys are simply absent);
+        ``fields`` limits the values returned (key and modified-on are always read).
+        """
+        ...
+
+    def count(
+        self, table: str, *, filter: Filter | None = None, modified_after: datetime | None = None
+    ) -> int:
+        """How many records :meth:`read` would return with the same arguments."""
+        ...
+
+    def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
+        """Apply changes; one result per change, in order. A failing change fails alone."""
+        ...
+
+    def max_key(self, table: str, prefix: str) -> str | None:
+        """The greatest key starting with ``prefix`` (to continue a number series)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+ConnectorOptions = Mapping[str, Any]
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password replaced, safe for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

@@ -1,0 +1,303 @@
+"""The SQL connector: SQLite, PostgreSQL and MariaDB tables through SQLAlchemy Core.
+
+Reads use keyset pagination (no cursor stays open between batches, so reading one system
+never blocks writes to another). Writes go in one transaction per batch with executemany; if
+the batch fails, each change is retried alone so that only the bad record fails.
+Plain tables have no server that stamps "modified on": the connector stamps the modified
+column on every write it makes and reports that value as the record's new version.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from accord.connectors.base import Capabilities, redact_url
+from accord.connectors.sql.schema import reflect_table, table_schema
+from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
+from accord.model import Change, ChangeKind, Record, TableSchema, TableSettings, WriteResult
+from accord.model.values import naive_utc
+
+if TYPE_CHECKING:
+    from accord.filters import Filter
+
+KEYS_PER_QUERY = 500
+
+
+class _RowMissing(Exception):
+    """An update matched no row: the record was deleted in the meantime."""
+
+
+class SqlConnector:
+    """A system whose tables live in one SQL database reachable by a SQLAlchemy URL."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        tables: Mapping[str, TableSettings],
+        options: Mapping[str, Any],
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._settings = dict(tables)
+        self.capabilities = Capabilities(batch_size=int(options.get("batch_size", 1000)))
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            connect_args["timeout"] = float(options.get("busy_timeout", 30))
+        try:
+            self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+            raise FatalConnectorError(
+                f"system '{name}': cannot use URL {redact_url(url)}: {exc}"
+            ) from None
+        self._tables: dict[str, tuple[sa.Table, TableSchema]] = {}
+
+    # -- schema ---------------------------------------------------------------------------
+    def describe(self, table: str) -> TableSchema:
+        return self._table(table)[1]
+
+    def _table(self, table: str) -> tuple[sa.Table, TableSchema]:
+        cached = self._tables.get(table)
+        if cached is None:
+            settings = self._settings.get(table)
+            try:
+                sa_table = reflect_table(self.engine, table, settings)
+            except sa.exc.DBAPIError as exc:
+                raise self._connection_error(exc) from None
+            cached = (sa_table, table_schema(self.name, sa_table, settings))
+            self._tables[table] = cached
+        return cached
+
+    def _connection_error(self, exc: sa.exc.DBAPIError) -> ConnectorError:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        message = f"system '{self.name}' ({redact_url(self.url)}): {reason}"
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            return RetriableConnectorError(message)
+        return FatalConnectorError(message)
+
+    # -- reading --------------------------------------------------------------------------
+    def read(
+        self,
+        table: str,
+        *,
+        filter: Filter | None = None,
+        modified_after: datetime | None = None,
+        keys: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[list[Record]]:
+        t, schema = self._table(table)
+        names = list(fields) if fields is not None else list(schema.fields)
+        for extra in (schema.key, schema.modified):
+            if extra is not None and extra not in names:
+                names.append(extra)
+        columns = [t.c[n] for n in names]
+        key_col = t.c[schema.key]
+        mod_col = t.c[schema.modified] if schema.modified else None
+        conditions = self._conditions(t, filter, modified_after)
+        key_pos = names.index(schema.key)
+        mod_pos = names.index(schema.modified) if schema.modified else None
+        convert_key = self._key_converter(schema)
+
+        def to_records(rows: Sequence[sa.Row[Any]]) -> list[Record]:
+            out = []
+            for row in rows:
+                version = row[mod_pos] if mod_pos is not None else None
+                if version is not None and version.tzinfo is not None:
+                    version = naive_utc(version)
+                out.append(Record(str(row[key_pos]), dict(zip(names, row, strict=True)), version))
+            return out
+
+        if keys is not None:
+            wanted = sorted({convert_key(k) for k in keys})
+            for start in range(0, len(wanted), KEYS_PER_QUERY):
+                chunk = wanted[start : start + KEYS_PER_QUERY]
+                query = sa.select(*columns).where(key_col.in_(chunk), *conditions)
+                rows = self._fetch(query.order_by(key_col))
+                if rows:
+                    yield to_records(rows)
+            return
+
+        by_modified = modified_after is not None and mod_col is not None
+        order = (mod_col, key_col) if by_modified else (key_col,)
+        last: tuple[Any, ...] | None = None
+        while True:
+            query = sa.select(*columns).where(*conditions)
+            if last is not None:
+                if by_modified:
+                    assert mod_col is not None
+                    query = query.where(
+                        sa.or_(mod_col > last[0], sa.and_(mod_col == last[0], key_col > last[1]))
+                    )
+                else:
+                    query = query.where(key_col > last[0])
+            rows = self._fetch(query.order_by(*order).limit(batch_size))
+            if not rows:
+                return
+            tail = rows[-1]
+            last = (tail[mod_pos], tail[key_pos]) if by_modified else (tail[key_pos],)
+            yield to_records(rows)
+            if len(rows) < batch_size:
+                return
+
+    def count(
+        self, table: str, *, filter: Filter | None = None, modified_after: datetime | None = None
+    ) -> int:
+        t, _ = self._table(table)
+        query = sa.select(sa.func.count()).select_from(t)
+        query = query.where(*self._conditions(t, filter, modified_after))
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except sa.exc.DBAPIError as exc:
+            raise self._connection_error(exc) from None
+
+    def max_key(self, table: str, prefix: str) -> str | None:
+        t, schema = self._table(table)
+        key_col = t.c[schema.key]
+        query = sa.select(sa.func.max(key_col)).where(key_col.startswith(prefix, autoescape=True))
+        try:
+            with self.engine.connect() as conn:
+                value = conn.execute(query).scalar_one_or_none()
+        except sa.exc.DBAPIError as exc:
+            raise self._connection_error(exc) from None
+        return None if value is None else str(value)
+
+    def _conditions(
+        self, t: sa.Table, filter: Filter | None, modified_after: datetime | None
+    ) -> list[sa.ColumnElement[bool]]:
+        _, schema = self._table(t.name)
+        conditions: list[sa.ColumnElement[bool]] = []
+        if filter is not None:
+            conditions.append(filter.to_sql({c.name: c for c in t.columns}))
+        if modified_after is not None and schema.modified:
+            conditions.append(t.c[schema.modified] > modified_after)
+        return conditions
+
+    def _fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(query).all()
+        except sa.exc.DBAPIError as exc:
+            raise self._connection_error(exc) from None
+
+    @staticmethod
+    def _key_converter(schema: TableSchema) -> Any:
+        if schema.fields[schema.key].kind == "integer":
+            return int
+        return str
+
+    # -- writing --------------------------------------------------------------------------
+    def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
+        if not changes:
+            return []
+        t, schema = self._table(table)
+        settings = self._settings.get(table)
+        stamp = None
+        if schema.modified and (settings is None or settings.stamp_modified):
+            stamp = datetime.now(UTC).replace(tzinfo=None)
+        try:
+            with self.engine.begin() as conn:
+                self._apply(conn, t, schema, changes, stamp)
+            results = [WriteResult(c.key, True, stamp) for c in changes]
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            if exc.connection_invalidated or not _is_data_error(exc):
+                raise self._connection_error(exc) from None
+            results = self._write_one_by_one(t, schema, changes, stamp)
+        except (sa.exc.DBAPIError, _RowMissing, sa.exc.StatementError):
+            results = self._write_one_by_one(t, schema, changes, stamp)
+        if schema.modified and stamp is None:
+            self._read_back_versions(table, results)
+        return results
+
+    def _write_one_by_one(
+        self, t: sa.Table, schema: TableSchema, changes: Sequence[Change], stamp: datetime | None
+    ) -> list[WriteResult]:
+        results = []
+        for change in changes:
+            try:
+                with self.engine.begin() as conn:
+                    self._apply(conn, t, schema, [change], stamp)
+                results.append(WriteResult(change.key, True, stamp))
+            except _RowMissing:
+                results.append(WriteResult(change.key, False, error="record not found"))
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                if exc.connection_invalidated or not _is_data_error(exc):
+                    raise self._connection_error(exc) from None
+                results.append(WriteResult(change.key, False, error=_reason(exc)))
+            except (sa.exc.DBAPIError, sa.exc.StatementError) as exc:
+                results.append(WriteResult(change.key, False, error=_reason(exc)))
+        return results
+
+    def _apply(
+        self,
+        conn: sa.Connection,
+        t: sa.Table,
+        schema: TableSchema,
+        changes: Sequence[Change],
+        stamp: datetime | None,
+    ) -> None:
+        key_name = schema.key
+        convert_key = self._key_converter(schema)
+        inserts: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        deletes: list[Any] = []
+        for change in changes:
+            if change.kind is ChangeKind.DELETE:
+                deletes.append(convert_key(change.key))
+                continue
+            values = dict(change.values)
+            if stamp is not None and schema.modified:
+                values[schema.modified] = stamp
+            if change.kind is ChangeKind.INSERT:
+                values[key_name] = convert_key(change.key)
+                inserts[tuple(sorted(values))].append(values)
+            else:
+                row = {f"v_{k}": v for k, v in values.items()}
+                row["k_"] = convert_key(change.key)
+                updates[tuple(sorted(values))].append(row)
+        for rows in inserts.values():
+            conn.execute(t.insert(), rows)
+        key_col = t.c[key_name]
+        for cols, rows in updates.items():
+            stmt = (
+                t.update()
+                .where(key_col == sa.bindparam("k_"))
+                .values({c: sa.bindparam(f"v_{c}") for c in cols})
+            )
+            result = conn.execute(stmt, rows)
+            if result.rowcount != len(rows):
+                raise _RowMissing()
+        for start in range(0, len(deletes), KEYS_PER_QUERY):
+            conn.execute(t.delete().where(key_col.in_(deletes[start : start + KEYS_PER_QUERY])))
+
+    def _read_back_versions(self, table: str, results: list[WriteResult]) -> None:
+        """Without our own stamp, the version is whatever a trigger or default wrote."""
+        ok = {r.key: r for r in results if r.ok}
+        for batch in self.read(table, keys=list(ok), fields=[]):
+            for record in batch:
+                ok[record.key].version = record.version
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_data_error(exc: sa.exc.DBAPIError) -> bool:
+    """SQLite reports some per-row problems as OperationalError; they are not outages."""
+    text = _reason(exc).lower()
+    return not any(
+        word in text
+        for word in ("locked", "unable to open", "connection", "server closed", "timeout", "disk")
+    )

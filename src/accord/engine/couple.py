@@ -1,0 +1,141 @@
+"""Coupling one record by hand, and uncoupling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from accord.engine.pass_ import PassOptions
+from accord.engine.progress import Progress
+from accord.engine.results import CoupleResult, RunResult
+from accord.engine.sync import _run_pass, new_job
+from accord.errors import UsageError
+from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, JobType, Side
+from accord.state.store import utcnow
+
+if TYPE_CHECKING:
+    from accord.engine.context import SideContext
+    from accord.engine.project import Project
+
+
+def _exists(side: SideContext, key: str) -> bool:
+    return any(batch for batch in side.connector.read(side.table, keys=[key], fields=[]))
+
+
+def couple_record(
+    project: Project,
+    mapping_name: str,
+    local_key: str,
+    integration_key: str | None,
+    *,
+    create_new: bool,
+    sync: Direction | None,
+    progress: Progress,
+) -> CoupleResult:
+    mapping = project.config.mapping(mapping_name)
+    ctx = project.context(mapping.name)
+    store = project.store
+    if not _exists(ctx.local, local_key):
+        raise UsageError(f"{ctx.local.table_ref} has no record {local_key!r}")
+    current = store.get_coupling(mapping.name, local_key=local_key)
+    if create_new:
+        if integration_key is not None:
+            raise UsageError("give either --to INTEGRATION_KEY or --create-new, not both")
+        if not mapping.direction.includes(Direction.TO_INTEGRATION):
+            raise UsageError(
+                f"mapping {mapping.name} is {mapping.direction.value}: it never creates "
+                f"records in {ctx.integration.table_ref}"
+            )
+        if current is not None and _exists(ctx.integration, current.integration_key):
+            raise UsageError(
+                f"{local_key!r} is already coupled to {current.integration_key!r}; "
+                "uncouple it first"
+            )
+        run = RunResult(new_job(mapping.name, JobType.SYNC, None).id)
+        options = PassOptions(keys=(local_key,), create_uncoupled=True)
+        if current is not None:  # stale: its counterpart was deleted
+            with store.transaction() as tx:
+                tx.delete_couplings(mapping.name, [local_key])
+        job, _ = _run_pass(project, mapping, Direction.TO_INTEGRATION, options, progress, run)
+        created = store.get_coupling(mapping.name, local_key=local_key)
+        if created is None or job.counters.inserted != 1:
+            message = job.message or "the record could not be created"
+            errors = store.job(job.id)
+            if errors and errors.errors:
+                message = errors.errors[0].message
+            raise UsageError(f"cannot create the counterpart of {local_key!r}: {message}")
+        return CoupleResult(created, replaced=current, created=True, job=job)
+
+    if integration_key is None:
+        raise UsageError("give --to INTEGRATION_KEY, or --create-new")
+    if not _exists(ctx.integration, integration_key):
+        raise UsageError(f"{ctx.integration.table_ref} has no record {integration_key!r}")
+    other = store.get_coupling(mapping.name, integration_key=integration_key)
+    replaced = None
+    if current is not None and current.integration_key == integration_key:
+        return CoupleResult(current)
+    if current is not None:
+        if _exists(ctx.integration, current.integration_key):
+            raise UsageError(
+                f"{local_key!r} is already coupled to {current.integration_key!r}; "
+                "uncouple it first"
+            )
+        replaced = current
+    if other is not None:
+        if _exists(ctx.local, other.local_key):
+            raise UsageError(
+                f"{integration_key!r} is already coupled to {other.local_key!r}; "
+                "uncouple it first"
+            )
+        replaced = replaced or other
+    job = new_job(mapping.name, JobType.COUPLE, None)
+    run_id = job.id
+    store.start_job(job, run_id)
+    coupling = Coupling(mapping.name, local_key, integration_key, coupled_at=utcnow())
+    with store.transaction() as tx:
+        stale = [c.local_key for c in (current, other) if c is not None]
+        tx.delete_couplings(mapping.name, stale)
+        tx.insert_couplings([coupling])
+        job.counters.add(Action.COUPLE)
+        job.counters.add(Action.UNCOUPLE, len(stale))
+        job.status, job.finished_at = JobStatus.OK, utcnow()
+        job.message = f"coupled {local_key} to {integration_key}"
+        tx.save_job(job)
+    result = CoupleResult(coupling, replaced=replaced, job=job)
+    if sync is not None:
+        result.sync = project.sync([mapping.name], records=[local_key], direction=sync,
+                                   progress=progress)
+    return result
+
+
+def uncouple_records(
+    project: Project, mapping_name: str, keys: Sequence[str] | None, *, all_: bool
+) -> Job:
+    """Remove couplings (named by either side's key); the records themselves stay."""
+    mapping = project.config.mapping(mapping_name)
+    store = project.store
+    if not all_ and not keys:
+        raise UsageError("name the records to uncouple, or use --all")
+    job = new_job(mapping.name, JobType.UNCOUPLE, None)
+    store.start_job(job, job.id)
+    with store.transaction() as tx:
+        if all_:
+            job.counters.add(Action.UNCOUPLE, tx.delete_all_couplings(mapping.name))
+        else:
+            assert keys is not None
+            by_local = store.couplings_by(mapping.name, Side.LOCAL, keys)
+            by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, keys)
+            found, errors = [], []
+            for key in keys:
+                c = by_local.get(key) or by_integration.get(key)
+                if c is None:
+                    errors.append(JobError(job.id, key, "", "not coupled"))
+                    job.counters.add(Action.SKIP)
+                else:
+                    found.append(c.local_key)
+            tx.delete_couplings(mapping.name, found)
+            tx.add_errors(errors)
+            job.counters.add(Action.UNCOUPLE, len(found))
+        job.status, job.finished_at = JobStatus.OK, utcnow()
+        tx.save_job(job)
+    return job

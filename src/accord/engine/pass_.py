@@ -1,0 +1,440 @@
+"""One pass: one direction of one mapping, processed in batches.
+
+Per batch: read a page of source records, load their couplings in one query, read the coupled
+destination records in one query, resolve lookups in one query per lookup mapping, write all
+changes in one connector call, then commit the batch's state (couplings, job errors, job
+counters) in one transaction. New records get their key and a *pending* coupling committed
+before they are written, so a run killed at any instant and started again creates no
+duplicate: the rerun finds the pending coupling and checks whether the record exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import chain
+
+from accord.engine.context import MappingContext, SideContext
+from accord.engine.keys import KeyAllocator
+from accord.engine.lookups import resolve_lookups
+from accord.engine.progress import Progress
+from accord.engine.transfer import Transferred, differences, transfer
+from accord.errors import RecordError
+from accord.model import (
+    Action,
+    Change,
+    ChangeKind,
+    Coupling,
+    DeletionConflict,
+    Direction,
+    Job,
+    JobError,
+    JobStatus,
+    Record,
+    Side,
+    SyncResult,
+    UpdateConflict,
+    WriteResult,
+)
+from accord.model.values import same
+from accord.state import StateStore
+from accord.state.store import utcnow
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """How a pass selects and treats records.
+
+    ``full``: read every source record (no watermark), create and couple uncoupled ones and
+    compare every coupled record (the reference's ForceModify). ``keys``: only these source
+    records, compared even if unchanged. ``create_uncoupled`` overrides the mapping's
+    "sync only coupled records" setting.
+    """
+
+    full: bool = False
+    keys: tuple[str, ...] | None = None
+    create_uncoupled: bool | None = None
+    batch_size: int = 1000
+
+
+@dataclass
+class _Pending:
+    """A change on its way to the destination, with what to record once it is written."""
+
+    kind: Action
+    record: Record
+    coupling: Coupling
+    transferred: Transferred
+    keep_destination_version: bool = False
+
+
+@dataclass
+class _BatchState:
+    save: list[Coupling] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)  # local keys of couplings to delete
+    replace: list[str] = field(default_factory=list)  # deleted just before re-creation
+    errors: list[JobError] = field(default_factory=list)
+
+
+class Pass:
+    """Runs one direction of one mapping and keeps its job up to date."""
+
+    def __init__(
+        self,
+        ctx: MappingContext,
+        direction: Direction,
+        store: StateStore,
+        job: Job,
+        options: PassOptions,
+        progress: Progress,
+        mapping_names: dict[str, str],
+    ) -> None:
+        self.ctx = ctx
+        self.mapping = ctx.mapping
+        self.direction = direction
+        self.store = store
+        self.job = job
+        self.options = options
+        self.progress = progress
+        self.mapping_names = mapping_names
+        self.src: SideContext = ctx.source(direction)
+        self.dst: SideContext = ctx.destination(direction)
+        self.rules = ctx.rules(direction)
+        self.creates = (
+            options.create_uncoupled
+            if options.create_uncoupled is not None
+            else (options.full or not self.mapping.sync_only_coupled)
+        )
+        self.keys_allocator = KeyAllocator(self.dst, store)
+        back = ctx.rules(direction.opposite)
+        self.has_back_rules = self.mapping.direction is Direction.BIDIRECTIONAL and any(
+            not r.bidirectional for r in back
+        )
+        self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
+
+    # -- driving --------------------------------------------------------------------------
+    def run(self) -> Job:
+        started = utcnow()
+        max_seen = None
+        batches, total = self._batches()
+        self.progress.pass_started(self.job, total)
+        for batch, track in batches:
+            if track:
+                for r in batch:
+                    if r.version is not None and (max_seen is None or r.version > max_seen):
+                        max_seen = r.version
+            self._process(batch)
+            self.progress.advanced(self.job, len(batch))
+        self.job.finished_at = utcnow()
+        self.job.status = JobStatus.FAILED if self.job.counters.failed else JobStatus.OK
+        with self.store.transaction() as tx:
+            if self.options.keys is None and max_seen is not None:
+                tx.set_watermark(self.mapping.name, self.src.side, min(max_seen, started))
+            tx.save_job(self.job)
+        self.progress.pass_finished(self.job)
+        return self.job
+
+    def _batches(self) -> tuple[Iterator[tuple[list[Record], bool]], int | None]:
+        size = self.options.batch_size
+        fields = self.ctx.source_fields(self.direction)
+        read = self.src.connector.read
+        if self.options.keys is not None:
+            keys = list(dict.fromkeys(self.options.keys))
+            return self._with_missing(read(self.src.table, keys=keys, fields=fields, batch_size=size), keys), len(keys)
+        retry = self.store.retry_keys(self.mapping.name, self.direction)
+        modified_after = None
+        if not self.options.full:
+            watermark = self.store.watermark(self.mapping.name, self.src.side)
+            if watermark is not None:
+                modified_after = watermark - timedelta(seconds=self.src.settings.overlap_seconds)
+        total = self.src.connector.count(
+            self.src.table, filter=self.src.filter, modified_after=modified_after
+        ) + len(retry)
+        retry_set = set(retry)
+        retried = (
+            (batch, False)
+            for batch in read(self.src.table, keys=retry, fields=fields, batch_size=size)
+        ) if retry else iter(())
+        main = (
+            ([r for r in batch if r.key not in retry_set], True)
+            for batch in read(
+                self.src.table,
+                filter=self.src.filter,
+                modified_after=modified_after,
+                fields=fields,
+                batch_size=size,
+            )
+        )
+        return chain(retried, main), total
+
+    def _with_missing(
+        self, batches: Iterator[list[Record]], keys: list[str]
+    ) -> Iterator[tuple[list[Record], bool]]:
+        seen: set[str] = set()
+        for batch in batches:
+            seen.update(r.key for r in batch)
+            yield batch, False
+        missing = [k for k in keys if k not in seen]
+        if missing:
+            with self.store.transaction() as tx:
+                tx.add_errors(
+                    [
+                        JobError(self.job.id, k, "", f"record not found in {self.src.table_ref}")
+                        for k in missing
+                    ]
+                )
+            self.job.counters.add(Action.FAIL, len(missing))
+
+    # -- one batch ------------------------------------------------------------------------
+    def _process(self, records: list[Record]) -> None:
+        if not records:
+            return
+        d, src_side = self.direction, self.src.side
+        couplings = self.store.couplings_by(self.mapping.name, src_side, [r.key for r in records])
+        state = _BatchState()
+        creations: list[tuple[Record, Coupling | None]] = []
+        candidates: list[tuple[Record, Coupling]] = []
+        for r in records:
+            c = couplings.get(r.key)
+            if c is None:
+                if self.creates:
+                    creations.append((r, None))
+                elif self.options.keys is not None:
+                    self._fail(state, r.key, "", "record is not coupled (couple it with "
+                               "'accord couple', or run a full synchronization)")
+                else:
+                    self.job.counters.add(Action.IGNORE)
+            elif c.skipped:
+                self.job.counters.add(Action.SKIP)
+            elif (
+                c.pending
+                or self.options.full
+                or self.options.keys is not None
+                or c.needs_retry(d)
+                or _newer(r, c.version(src_side))
+            ):
+                candidates.append((r, c))
+            else:
+                self.job.counters.add(Action.UNCHANGED)
+
+        current = self._read_destination([c.key(self.dst.side) for _, c in candidates])
+        resolved = resolve_lookups(
+            self.store,
+            self.rules,
+            d,
+            (r.values for r, _ in chain(creations, candidates)),
+            self.mapping_names,
+        )
+        pending: list[_Pending] = []
+        changes: list[Change] = []
+        for r, c in candidates:
+            dest = current.get(c.key(self.dst.side))
+            if dest is None:
+                if c.pending:
+                    creations.append((r, c))
+                else:
+                    self._deletion_conflict(state, r, c, creations)
+                continue
+            self._compare(state, r, c, dest, resolved, pending, changes)
+        self._prepare_creations(state, creations, resolved, pending, changes)
+        results = self.dst.connector.write(self.dst.table, changes) if changes else []
+        for item, result in zip(pending, results, strict=True):
+            self._record_result(state, item, result)
+        with self.store.transaction() as tx:
+            tx.update_couplings(state.save)
+            tx.delete_couplings(self.mapping.name, state.drop)
+            tx.add_errors(state.errors)
+            tx.save_job(self.job)
+
+    def _read_destination(self, keys: list[str]) -> dict[str, Record]:
+        if not keys:
+            return {}
+        fields = self.ctx.destination_fields(self.direction)
+        return {
+            r.key: r
+            for batch in self.dst.connector.read(self.dst.table, keys=keys, fields=fields)
+            for r in batch
+        }
+
+    def _compare(
+        self,
+        state: _BatchState,
+        r: Record,
+        c: Coupling,
+        dest: Record,
+        resolved: dict[str, dict[str, str]],
+        pending: list[_Pending],
+        changes: list[Change],
+    ) -> None:
+        d, dst_side = self.direction, self.dst.side
+        try:
+            wanted = transfer(self.rules, r.values, self.dst.schema, resolved)
+        except RecordError as exc:
+            self._fail_coupling(state, r, c, str(exc))
+            return
+        diff = differences(wanted.values, dest.values)
+        both_changed = (
+            self.mapping.direction is Direction.BIDIRECTIONAL
+            and not c.pending
+            and self.options.keys is None
+            and _newer(dest, c.version(dst_side))
+        )
+        if both_changed:
+            conflicting = [
+                rule.dest for rule in self.rules if rule.bidirectional and rule.dest in diff
+            ]
+            if conflicting:
+                policy = self.mapping.update_conflict
+                winner = {UpdateConflict.SEND: Direction.TO_INTEGRATION,
+                          UpdateConflict.GET: Direction.FROM_INTEGRATION}.get(policy)
+                if winner is None:
+                    self._fail_coupling(state, r, c, self._conflict_message(r, dest, conflicting, diff))
+                    return
+                if winner is not d:
+                    self.job.counters.add(Action.SKIP)
+                    return
+                both_changed = False  # this side wins: the destination's edits are overwritten
+        if not diff:
+            c.set_version(self.src.side, r.version)
+            if not both_changed:
+                c.set_version(dst_side, dest.version)
+            self._succeed(c, wanted)
+            state.save.append(c)
+            self.job.counters.add(Action.UNCHANGED)
+            return
+        pending.append(_Pending(Action.MODIFY, r, c, wanted, keep_destination_version=both_changed))
+        changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff))
+
+    def _conflict_message(
+        self, r: Record, dest: Record, fields: list[str], diff: dict[str, object]
+    ) -> str:
+        shown = "; ".join(
+            f"{f}: {self.src.side.value} {diff[f]!r}, {self.dst.side.value} {dest.values.get(f)!r}"
+            for f in fields[:5]
+        )
+        return (
+            f"update conflict: both records changed since the last synchronization and "
+            f"bidirectional fields differ ({shown}); set update_conflict or resolve by "
+            f"synchronizing this record in one direction"
+        )
+
+    def _deletion_conflict(
+        self,
+        state: _BatchState,
+        r: Record,
+        c: Coupling,
+        creations: list[tuple[Record, Coupling | None]],
+    ) -> None:
+        policy = self.mapping.deletion_conflict
+        if policy is DeletionConflict.NONE:
+            self._fail_coupling(
+                state,
+                r,
+                c,
+                f"coupled to a deleted record: {self.dst.table_ref} {c.key(self.dst.side)!r} "
+                "no longer exists (uncouple it, or set deletion_conflict to restore or uncouple)",
+            )
+            return
+        if policy is DeletionConflict.RESTORE:
+            state.replace.append(c.local_key)
+            creations.append((r, None))
+        else:
+            state.drop.append(c.local_key)
+            self.job.counters.add(Action.UNCOUPLE)
+
+    def _prepare_creations(
+        self,
+        state: _BatchState,
+        creations: list[tuple[Record, Coupling | None]],
+        resolved: dict[str, dict[str, str]],
+        pending: list[_Pending],
+        changes: list[Change],
+    ) -> None:
+        if not creations:
+            return
+        ready: list[tuple[Record, Coupling | None, Transferred]] = []
+        for r, c in creations:
+            try:
+                ready.append((r, c, transfer(self.rules, r.values, self.dst.schema, resolved)))
+            except RecordError as exc:
+                if c is not None:
+                    state.drop.append(c.local_key)
+                self._fail(state, r.key, c.key(self.dst.side) if c else "", str(exc))
+        fresh = [r for r, c, _ in ready if c is None]
+        new_couplings: list[Coupling] = []
+        now = utcnow()
+        with self.store.transaction() as tx:
+            # A restored record replaces its broken coupling in the same transaction.
+            tx.delete_couplings(self.mapping.name, state.replace)
+            keys = iter(self.keys_allocator.allocate(len(fresh), tx))
+            for r, c, wanted in ready:
+                if c is None:
+                    dest_key = next(keys)
+                    local, integ = (
+                        (r.key, dest_key) if self.src.side is Side.LOCAL else (dest_key, r.key)
+                    )
+                    c = Coupling(self.mapping.name, local, integ, pending=True, coupled_at=now)
+                    new_couplings.append(c)
+                pending.append(_Pending(Action.INSERT, r, c, wanted))
+                changes.append(Change(ChangeKind.INSERT, c.key(self.dst.side), wanted.values))
+            # Committed before the write: a crash after it leaves a pending coupling that the
+            # next run resolves by looking the record up, never a second record.
+            tx.insert_couplings(new_couplings)
+
+    def _record_result(self, state: _BatchState, item: _Pending, result: WriteResult) -> None:
+        c, r = item.coupling, item.record
+        if not result.ok:
+            reason = result.error or "rejected"
+            if item.kind is Action.INSERT:
+                state.drop.append(c.local_key)
+                self._fail(state, r.key, c.key(self.dst.side), f"cannot create: {reason}")
+            else:
+                self._fail_coupling(state, r, c, f"cannot update: {reason}")
+            return
+        c.pending = False
+        c.set_version(self.src.side, r.version)
+        if not item.keep_destination_version:
+            c.set_version(self.dst.side, result.version)
+        self._succeed(c, item.transferred)
+        if item.kind is Action.INSERT:
+            self.job.counters.add(Action.INSERT)
+            self.job.counters.add(Action.COUPLE)
+            if self.has_back_rules:
+                # The other direction owns fields this pass did not write (e.g. the number
+                # the ERP assigned): let the opposite pass complete the new pair.
+                c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
+                self.settle_keys.append(c.key(self.dst.side))
+        else:
+            self.job.counters.add(Action.MODIFY)
+        state.save.append(c)
+
+    # -- outcomes -------------------------------------------------------------------------
+    def _succeed(self, c: Coupling, wanted: Transferred) -> None:
+        result = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
+        c.set_result(self.direction, result, self.job.id)
+        c.repeats = 0
+        c.pending = False
+        c.synced_at = utcnow()
+
+    def _fail(self, state: _BatchState, source_key: str, dest_key: str, message: str) -> None:
+        state.errors.append(JobError(self.job.id, source_key, dest_key, message))
+        self.job.counters.add(Action.FAIL)
+
+    def _fail_coupling(self, state: _BatchState, r: Record, c: Coupling, message: str) -> None:
+        """Fail a coupled record; the same error twice in a row quarantines it (skipped)."""
+        d = self.direction
+        repeated = c.result(d) is SyncResult.FAILURE and same(c.error(d), message)
+        c.repeats = c.repeats + 1 if repeated else 1
+        if c.repeats >= self.mapping.skip_after:
+            c.skipped = True
+        c.set_result(d, SyncResult.FAILURE, self.job.id, message)
+        state.save.append(c)
+        self._fail(state, r.key, c.key(self.dst.side), message)
+
+
+def _newer(r: Record, synced: object) -> bool:
+    """Changed since the version stored at the last sync (unknown versions count as changed)."""
+    if r.version is None or synced is None:
+        return True
+    return bool(r.version > synced)  # type: ignore[operator]

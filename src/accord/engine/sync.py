@@ -1,0 +1,126 @@
+"""Synchronization runs: mappings in dependency order, each as one or two passes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from accord.engine.pass_ import Pass, PassOptions
+from accord.engine.progress import Progress
+from accord.engine.results import RunResult
+from accord.errors import ConnectorError, UsageError
+from accord.model import Direction, Job, JobStatus, JobType, Side, TableMapping
+from accord.state.store import utcnow
+
+if TYPE_CHECKING:
+    from accord.engine.project import Project
+
+
+def new_job(mapping: str, type_: JobType, direction: Direction | None) -> Job:
+    return Job(str(uuid.uuid4()), mapping, type_, direction, utcnow())
+
+
+def run_sync(
+    project: Project,
+    mappings: Sequence[TableMapping],
+    *,
+    full: bool,
+    records: Sequence[str] | None,
+    direction: Direction | None,
+    progress: Progress,
+) -> RunResult:
+    result = RunResult(str(uuid.uuid4()))
+    project.store.interrupt_stale_jobs()
+    broken: set[str] = set()
+    for mapping in mappings:
+        blocked = sorted(d for d in mapping.hard_dependencies() if d.lower() in broken)
+        if blocked:
+            result.not_run[mapping.name] = f"depends on {', '.join(blocked)}, which failed"
+            broken.add(mapping.name.lower())
+            continue
+        passes = mapping.direction.passes
+        if direction is not None:
+            if not mapping.direction.includes(direction) and mapping.direction is not direction:
+                raise UsageError(
+                    f"mapping {mapping.name} is {mapping.direction.value}; "
+                    f"it cannot run {direction.value}"
+                )
+            passes = (direction,)
+        ok = True
+        for d in passes:
+            keys = None
+            if records is not None:
+                keys = _source_keys(project, mapping, d, records)
+            options = PassOptions(
+                full=full,
+                keys=keys,
+                batch_size=project.batch_size,
+                create_uncoupled=True if full else None,
+            )
+            job, settle = _run_pass(project, mapping, d, options, progress, result)
+            ok = ok and job.status is not JobStatus.ERROR
+            if settle and d is Direction.FROM_INTEGRATION and Direction.TO_INTEGRATION in passes:
+                # Records created in the local system by this pass: send back the fields the
+                # local side owns (e.g. the number the ERP assigned), so the pair is complete.
+                settle_options = PassOptions(keys=tuple(settle), batch_size=project.batch_size)
+                _run_pass(
+                    project, mapping, Direction.TO_INTEGRATION, settle_options, progress, result
+                )
+        if not ok:
+            broken.add(mapping.name.lower())
+    return result
+
+
+def _run_pass(
+    project: Project,
+    mapping: TableMapping,
+    direction: Direction,
+    options: PassOptions,
+    progress: Progress,
+    result: RunResult,
+) -> tuple[Job, list[str]]:
+    job = new_job(mapping.name, JobType.SYNC, direction)
+    if options.full:
+        job.message = "full synchronization"
+    elif options.keys is not None:
+        job.message = f"{len(options.keys)} selected record(s)"
+    store = project.store
+    store.start_job(job, result.run_id)
+    result.jobs.append(job)
+    runner = Pass(
+        project.context(mapping.name),
+        direction,
+        store,
+        job,
+        options,
+        progress,
+        project.mapping_names,
+    )
+    try:
+        runner.run()
+    except ConnectorError as exc:
+        job.status = JobStatus.ERROR
+        job.message = str(exc)
+        job.finished_at = utcnow()
+        with store.transaction() as tx:
+            tx.save_job(job)
+        progress.pass_finished(job)
+    return job, runner.settle_keys
+
+
+def _source_keys(
+    project: Project, mapping: TableMapping, direction: Direction, records: Sequence[str]
+) -> tuple[str, ...]:
+    """Records are named by their local key (or, failing that, integration key)."""
+    store = project.store
+    by_local = store.couplings_by(mapping.name, Side.LOCAL, records)
+    by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, records)
+    out = []
+    for key in records:
+        c = by_local.get(key) or by_integration.get(key)
+        if c is not None:
+            out.append(c.key_on_source(direction))
+        else:
+            out.append(key)
+    return tuple(out)

@@ -1,0 +1,69 @@
+"""Accord's exception tree.
+
+Every error a user can cause ends in one of these, with a sentence that says what is wrong
+and where; the CLI prints that sentence and exits with code 2 (usage/configuration) or 1.
+
+    AccordError
+    ├── ConfigError            the configuration is invalid (names file, line, what is wrong)
+    ├── FilterError            a $filter expression does not parse (names the position)
+    ├── UsageError             a command was asked for something that does not exist or fit
+    ├── StateError             the state store cannot be opened or migrated
+    ├── ConnectorError         a system could not be reached or answered with an error
+    │   ├── RetriableConnectorError   worth trying again (lost connection, timeout, lock)
+    │   └── FatalConnectorError       will fail again the same way (bad credentials, schema)
+    └── RecordError            one record cannot be processed; the pass logs it and goes on
+"""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Base of every error Accord raises on purpose."""
+
+
+class ConfigError(AccordError):
+    """The configuration is invalid.
+
+    ``source`` and ``line`` locate the problem (``line`` is 1-based, 0 when unknown).
+    """
+
+    def __init__(self, message: str, *, source: str = "", line: int = 0) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        where = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
+        super().__init__(f"{where}{message}")
+
+
+class FilterError(AccordError):
+    """A filter expression is malformed; ``position`` is the 0-based character offset."""
+
+    def __init__(self, message: str, *, text: str = "", position: int = 0) -> None:
+        self.message = message
+        self.text = text
+        self.position = position
+        super().__init__(f"{message} at position {position + 1} in filter {text!r}")
+
+
+class UsageError(AccordError):
+    """A request names something that does not exist or cannot be done as asked."""
+
+
+class StateError(AccordError):
+    """The state store cannot be opened, migrated or used."""
+
+
+class ConnectorError(AccordError):
+    """A system could not be reached or refused an operation."""
+
+
+class RetriableConnectorError(ConnectorError):
+    """A transient failure: the same call may succeed later."""
+
+
+class FatalConnectorError(ConnectorError):
+    """A permanent failure: retrying the same call will not help."""
+
+
+class RecordError(AccordError):
+    """One record cannot be synchronized; the pass records the reason and continues."""

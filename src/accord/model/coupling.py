@@ -1,0 +1,103 @@
+"""Couplings: the durable link between one local and one integration record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from accord.model.direction import Direction, Side
+
+
+class SyncResult(StrEnum):
+    """Outcome of the last pass in one direction for a coupling.
+
+    ``deferred`` means the record was written but a lookup was cleared because its target was
+    not coupled yet; like a failure it is retried on the next pass until it settles.
+    """
+
+    NONE = ""
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DEFERRED = "deferred"
+
+
+@dataclass(slots=True)
+class Coupling:
+    """One coupling and its per-direction sync state (reference: CRM Integration Record)."""
+
+    mapping: str
+    local_key: str
+    integration_key: str
+    id: int | None = None
+    pending: bool = False
+    local_version: datetime | None = None
+    integration_version: datetime | None = None
+    result_to: SyncResult = SyncResult.NONE
+    job_to: str | None = None
+    error_to: str = ""
+    result_from: SyncResult = SyncResult.NONE
+    job_from: str | None = None
+    error_from: str = ""
+    repeats: int = 0
+    skipped: bool = False
+    last_values: dict[str, Any] | None = None
+    coupled_at: datetime | None = None
+    synced_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def version(self, side: Side) -> datetime | None:
+        return self.local_version if side is Side.LOCAL else self.integration_version
+
+    def set_version(self, side: Side, value: datetime | None) -> None:
+        if side is Side.LOCAL:
+            self.local_version = value
+        else:
+            self.integration_version = value
+
+    def key(self, side: Side) -> str:
+        return self.local_key if side is Side.LOCAL else self.integration_key
+
+    def set_result(
+        self, direction: Direction, result: SyncResult, job: str | None, error: str = ""
+    ) -> None:
+        if direction is Direction.TO_INTEGRATION:
+            self.result_to, self.job_to, self.error_to = result, job, error
+        else:
+            self.result_from, self.job_from, self.error_from = result, job, error
+
+    def result(self, direction: Direction) -> SyncResult:
+        return self.result_to if direction is Direction.TO_INTEGRATION else self.result_from
+
+    def error(self, direction: Direction) -> str:
+        return self.error_to if direction is Direction.TO_INTEGRATION else self.error_from
+
+    def needs_retry(self, direction: Direction) -> bool:
+        """Failed or deferred in this direction and not quarantined."""
+        return not self.skipped and self.result(direction) in (
+            SyncResult.FAILURE,
+            SyncResult.DEFERRED,
+        )
+
+    def key_on_source(self, direction: Direction) -> str:
+        return self.local_key if direction is Direction.TO_INTEGRATION else self.integration_key
+
+    def key_on_destination(self, direction: Direction) -> str:
+        return self.integration_key if direction is Direction.TO_INTEGRATION else self.local_key
+
+    @property
+    def last_result(self) -> str:
+        """A one-word summary for listings."""
+        if self.skipped:
+            return "skipped"
+        if self.pending:
+            return "pending"
+        results = {self.result_to, self.result_from}
+        if SyncResult.FAILURE in results:
+            return "failed"
+        if SyncResult.DEFERRED in results:
+            return "deferred"
+        if SyncResult.SUCCESS in results:
+            return "ok"
+        return "coupled"

@@ -1,0 +1,85 @@
+"""Records as the engine sees them, and the changes it asks connectors to make."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Record:
+    """One row of a table: its key (always text), its field values and its version.
+
+    The version is the table's modified-on value; the engine compares it with the version
+    stored on the coupling to decide whether the record changed since the last sync.
+    """
+
+    __slots__ = ("key", "values", "version")
+
+    def __init__(self, key: str, values: dict[str, Any], version: datetime | None) -> None:
+        self.key = key
+        self.values = values
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"Record({self.key!r}, {self.values!r}, version={self.version!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.key, self.values, self.version) == (other.key, other.values, other.version)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ChangeKind(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(slots=True)
+class Change:
+    """A write a connector is asked to make. Updates carry only the fields that change."""
+
+    kind: ChangeKind
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """The outcome of one change: the new version on success, the reason on failure."""
+
+    key: str
+    ok: bool
+    version: datetime | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """What a connector knows about one field; ``kind`` is one of :data:`FIELD_KINDS`."""
+
+    name: str
+    kind: str = "text"
+    nullable: bool = True
+    length: int | None = None
+
+
+FIELD_KINDS = ("text", "integer", "decimal", "float", "boolean", "datetime", "date", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    """The shape of one table: its fields, its key field and its modified-on field."""
+
+    name: str
+    key: str
+    modified: str | None
+    fields: Mapping[str, FieldInfo]
+
+    def field_names(self) -> list[str]:
+        return list(self.fields)

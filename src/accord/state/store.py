@@ -1,0 +1,420 @@
+"""The state store: couplings, jobs, job errors, watermarks and key series.
+
+SQLite by default (a file beside the config), PostgreSQL by URL. Everything the engine needs
+is read in batches (one query per batch of records, never one per record), and every batch's
+state is written in one transaction, so a run killed at any instant leaves consistent state.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from accord.connectors.base import redact_url
+from accord.errors import StateError
+from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
+from accord.model.job import Counters
+from accord.state import migrate
+from accord.state.tables import ATTENTION, couplings, job_errors, jobs, key_series, watermarks
+
+CHUNK = 500
+COUNTER_NAMES = tuple(Counters().as_dict())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class CouplingStats:
+    total: int
+    failed: int
+    skipped: int
+    pending: int
+
+
+class StateStore:
+    """Durable engine state behind one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            connect_args["timeout"] = 30
+        try:
+            self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+            raise StateError(f"cannot use state store URL {redact_url(url)}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            migrate.upgrade(self.engine)
+        except sa.exc.DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StateError(f"cannot open state store {redact_url(url)}: {reason}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[StateTransaction]:
+        """All writes of one batch, committed together."""
+        with self.engine.begin() as conn:
+            yield StateTransaction(conn)
+
+    # -- couplings ------------------------------------------------------------------------
+    def couplings_by(self, mapping: str, side: Side, keys: Iterable[str]) -> dict[str, Coupling]:
+        """Couplings of ``mapping`` whose key on ``side`` is one of ``keys``, by that key."""
+        column = couplings.c.local_key if side is Side.LOCAL else couplings.c.integration_key
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Coupling] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                query = sa.select(couplings).where(
+                    couplings.c.mapping == mapping, column.in_(wanted[start : start + CHUNK])
+                )
+                for row in conn.execute(query):
+                    coupling = _coupling(row)
+                    found[coupling.local_key if side is Side.LOCAL else coupling.integration_key] = (
+                        coupling
+                    )
+        return found
+
+    def get_coupling(
+        self, mapping: str, *, local_key: str | None = None, integration_key: str | None = None
+    ) -> Coupling | None:
+        side, key = (Side.LOCAL, local_key) if local_key is not None else (Side.INTEGRATION, integration_key)
+        assert key is not None
+        return self.couplings_by(mapping, side, [key]).get(key)
+
+    def attention(self, mapping: str) -> list[Coupling]:
+        """Pending, failed, deferred and skipped couplings of a mapping."""
+        query = sa.select(couplings).where(couplings.c.mapping == mapping, ATTENTION)
+        with self.engine.connect() as conn:
+            return [_coupling(row) for row in conn.execute(query)]
+
+    def retry_keys(self, mapping: str, direction: Direction) -> list[str]:
+        """Source-side keys to process again: pending creations and failed or deferred syncs."""
+        out = []
+        for c in self.attention(mapping):
+            if c.pending or c.needs_retry(direction):
+                out.append(c.key_on_source(direction))
+        return out
+
+    def list_couplings(
+        self, mapping: str, *, limit: int = 50, offset: int = 0, attention_only: bool = False
+    ) -> list[Coupling]:
+        query = sa.select(couplings).where(couplings.c.mapping == mapping)
+        if attention_only:
+            query = query.where(ATTENTION)
+        query = query.order_by(couplings.c.local_key).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_coupling(row) for row in conn.execute(query)]
+
+    def iter_couplings(self, mapping: str, batch_size: int = 1000) -> Iterator[list[Coupling]]:
+        """All couplings of a mapping, in batches ordered by local key."""
+        last = None
+        while True:
+            query = sa.select(couplings).where(couplings.c.mapping == mapping)
+            if last is not None:
+                query = query.where(couplings.c.local_key > last)
+            query = query.order_by(couplings.c.local_key).limit(batch_size)
+            with self.engine.connect() as conn:
+                batch = [_coupling(row) for row in conn.execute(query)]
+            if not batch:
+                return
+            yield batch
+            last = batch[-1].local_key
+
+    def coupling_stats(self, mapping: str) -> CouplingStats:
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).where(couplings.c.mapping == mapping)
+            ).scalar_one()
+        attention = self.attention(mapping)
+        return CouplingStats(
+            total=int(total),
+            failed=sum(
+                1
+                for c in attention
+                if not c.skipped and SyncResult.FAILURE in (c.result_to, c.result_from)
+            ),
+            skipped=sum(1 for c in attention if c.skipped),
+            pending=sum(1 for c in attention if c.pending),
+        )
+
+    # -- jobs -----------------------------------------------------------------------------
+    def start_job(self, job: Job, run_id: str) -> None:
+        row = {
+            "id": job.id,
+            "run_id": run_id,
+            "mapping": job.mapping,
+            "type": job.type.value,
+            "direction": job.direction.value if job.direction else None,
+            "status": job.status.value,
+            "started_at": job.started_at,
+            "heartbeat_at": utcnow(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "message": job.message,
+            **job.counters.as_dict(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(jobs.insert(), row)
+
+    def jobs(self, *, limit: int = 20, mapping: str | None = None) -> list[Job]:
+        query = sa.select(jobs)
+        if mapping:
+            query = query.where(jobs.c.mapping == mapping)
+        query = query.order_by(jobs.c.started_at.desc(), jobs.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [_job(row) for row in conn.execute(query)]
+
+    def job(self, job_id: str) -> Job | None:
+        """A job with its errors; ``job_id`` may be a unique prefix, as with git hashes."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs).where(jobs.c.id.startswith(job_id, autoescape=True)).limit(2)
+            ).all()
+            if len(rows) != 1:
+                if len(rows) > 1:
+                    raise StateError(f"job id prefix '{job_id}' is ambiguous")
+                return None
+            job = _job(rows[0])
+            errors = conn.execute(
+                sa.select(job_errors)
+                .where(job_errors.c.job_id == job.id)
+                .order_by(job_errors.c.id)
+            )
+            job.errors = [
+                JobError(r.job_id, r.source_key, r.destination_key, r.message, r.at) for r in errors
+            ]
+        return job
+
+    def interrupt_stale_jobs(self, lease: timedelta = timedelta(minutes=10)) -> int:
+        """Mark jobs whose process died as interrupted; returns how many."""
+        host = socket.gethostname()
+        with self.engine.begin() as conn:
+            running = conn.execute(
+                sa.select(jobs.c.id, jobs.c.host, jobs.c.pid, jobs.c.heartbeat_at).where(
+                    jobs.c.status == JobStatus.RUNNING.value
+                )
+            ).all()
+            stale = [
+                r.id
+                for r in running
+                if (r.host == host and r.pid is not None and not _alive(r.pid))
+                or (r.heartbeat_at is not None and r.heartbeat_at < utcnow() - lease)
+            ]
+            for start in range(0, len(stale), CHUNK):
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id.in_(stale[start : start + CHUNK]))
+                    .values(
+                        status=JobStatus.INTERRUPTED.value,
+                        finished_at=jobs.c.heartbeat_at,
+                        message="interrupted: the process running this job stopped",
+                    )
+                )
+        return len(stale)
+
+    # -- watermarks -----------------------------------------------------------------------
+    def watermark(self, mapping: str, side: Side) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(watermarks.c.value).where(
+                    watermarks.c.mapping == mapping, watermarks.c.side == side.value
+                )
+            ).scalar_one_or_none()
+        return value  # type: ignore[no-any-return]
+
+
+class StateTransaction:
+    """Writes of one batch; the enclosing :meth:`StateStore.transaction` commits them."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def insert_couplings(self, items: Sequence[Coupling]) -> None:
+        if items:
+            self.conn.execute(couplings.insert(), [_row(c) for c in items])
+
+    def update_couplings(self, items: Sequence[Coupling]) -> None:
+        """Save couplings, found by (mapping, local key)."""
+        if not items:
+            return
+        rows = []
+        for c in items:
+            row = {f"v_{k}": v for k, v in _row(c).items()}
+            row["m_"] = c.mapping
+            row["k_"] = c.local_key
+            rows.append(row)
+        names = [k for k in _row(items[0]) if k not in ("mapping", "local_key")]
+        stmt = (
+            couplings.update()
+            .where(couplings.c.mapping == sa.bindparam("m_"))
+            .where(couplings.c.local_key == sa.bindparam("k_"))
+            .values({n: sa.bindparam(f"v_{n}") for n in names})
+        )
+        self.conn.execute(stmt, rows)
+
+    def delete_couplings(self, mapping: str, local_keys: Sequence[str]) -> None:
+        for start in range(0, len(local_keys), CHUNK):
+            self.conn.execute(
+                couplings.delete().where(
+                    couplings.c.mapping == mapping,
+                    couplings.c.local_key.in_(local_keys[start : start + CHUNK]),
+                )
+            )
+
+    def delete_all_couplings(self, mapping: str) -> int:
+        result = self.conn.execute(couplings.delete().where(couplings.c.mapping == mapping))
+        return int(result.rowcount)
+
+    def save_job(self, job: Job) -> None:
+        self.conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job.id)
+            .values(
+                status=job.status.value,
+                finished_at=job.finished_at,
+                heartbeat_at=utcnow(),
+                message=job.message,
+                **job.counters.as_dict(),
+            )
+        )
+
+    def add_errors(self, errors: Sequence[JobError]) -> None:
+        if errors:
+            now = utcnow()
+            self.conn.execute(
+                job_errors.insert(),
+                [
+                    {
+                        "job_id": e.job_id,
+                        "source_key": e.source_key,
+                        "destination_key": e.destination_key,
+                        "message": e.message,
+                        "at": e.at or now,
+                    }
+                    for e in errors
+                ],
+            )
+
+    def set_watermark(self, mapping: str, side: Side, value: datetime) -> None:
+        where = (watermarks.c.mapping == mapping) & (watermarks.c.side == side.value)
+        updated = self.conn.execute(watermarks.update().where(where).values(value=value))
+        if updated.rowcount == 0:
+            self.conn.execute(
+                watermarks.insert().values(mapping=mapping, side=side.value, value=value)
+            )
+
+    def clear_watermarks(self, mapping: str) -> None:
+        self.conn.execute(watermarks.delete().where(watermarks.c.mapping == mapping))
+
+    def allocate_numbers(self, table_ref: str, count: int, floor: int) -> int:
+        """Reserve ``count`` numbers of a key series above ``floor``; returns the first."""
+        query = sa.select(key_series.c.last_number).where(key_series.c.table_ref == table_ref)
+        if self.conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        last = self.conn.execute(query).scalar_one_or_none()
+        first = max(last or 0, floor) + 1
+        if last is None:
+            self.conn.execute(
+                key_series.insert().values(table_ref=table_ref, last_number=first + count - 1)
+            )
+        else:
+            self.conn.execute(
+                key_series.update()
+                .where(key_series.c.table_ref == table_ref)
+                .values(last_number=first + count - 1)
+            )
+        return first
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _row(c: Coupling) -> dict[str, Any]:
+    return {
+        "mapping": c.mapping,
+        "local_key": c.local_key,
+        "integration_key": c.integration_key,
+        "pending": c.pending,
+        "local_version": c.local_version,
+        "integration_version": c.integration_version,
+        "result_to": c.result_to.value,
+        "job_to": c.job_to,
+        "error_to": c.error_to,
+        "result_from": c.result_from.value,
+        "job_from": c.job_from,
+        "error_from": c.error_from,
+        "repeats": c.repeats,
+        "skipped": c.skipped,
+        "last_values": c.last_values,
+        "coupled_at": c.coupled_at,
+        "synced_at": c.synced_at,
+    }
+
+
+def _coupling(row: sa.Row[Any]) -> Coupling:
+    return Coupling(
+        mapping=row.mapping,
+        local_key=row.local_key,
+        integration_key=row.integration_key,
+        id=row.id,
+        pending=bool(row.pending),
+        local_version=row.local_version,
+        integration_version=row.integration_version,
+        result_to=SyncResult(row.result_to),
+        job_to=row.job_to,
+        error_to=row.error_to,
+        result_from=SyncResult(row.result_from),
+        job_from=row.job_from,
+        error_from=row.error_from,
+        repeats=row.repeats,
+        skipped=bool(row.skipped),
+        last_values=row.last_values,
+        coupled_at=row.coupled_at,
+        synced_at=row.synced_at,
+    )
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        mapping=row.mapping,
+        type=JobType(row.type),
+        direction=Direction(row.direction) if row.direction else None,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=JobStatus(row.status),
+        counters=Counters(**{n: getattr(row, n) for n in COUNTER_NAMES}),
+        message=row.message,
+    )

@@ -1,0 +1,101 @@
+"""The state store's tables (SQLAlchemy Core). Migrations in ``migrations/`` mirror these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+KEY = sa.String(255)
+
+couplings = sa.Table(
+    "accord_couplings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("mapping", sa.String(100), nullable=False),
+    sa.Column("local_key", KEY, nullable=False),
+    sa.Column("integration_key", KEY, nullable=False),
+    sa.Column("pending", sa.Boolean, nullable=False, default=False),
+    sa.Column("local_version", sa.DateTime),
+    sa.Column("integration_version", sa.DateTime),
+    sa.Column("result_to", sa.String(10), nullable=False, default=""),
+    sa.Column("job_to", sa.String(36)),
+    sa.Column("error_to", sa.Text, nullable=False, default=""),
+    sa.Column("result_from", sa.String(10), nullable=False, default=""),
+    sa.Column("job_from", sa.String(36)),
+    sa.Column("error_from", sa.Text, nullable=False, default=""),
+    sa.Column("repeats", sa.Integer, nullable=False, default=0),
+    sa.Column("skipped", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_values", sa.JSON),
+    sa.Column("coupled_at", sa.DateTime),
+    sa.Column("synced_at", sa.DateTime),
+    sa.UniqueConstraint("mapping", "local_key", name="uq_coupling_local"),
+    sa.UniqueConstraint("mapping", "integration_key", name="uq_coupling_integration"),
+)
+
+# Couplings that need attention (pending creation, failed or deferred, skipped) are few; a
+# partial index keeps finding them cheap however many couplings there are.
+ATTENTION_SQL = (
+    "pending OR skipped OR result_to IN ('failure', 'deferred') "
+    "OR result_from IN ('failure', 'deferred')"
+)
+ATTENTION = sa.text(ATTENTION_SQL)
+sa.Index(
+    "ix_coupling_attention",
+    couplings.c.mapping,
+    sqlite_where=ATTENTION,
+    postgresql_where=ATTENTION,
+)
+
+jobs = sa.Table(
+    "accord_jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("mapping", sa.String(100), nullable=False),
+    sa.Column("type", sa.String(10), nullable=False),
+    sa.Column("direction", sa.String(20)),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("heartbeat_at", sa.DateTime),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
+    sa.Column("inserted", sa.Integer, nullable=False, default=0),
+    sa.Column("modified", sa.Integer, nullable=False, default=0),
+    sa.Column("deleted", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("skipped", sa.Integer, nullable=False, default=0),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("coupled", sa.Integer, nullable=False, default=0),
+    sa.Column("uncoupled", sa.Integer, nullable=False, default=0),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Index("ix_jobs_started", "started_at"),
+    sa.Index("ix_jobs_mapping", "mapping", "started_at"),
+)
+
+job_errors = sa.Table(
+    "accord_job_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(36), nullable=False, index=True),
+    sa.Column("source_key", KEY, nullable=False, default=""),
+    sa.Column("destination_key", KEY, nullable=False, default=""),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+watermarks = sa.Table(
+    "accord_watermarks",
+    metadata,
+    sa.Column("mapping", sa.String(100), primary_key=True),
+    sa.Column("side", sa.String(12), primary_key=True),
+    sa.Column("value", sa.DateTime, nullable=False),
+)
+
+key_series = sa.Table(
+    "accord_key_series",
+    metadata,
+    sa.Column("table_ref", sa.String(255), primary_key=True),
+    sa.Column("last_number", sa.Integer, nullable=False),
+)

@@ -1,0 +1,7 @@
+"""Shipped test kit: an in-memory connector and (later) the connector conformance suite."""
+
+from __future__ import annotations
+
+from accord.testing.memory import MemoryConnector, MemoryDatabase, database, drop_database
+
+__all__ = ["MemoryConnector", "MemoryDatabase", "database", "drop_database"]

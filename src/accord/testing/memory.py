@@ -1,0 +1,229 @@
+"""An in-memory connector: the reference implementation of the connector interface.
+
+Engine tests run against it; its databases live in a process-wide registry keyed by URL
+(``memory://erp``), so a test can fill a system, load a project whose config names that URL,
+and inspect the result. Edits made through :meth:`MemoryDatabase.put` stamp a new version
+like a user's edit in a real system would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from accord.connectors.base import Capabilities
+from accord.errors import ConfigError, RecordError
+from accord.model import Change, ChangeKind, FieldInfo, Record, TableSchema, TableSettings, WriteResult
+from accord.model.values import coerce
+
+if TYPE_CHECKING:
+    from accord.filters import Filter
+
+_DATABASES: dict[str, MemoryDatabase] = {}
+_LOCK = threading.Lock()
+
+
+class Clock:
+    """Strictly increasing naive-UTC timestamps, close to the wall clock."""
+
+    def __init__(self) -> None:
+        self._last = datetime(2000, 1, 1)
+
+    def now(self) -> datetime:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self._last = now if now > self._last else self._last + timedelta(microseconds=1)
+        return self._last
+
+
+@dataclass
+class MemoryTable:
+    schema: TableSchema
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class MemoryDatabase:
+    """The tables of one in-memory system."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, MemoryTable] = {}
+        self.clock = Clock()
+        self.writes = 0  # changes applied through the connector
+
+    def create_table(
+        self,
+        name: str,
+        fields: Mapping[str, str] | Sequence[str],
+        *,
+        key: str,
+        modified: str = "modified",
+        lengths: Mapping[str, int] | None = None,
+        required: Sequence[str] = (),
+    ) -> None:
+        kinds = dict(fields) if isinstance(fields, Mapping) else {f: "text" for f in fields}
+        kinds.setdefault(key, "text")
+        kinds.setdefault(modified, "datetime")
+        infos = {
+            f: FieldInfo(f, kind, f not in required and f != key, (lengths or {}).get(f))
+            for f, kind in kinds.items()
+        }
+        self.tables[name] = MemoryTable(TableSchema(name, key, modified, infos))
+
+    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        """Insert or update a record as a user would (stamps a new version)."""
+        t = self.tables[table]
+        row = t.rows.setdefault(key, {f: None for f in t.schema.fields})
+        row.update(values)
+        row[t.schema.key] = key
+        if t.schema.modified:
+            row[t.schema.modified] = self.clock.now()
+
+    def delete(self, table: str, key: str) -> None:
+        self.tables[table].rows.pop(key, None)
+
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
+        row = self.tables[table].rows.get(key)
+        return None if row is None else dict(row)
+
+    def rows(self, table: str) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in self.tables[table].rows.items()}
+
+
+def database(url: str) -> MemoryDatabase:
+    """The shared database behind ``url`` (created empty on first use)."""
+    with _LOCK:
+        return _DATABASES.setdefault(url, MemoryDatabase())
+
+
+def drop_database(url: str) -> None:
+    with _LOCK:
+        _DATABASES.pop(url, None)
+
+
+class MemoryConnector:
+    """Connector over a :class:`MemoryDatabase`; filters are evaluated in Python."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        tables: Mapping[str, TableSettings] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.db = database(url)
+        self.capabilities = Capabilities(
+            batch_size=int((options or {}).get("batch_size", 1000)), server_filter=False
+        )
+
+    def _table(self, table: str) -> MemoryTable:
+        if table not in self.db.tables:
+            raise ConfigError(f"table '{table}' does not exist")
+        return self.db.tables[table]
+
+    def describe(self, table: str) -> TableSchema:
+        return self._table(table).schema
+
+    def read(
+        self,
+        table: str,
+        *,
+        filter: Filter | None = None,
+        modified_after: datetime | None = None,
+        keys: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[list[Record]]:
+        t = self._table(table)
+        schema = t.schema
+        rows = self._select(t, filter, modified_after, keys)
+        names = list(fields) if fields is not None else list(schema.fields)
+        for extra in (schema.key, schema.modified):
+            if extra and extra not in names:
+                names.append(extra)
+        for start in range(0, len(rows), batch_size):
+            yield [
+                Record(
+                    str(row[schema.key]),
+                    {n: row.get(n) for n in names},
+                    row.get(schema.modified) if schema.modified else None,
+                )
+                for row in rows[start : start + batch_size]
+            ]
+
+    def _select(
+        self,
+        t: MemoryTable,
+        filter: Filter | None,
+        modified_after: datetime | None,
+        keys: Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
+        schema = t.schema
+        if keys is not None:
+            rows = [t.rows[k] for k in sorted(set(keys)) if k in t.rows]
+        else:
+            rows = list(t.rows.values())
+        if filter is not None:
+            rows = [r for r in rows if filter.matches(r)]
+        if modified_after is not None and schema.modified:
+            rows = [r for r in rows if r[schema.modified] > modified_after]
+            rows.sort(key=lambda r: (r[schema.modified], str(r[schema.key])))
+        elif keys is None:
+            rows.sort(key=lambda r: str(r[schema.key]))
+        return [dict(r) for r in rows]
+
+    def count(
+        self, table: str, *, filter: Filter | None = None, modified_after: datetime | None = None
+    ) -> int:
+        return len(self._select(self._table(table), filter, modified_after, None))
+
+    def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
+        t = self._table(table)
+        schema = t.schema
+        stamp = self.db.clock.now()
+        results = []
+        for change in changes:
+            try:
+                values = {
+                    f: coerce(v, schema.fields[f]) if f in schema.fields else _unknown(f)
+                    for f, v in change.values.items()
+                }
+                for f, info in schema.fields.items():
+                    if not info.nullable and f != schema.key and values.get(f, 0) is None:
+                        raise RecordError(f"field '{f}' may not be empty")
+            except RecordError as exc:
+                results.append(WriteResult(change.key, False, error=str(exc)))
+                continue
+            if change.kind is ChangeKind.DELETE:
+                t.rows.pop(change.key, None)
+                results.append(WriteResult(change.key, True))
+                continue
+            if change.kind is ChangeKind.INSERT:
+                if change.key in t.rows:
+                    results.append(WriteResult(change.key, False, error="duplicate key"))
+                    continue
+                t.rows[change.key] = {f: None for f in schema.fields}
+                t.rows[change.key][schema.key] = change.key
+            elif change.key not in t.rows:
+                results.append(WriteResult(change.key, False, error="record not found"))
+                continue
+            t.rows[change.key].update(values)
+            if schema.modified:
+                t.rows[change.key][schema.modified] = stamp
+            self.db.writes += 1
+            results.append(WriteResult(change.key, True, stamp if schema.modified else None))
+        return results
+
+    def max_key(self, table: str, prefix: str) -> str | None:
+        keys = [k for k in self._table(table).rows if k.startswith(prefix)]
+        return max(keys) if keys else None
+
+    def close(self) -> None:
+        pass
+
+
+def _unknown(name: str) -> Any:
+    raise RecordError(f"unknown field '{name}'")
