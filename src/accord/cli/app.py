@@ -1,0 +1,285 @@
+"""The ``accord`` command line: parse, make one engine call, render the result.
+
+Exit codes: 0 success, 1 the run had failed records (or a pass could not finish),
+2 usage or configuration error (bad config, unknown mapping, unreachable system).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from accord.cli import render
+from accord.engine.project import Project
+from accord.engine.results import RunResult
+from accord.errors import AccordError
+from accord.model import Direction
+
+app = typer.Typer(
+    name="accord",
+    help="Couple records in two business systems and keep them synchronized.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,  # locals can hold connection URLs with passwords
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="ACCORD_CONFIG", help="Configuration file [default: ./accord.toml]."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+DirectionOpt = Annotated[
+    Direction | None,
+    typer.Option("--direction", "-d", help="Direction for selected records.", case_sensitive=False),
+]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Errors a user can cause end in one sentence and exit code 2, never a traceback."""
+    try:
+        yield
+    except AccordError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def _project(config: Path | None) -> Iterator[Project]:
+    with _errors(), Project.load(config) as project:
+        yield project
+
+
+def _exit_for(run: RunResult) -> None:
+    if not run.ok:
+        raise typer.Exit(1)
+
+
+def _sync_and_show(project: Project, json: bool, title: str, **kwargs: object) -> RunResult:
+    if json:
+        run = project.sync(**kwargs)  # type: ignore[arg-type]
+        render.print_json(console, render.run_json(run))
+    else:
+        with render.BarProgress(console) as bars:
+            run = project.sync(progress=bars, **kwargs)  # type: ignore[arg-type]
+        console.print(render.summary_table(run, title))
+        if run.failed_records:
+            console.print(
+                f"[yellow]{run.failed_records:,} record(s) failed[/]; see them with "
+                f"[b]accord jobs ID[/] (ids in [b]accord jobs[/])."
+            )
+    return run
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for the demo systems and config.")
+    ] = Path("accord-demo"),
+    records: Annotated[int, typer.Option(min=10, help="Number of customers (both sides).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
+    json: JsonOpt = False,
+) -> None:
+    """Build a demo ERP and CRM (SQLite) and run a full synchronization between them."""
+    from accord.demo import build_demo
+
+    with _errors():
+        if not json:
+            console.print(f"Building the demo ERP and CRM in [b]{directory}[/] …")
+        world = build_demo(directory, records=records, seed=seed)
+        if not json:
+            sizes = ", ".join(f"{t} {n:,}" for t, n in world.counts.items() if n)
+            console.print(f"[dim]{sizes}[/]")
+        with Project.load(world.config_path) as project:
+            run = _sync_and_show(project, json, "Full synchronization of the demo", full=True)
+    if not json:
+        cfg = world.config_path
+        console.print(
+            "\n[b]Try next[/]\n"
+            f"  cd {directory}\n"
+            "  accord mappings                       # mappings, couplings, failures\n"
+            "  accord jobs                           # the jobs this run logged\n"
+            "  accord couplings CUSTOMER --limit 5   # which record is coupled to which\n"
+            "  accord sync                           # only what changed since (nothing yet)\n"
+            "  accord uncouple CUSTOMER C00001 && accord couple CUSTOMER C00001 --create-new\n"
+            f"[dim](or pass --config {cfg} from anywhere)[/]"
+        )
+    _exit_for(run)
+
+
+@app.command()
+def mappings(config: ConfigOpt = None, json: JsonOpt = False) -> None:
+    """List mappings in dependency order with direction, filters and coupling counts."""
+    with _project(config) as project:
+        project.check()
+        rows = project.overview()
+        if json:
+            render.print_json(console, rows)
+        else:
+            console.print(render.mappings_table(rows))
+
+
+@app.command()
+def sync(
+    mapping: Annotated[list[str] | None, typer.Argument(help="Mappings (default: all).")] = None,
+    records: Annotated[
+        str | None, typer.Option("--records", "-r", help="Comma-separated keys (one mapping).")
+    ] = None,
+    direction: DirectionOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Create and couple uncoupled records too.")
+    ] = False,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Synchronize modified records, in dependency order (or everything with --full)."""
+    keys = [k.strip() for k in records.split(",") if k.strip()] if records else None
+    with _project(config) as project:
+        if keys is not None and direction is None and mapping and len(mapping) == 1:
+            m = project.config.mapping(mapping[0])
+            if m.direction is Direction.BIDIRECTIONAL and sys.stdin.isatty() and not json:
+                choice = typer.prompt(
+                    f"{m.name} is bidirectional. Send local changes (to) or get integration "
+                    "changes (from)?",
+                    type=typer.Choice(["to", "from"]),
+                )
+                direction = Direction(f"{choice}-integration")
+        title = "Full synchronization" if full else "Synchronization"
+        run = _sync_and_show(
+            project, json, title, mappings=mapping, full=full, records=keys, direction=direction
+        )
+    _exit_for(run)
+
+
+@app.command()
+def couple(
+    mapping: Annotated[str, typer.Argument(help="Mapping name, e.g. CUSTOMER.")],
+    local_key: Annotated[str, typer.Argument(help="Key of the local (ERP) record.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Key of the integration (CRM) record.")
+    ] = None,
+    create_new: Annotated[
+        bool, typer.Option("--create-new", help="Create the counterpart and couple it.")
+    ] = False,
+    sync_direction: Annotated[
+        Direction | None,
+        typer.Option("--sync", help="Synchronize right after coupling.", case_sensitive=False),
+    ] = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Couple one local record to an integration record (1:1)."""
+    with _project(config) as project:
+        result = project.couple(
+            mapping, local_key, to, create_new=create_new, sync=sync_direction
+        )
+        if json:
+            data = render.to_jsonable(result.coupling)
+            render.print_json(
+                console,
+                {
+                    "coupling": data,
+                    "created": result.created,
+                    "replaced": render.to_jsonable(result.replaced),
+                    "sync": render.run_json(result.sync) if result.sync else None,
+                },
+            )
+        else:
+            c = result.coupling
+            verb = "created and coupled" if result.created else "coupled"
+            console.print(f"{verb} {c.local_key} ↔ {c.integration_key} ({mapping})")
+            if result.replaced:
+                console.print(
+                    f"[dim]replaced a stale coupling {result.replaced.local_key} ↔ "
+                    f"{result.replaced.integration_key} (its record no longer exists)[/]"
+                )
+            if result.sync:
+                console.print(render.summary_table(result.sync, "Synchronization"))
+    if result.sync is not None:
+        _exit_for(result.sync)
+
+
+@app.command()
+def uncouple(
+    mapping: Annotated[str, typer.Argument(help="Mapping name.")],
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Local or integration keys to uncouple.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Remove every coupling of the mapping.")] = False,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Remove couplings; the records stay in both systems."""
+    with _project(config) as project:
+        job = project.uncouple(mapping, keys, all=all_)
+        if json:
+            render.print_json(console, render.job_json(project.job(job.id)))
+        else:
+            console.print(f"uncoupled {job.counters.uncoupled:,} record(s) of {job.mapping}")
+            if job.counters.skipped:
+                console.print(f"[yellow]{job.counters.skipped} key(s) were not coupled[/]")
+
+
+@app.command()
+def jobs(
+    job_id: Annotated[str | None, typer.Argument(help="Show one job (an id prefix is enough).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    mapping: Annotated[str | None, typer.Option("--mapping", "-m")] = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List jobs (newest first), or show one job with its errors."""
+    with _project(config) as project:
+        if job_id:
+            job = project.job(job_id)
+            if json:
+                data = render.job_json(job)
+                data.setdefault("errors", [])
+                render.print_json(console, data)
+            else:
+                render.job_detail(console, job)
+            return
+        found = project.jobs(limit=limit, mapping=mapping)
+        if json:
+            render.print_json(console, [render.job_json(j) for j in found])
+        else:
+            console.print(render.jobs_table(found))
+
+
+@app.command()
+def couplings(
+    mapping: Annotated[str, typer.Argument(help="Mapping name.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    attention: Annotated[
+        bool, typer.Option("--attention", help="Only failed, skipped, pending or deferred.")
+    ] = False,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show couplings of a mapping with their last result."""
+    with _project(config) as project:
+        name = project.config.mapping(mapping).name
+        found = project.couplings(name, limit=limit, offset=offset, attention_only=attention)
+        if json:
+            render.print_json(console, found)
+        else:
+            console.print(render.couplings_table(name, found))
+
+
+def main() -> None:
+    app()

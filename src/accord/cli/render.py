@@ -1,0 +1,223 @@
+"""Rendering of engine results: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from accord.engine.progress import pass_label
+from accord.engine.results import MappingOverview, RunResult
+from accord.model import Coupling, Counters, Job, JobStatus
+
+COUNTERS = ("inserted", "modified", "unchanged", "skipped", "failed", "coupled")
+STATUS_STYLE = {
+    JobStatus.OK: "green",
+    JobStatus.FAILED: "yellow",
+    JobStatus.ERROR: "red",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.INTERRUPTED: "magenta",
+}
+
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def print_json(console: Console, value: Any) -> None:
+    console.print_json(json.dumps(to_jsonable(value)))
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    data: dict[str, Any] = to_jsonable(job)
+    data["duration"] = job.duration
+    if not job.errors:
+        data.pop("errors")
+    return data
+
+
+def run_json(run: RunResult) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "ok": run.ok,
+        "totals": run.totals().as_dict(),
+        "mappings": {k: v.as_dict() for k, v in run.by_mapping().items()},
+        "not_run": run.not_run,
+        "jobs": [job_json(j) for j in run.jobs],
+    }
+
+
+def summary_table(run: RunResult, title: str = "Synchronization summary") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("mapping")
+    for name in COUNTERS:
+        table.add_column(name, justify="right")
+    table.add_column("status")
+    status_by_mapping: dict[str, JobStatus] = {}
+    for job in run.jobs:
+        worst = status_by_mapping.get(job.mapping, JobStatus.OK)
+        if job.status is not JobStatus.OK and worst is JobStatus.OK:
+            status_by_mapping[job.mapping] = job.status
+        status_by_mapping.setdefault(job.mapping, job.status)
+    for mapping, counters in run.by_mapping().items():
+        status = status_by_mapping[mapping]
+        table.add_row(
+            mapping,
+            *_counter_cells(counters),
+            f"[{STATUS_STYLE[status]}]{status.value}[/]",
+        )
+    for mapping, why in run.not_run.items():
+        table.add_row(mapping, *("" for _ in COUNTERS), f"[red]not run[/]: {why}")
+    if len(run.by_mapping()) > 1:
+        table.add_section()
+        table.add_row("[b]total[/]", *_counter_cells(run.totals()), "")
+    return table
+
+
+def _counter_cells(counters: Counters) -> list[str]:
+    values = counters.as_dict()
+    cells = []
+    for name in COUNTERS:
+        n = values[name]
+        style = "red" if name == "failed" and n else ("dim" if n == 0 else "")
+        cells.append(f"[{style}]{n:,}[/]" if style else f"{n:,}")
+    return cells
+
+
+def jobs_table(jobs: Iterable[Job]) -> Table:
+    table = Table(title="Jobs (newest first)", title_justify="left")
+    for col in ("id", "mapping", "type", "direction", "started (UTC)", "duration"):
+        table.add_column(col)
+    for name in COUNTERS:
+        table.add_column(name[:5], justify="right")
+    table.add_column("status")
+    for job in jobs:
+        duration = f"{job.duration:.2f}s" if job.duration is not None else "…"
+        table.add_row(
+            job.id[:8],
+            job.mapping,
+            job.type.value,
+            job.direction.value if job.direction else "",
+            job.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            duration,
+            *_counter_cells(job.counters),
+            f"[{STATUS_STYLE[job.status]}]{job.status.value}[/]",
+        )
+    return table
+
+
+def job_detail(console: Console, job: Job) -> None:
+    console.print(f"[b]Job {job.id}[/]  {job.type.value} {job.mapping} "
+                  f"{job.direction.value if job.direction else ''}")
+    console.print(f"status: [{STATUS_STYLE[job.status]}]{job.status.value}[/]   "
+                  f"started {job.started_at:%Y-%m-%d %H:%M:%S} UTC   "
+                  f"duration {job.duration if job.duration is not None else '…'}s")
+    if job.message:
+        console.print(f"message: {job.message}")
+    counters = ", ".join(f"{k} {v:,}" for k, v in job.counters.as_dict().items() if v)
+    console.print(f"counters: {counters or 'none'}")
+    if job.errors:
+        table = Table(title=f"Errors ({len(job.errors)})", title_justify="left")
+        table.add_column("source key")
+        table.add_column("destination key")
+        table.add_column("message", overflow="fold")
+        for e in job.errors:
+            table.add_row(e.source_key, e.destination_key, e.message)
+        console.print(table)
+
+
+def mappings_table(rows: Iterable[MappingOverview]) -> Table:
+    table = Table(title="Mappings (in dependency order)", title_justify="left")
+    for col in ("mapping", "direction", "local table", "integration table", "filters",
+                "depends on", "coupled", "failed", "skipped"):
+        table.add_column(col, justify="right" if col in ("coupled", "failed", "skipped") else "left")
+    arrows = {"to-integration": "→", "from-integration": "←", "bidirectional": "↔"}
+    for m in rows:
+        filters = "\n".join(
+            f for f in (m.table_filter and f"L: {m.table_filter}",
+                        m.integration_table_filter and f"I: {m.integration_table_filter}") if f
+        )
+        table.add_row(
+            m.name,
+            f"{arrows[m.direction]} {m.direction}",
+            m.table,
+            m.integration_table,
+            filters,
+            ", ".join(m.depends_on),
+            f"{m.coupled:,}",
+            f"[red]{m.failed:,}[/]" if m.failed else "0",
+            f"[yellow]{m.skipped:,}[/]" if m.skipped else "0",
+        )
+    return table
+
+
+def couplings_table(mapping: str, couplings: Iterable[Coupling]) -> Table:
+    table = Table(title=f"Couplings of {mapping}", title_justify="left")
+    for col in ("local key", "integration key", "last result", "synced (UTC)", "last error"):
+        table.add_column(col, overflow="fold")
+    for c in couplings:
+        error = c.error_to or c.error_from
+        style = {"failed": "red", "skipped": "yellow", "pending": "cyan", "deferred": "cyan"}.get(
+            c.last_result, "green"
+        )
+        table.add_row(
+            c.local_key,
+            c.integration_key,
+            f"[{style}]{c.last_result}[/]",
+            c.synced_at.strftime("%Y-%m-%d %H:%M:%S") if c.synced_at else "",
+            error,
+        )
+    return table
+
+
+class BarProgress:
+    """Progress bars, one per pass, fed by the engine's progress callbacks."""
+
+    def __init__(self, console: Console) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> BarProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def pass_started(self, job: Job, total: int | None) -> None:
+        self._tasks[job.id] = self.bars.add_task(pass_label(job.mapping, job.direction), total=total)
+
+    def advanced(self, job: Job, records: int) -> None:
+        self.bars.advance(self._tasks[job.id], records)
+
+    def pass_finished(self, job: Job) -> None:
+        task = self._tasks.get(job.id)
+        if task is not None:
+            done = self.bars.tasks[[t.id for t in self.bars.tasks].index(task)]
+            self.bars.update(task, total=done.completed or 0, completed=done.completed)
