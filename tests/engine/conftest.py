@@ -65,6 +65,7 @@ class World:
     path: Path
     erp: MemoryDatabase
     crm: MemoryDatabase
+    urls: tuple[str, str] = ("", "")
 
     def project(self) -> accord.Project:
         return accord.Project.load(self.path)
@@ -100,18 +101,30 @@ def make_world(tmp_path: Path, **options: str) -> World:
         "deletion_conflict": "none",
         **options,
     }
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "accord.toml"
     path.write_text(CONFIG.format(erp=erp_url, crm=crm_url, **settings))
-    return World(path, erp, crm)
+    return World(path, erp, crm, (erp_url, crm_url))
+
+
+@pytest.fixture
+def world_factory(tmp_path: Path) -> Iterator[object]:
+    made: list[World] = []
+
+    def factory(**options: str) -> World:
+        w = make_world(tmp_path / f"w{len(made)}", **options)
+        made.append(w)
+        return w
+
+    yield factory
+    for w in made:
+        for url in w.urls:
+            drop_database(url)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = make_world(tmp_path)
     yield w
-    for url in list(_urls(w)):
+    for url in w.urls:
         drop_database(url)
-
-
-def _urls(w: World) -> list[str]:
-    return []

@@ -1,0 +1,107 @@
+"""Update and deletion conflicts on a bidirectional mapping."""
+
+from __future__ import annotations
+
+from tests.engine.test_sync import coupled_pairs, full, seed
+
+
+def test_conflict_none_fails_naming_fields_and_values(world_factory):
+    world = world_factory(update_conflict="none")
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        world.erp.put("customer", "C00001", {"city": "Bergen"})
+        world.crm.put("account", remote, {"address1_city": "Milan"})
+        run = p.sync(["CUSTOMER"])
+        to_job, from_job = run.jobs
+        assert to_job.counters.failed == 1 and from_job.counters.failed == 1
+        message = p.job(to_job.id).errors[0].message
+        assert "address1_city" in message and "Bergen" in message and "Milan" in message
+        # neither side was overwritten
+        assert world.erp.get("customer", "C00001")["city"] == "Bergen"
+        assert world.crm.get("account", remote)["address1_city"] == "Milan"
+
+
+def test_conflict_send_local_wins(world_factory):
+    world = world_factory(update_conflict="send")
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        world.erp.put("customer", "C00001", {"city": "Bergen"})
+        world.crm.put("account", remote, {"address1_city": "Milan"})
+        run = p.sync(["CUSTOMER"])
+        assert run.ok
+        assert world.crm.get("account", remote)["address1_city"] == "Bergen"
+        assert world.erp.get("customer", "C00001")["city"] == "Bergen"
+        assert p.sync().totals().written == 0
+
+
+def test_conflict_get_integration_wins(world_factory):
+    world = world_factory(update_conflict="get")
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        world.erp.put("customer", "C00001", {"city": "Bergen"})
+        world.crm.put("account", remote, {"address1_city": "Milan"})
+        run = p.sync(["CUSTOMER"])
+        assert run.jobs[0].counters.skipped == 1
+        assert world.erp.get("customer", "C00001")["city"] == "Milan"
+        assert world.crm.get("account", remote)["address1_city"] == "Milan"
+        assert p.sync().totals().written == 0
+
+
+def test_both_changed_without_a_differing_bidirectional_field_is_not_a_conflict(world):
+    """Reference §2.6: only a differing bidirectional field makes a conflict."""
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00002"]
+        world.erp.put("customer", "C00002", {"credit_limit": 999})  # to-integration only
+        world.crm.put("account", remote, {"statecode": 0})  # touched, same values
+        run = p.sync(["CUSTOMER"])
+        assert run.ok, [p.job(j.id).errors for j in run.jobs]
+        assert world.crm.get("account", remote)["creditlimit"] == 999
+        assert p.sync().totals().written == 0
+
+
+def test_deleted_counterpart_fails_by_default(world):
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
+        world.crm.delete("account", remote)
+        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+        run = p.sync(["CUSTOMER"])
+        assert run.jobs[0].counters.failed == 1
+        assert "deleted record" in p.job(run.jobs[0].id).errors[0].message
+
+
+def test_deleted_counterpart_restored(world_factory):
+    world = world_factory(deletion_conflict="restore")
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
+        world.crm.delete("account", remote)
+        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+        run = p.sync(["CUSTOMER"])
+        assert run.jobs[0].counters.inserted == 1 and run.ok
+        new_remote = coupled_pairs(p, "CUSTOMER")["C00004"]
+        assert new_remote != remote
+        assert world.crm.get("account", new_remote)["address1_city"] == "Tromsø"
+
+
+def test_deleted_counterpart_uncoupled(world_factory):
+    world = world_factory(deletion_conflict="uncouple")
+    seed(world)
+    with world.project() as p:
+        full(p)
+        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
+        world.crm.delete("account", remote)
+        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+        run = p.sync(["CUSTOMER"])
+        assert run.jobs[0].counters.uncoupled == 1
+        assert "C00004" not in coupled_pairs(p, "CUSTOMER")

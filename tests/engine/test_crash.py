@@ -1,0 +1,71 @@
+"""A run that dies between recording a pending coupling and finishing leaves no duplicate."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.test_sync import coupled_pairs, seed
+
+
+class Crash(BaseException):
+    """Stands in for the process being killed (not caught by the engine)."""
+
+
+def test_crash_before_the_write_then_rerun(world, monkeypatch):
+    seed(world)
+    with world.project() as p:
+        p.sync(["CURRENCY"], full=True)
+        connector = p.connector("crm")
+
+        def die(table, changes):
+            raise Crash()
+
+        monkeypatch.setattr(connector, "write", die)
+        with pytest.raises(Crash):
+            p.sync(["CUSTOMER"], full=True)
+        monkeypatch.undo()
+        assert len(world.crm.rows("account")) == 4  # nothing was written
+        run = p.sync(["CUSTOMER"], full=True)
+        assert run.ok
+    assert len(world.crm.rows("account")) == 4 + 5
+
+
+def test_crash_after_the_write_before_confirming_then_rerun(world, monkeypatch):
+    seed(world)
+    with world.project() as p:
+        p.sync(["CURRENCY"], full=True)
+        connector = p.connector("crm")
+        real_write = connector.write
+
+        def write_then_die(table, changes):
+            real_write(table, changes)
+            raise Crash()
+
+        monkeypatch.setattr(connector, "write", write_then_die)
+        with pytest.raises(Crash):
+            p.sync(["CUSTOMER"], full=True)
+        monkeypatch.undo()
+        assert len(world.crm.rows("account")) == 4 + 5  # written, couplings still pending
+        assert len(p.store.attention("CUSTOMER")) == 5
+        run = p.sync(["CUSTOMER"], full=True)
+        assert run.ok and run.totals().inserted == 3  # only the CRM-only accounts
+        pairs = coupled_pairs(p, "CUSTOMER")
+    accounts = world.crm.rows("account")
+    assert len(accounts) == 4 + 5  # no duplicate
+    assert len(pairs) == 8 and set(pairs.values()) <= set(accounts)
+    assert not [c for c in p.store.attention("CUSTOMER") if c.pending]
+
+
+def test_interrupted_job_is_marked_on_next_start(world, monkeypatch):
+    seed(world)
+    with world.project() as p:
+        connector = p.connector("crm")
+        monkeypatch.setattr(connector, "write", lambda t, c: (_ for _ in ()).throw(Crash()))
+        monkeypatch.setattr("os.getpid", lambda: 2**22 + 12345)  # a pid that is not alive
+        with pytest.raises(Crash):
+            p.sync(["CURRENCY"], full=True)
+        monkeypatch.undo()
+        assert p.jobs()[0].status.value == "running"
+        p.sync(["CURRENCY"], full=True)
+        statuses = [j.status.value for j in p.jobs()]
+        assert "running" not in statuses and "interrupted" in statuses
