@@ -324,11 +324,25 @@ def _field(
 
 
 def dependency_order(config: Config) -> list[TableMapping]:
-    """Mappings ordered so that each comes after those it depends on (file order otherwise)."""
+    """Mappings ordered so that each comes after those it depends on (file order otherwise).
+
+    Hard dependencies (lookups without ``clear_on_missing``, ``depends_on``) must not form a
+    cycle. Soft lookups also order the mappings when that makes no cycle, so that fewer
+    records have to be deferred and settled later.
+    """
+    hard = _order(config, soft=False)  # raises on a cycle
+    try:
+        return _order(config, soft=True)
+    except ConfigError:
+        return hard
+
+
+def _order(config: Config, *, soft: bool) -> list[TableMapping]:
     by_name = {m.name.lower(): m for m in config.mappings}
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for m in config.mappings:
-        sorter.add(m.name.lower(), *(d.lower() for d in sorted(m.hard_dependencies())))
+        deps = m.hard_dependencies() | (m.lookups() if soft else set())
+        sorter.add(m.name.lower(), *(d.lower() for d in sorted(deps) if d.lower() != m.name.lower()))
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
@@ -336,7 +350,8 @@ def dependency_order(config: Config) -> list[TableMapping]:
         first = by_name[exc.args[1][0]]
         index = config.mappings.index(first)
         raise ConfigError(
-            "mappings depend on each other in a cycle: " + " → ".join(cycle)
+            "mappings depend on each other in a cycle: "
+            + " → ".join(cycle)
             + " (mark one lookup clear_on_missing = true, or remove a depends_on)",
             source=str(config.path),
             line=locate(config.text, ("mappings", index)),
