@@ -114,8 +114,9 @@ def demo(
             "  accord mappings                       # mappings, couplings, failures\n"
             "  accord jobs                           # the jobs this run logged\n"
             "  accord couplings CUSTOMER --limit 5   # which record is coupled to which\n"
-            "  accord sync                           # only what changed since (nothing yet)\n"
-            "  accord uncouple CUSTOMER C00001 && accord couple CUSTOMER C00001 --create-new\n"
+            "  accord sync                           # only what changed since: nothing to write\n"
+            "  accord sync CUSTOMER --records C00001 --direction to-integration\n"
+            "  accord uncouple CUSTOMER C00001       # the records stay, the link goes\n"
             f"[dim](or pass --config {cfg} from anywhere)[/]"
         )
     _exit_for(run)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -69,10 +70,10 @@ def run_json(run: RunResult) -> dict[str, Any]:
 
 def summary_table(run: RunResult, title: str = "Synchronization summary") -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("mapping")
+    table.add_column("mapping", no_wrap=True)
     for name in COUNTERS:
-        table.add_column(name, justify="right")
-    table.add_column("status")
+        table.add_column(name, justify="right", max_width=9)
+    table.add_column("status", no_wrap=True)
     status_by_mapping: dict[str, JobStatus] = {}
     for job in run.jobs:
         worst = status_by_mapping.get(job.mapping, JobStatus.OK)
@@ -147,27 +148,28 @@ def job_detail(console: Console, job: Job) -> None:
 
 
 def mappings_table(rows: Iterable[MappingOverview]) -> Table:
-    table = Table(title="Mappings (in dependency order)", title_justify="left")
-    for col in ("mapping", "direction", "local table", "integration table", "filters",
-                "depends on", "coupled", "failed", "skipped"):
-        table.add_column(col, justify="right" if col in ("coupled", "failed", "skipped") else "left")
+    rows = list(rows)
+    table = Table(title="Mappings (in dependency order)", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("mapping", min_width=max((len(m.name) for m in rows), default=7))
+    table.add_column("", no_wrap=True)
+    table.add_column("local table", overflow="fold", ratio=1)
+    table.add_column("integration table", overflow="fold", ratio=1)
+    for col in ("coupled", "failed", "skipped"):
+        table.add_column(col, justify="right", no_wrap=True)
     arrows = {"to-integration": "→", "from-integration": "←", "bidirectional": "↔"}
     for m in rows:
-        filters = "\n".join(
-            f for f in (m.table_filter and f"L: {m.table_filter}",
-                        m.integration_table_filter and f"I: {m.integration_table_filter}") if f
-        )
+        after = "".join(f"\n[dim]after {d}[/]" for d in m.depends_on)
         table.add_row(
-            m.name,
-            f"{arrows[m.direction]} {m.direction}",
-            m.table,
-            m.integration_table,
-            filters,
-            ", ".join(m.depends_on),
+            f"[b]{m.name}[/]{after}",
+            arrows[m.direction],
+            m.table + (f"\n[dim]where {m.table_filter}[/]" if m.table_filter else ""),
+            m.integration_table
+            + (f"\n[dim]where {m.integration_table_filter}[/]" if m.integration_table_filter else ""),
             f"{m.coupled:,}",
             f"[red]{m.failed:,}[/]" if m.failed else "0",
             f"[yellow]{m.skipped:,}[/]" if m.skipped else "0",
         )
+    table.caption = "→ to-integration   ← from-integration   ↔ bidirectional"
     return table
 
 

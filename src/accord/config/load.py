@@ -341,8 +341,8 @@ def _order(config: Config, *, soft: bool) -> list[TableMapping]:
     by_name = {m.name.lower(): m for m in config.mappings}
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for m in config.mappings:
-        deps = m.hard_dependencies() | (m.lookups() if soft else set())
-        sorter.add(m.name.lower(), *(d.lower() for d in sorted(deps) if d.lower() != m.name.lower()))
+        edges = m.hard_dependencies() | (m.lookups() if soft else set())
+        sorter.add(m.name.lower(), *(d.lower() for d in sorted(edges) if d.lower() != m.name.lower()))
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
@@ -356,11 +356,19 @@ def _order(config: Config, *, soft: bool) -> list[TableMapping]:
             source=str(config.path),
             line=locate(config.text, ("mappings", index)),
         ) from None
-    position = {m.name.lower(): i for i, m in enumerate(config.mappings)}
+    # Stable order: always take the first mapping in file order whose dependencies are done.
+    deps = {
+        m.name.lower(): {d.lower() for d in m.hard_dependencies() | (m.lookups() if soft else set())}
+        - {m.name.lower()}
+        for m in config.mappings
+    }
     order: list[TableMapping] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=position.__getitem__)
-        for name in ready:
-            order.append(by_name[name])
-            sorter.done(name)
+    done: set[str] = set()
+    while len(order) < len(config.mappings):
+        for m in config.mappings:
+            name = m.name.lower()
+            if name not in done and deps[name] <= done:
+                order.append(m)
+                done.add(name)
+                break
     return order
