@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import chain
 
 from accord.engine.context import MappingContext, SideContext
@@ -56,6 +56,9 @@ class PassOptions:
     keys: tuple[str, ...] | None = None
     create_uncoupled: bool | None = None
     batch_size: int = 1000
+    run_started: datetime | None = None
+    """Couplings synchronized since then were written by this run: a full pass does not
+    compare them again unless they changed (their echo is known to be in sync)."""
 
 
 @dataclass
@@ -209,7 +212,7 @@ class Pass:
                 self.job.counters.add(Action.SKIP)
             elif (
                 c.pending
-                or self.options.full
+                or (self.options.full and not self._synced_this_run(c))
                 or self.options.keys is not None
                 or c.needs_retry(d)
                 or _newer(r, c.version(src_side))
@@ -246,6 +249,10 @@ class Pass:
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
             tx.save_job(self.job)
+
+    def _synced_this_run(self, c: Coupling) -> bool:
+        started = self.options.run_started
+        return started is not None and c.synced_at is not None and c.synced_at >= started
 
     def _read_destination(self, keys: list[str]) -> dict[str, Record]:
         if not keys:

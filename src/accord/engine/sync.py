@@ -31,6 +31,7 @@ def run_sync(
     progress: Progress,
 ) -> RunResult:
     result = RunResult(str(uuid.uuid4()))
+    started = utcnow()
     project.store.interrupt_stale_jobs()
     broken: set[str] = set()
     for mapping in mappings:
@@ -57,6 +58,7 @@ def run_sync(
                 keys=keys,
                 batch_size=project.batch_size,
                 create_uncoupled=True if full else None,
+                run_started=started,
             )
             job, settle = _run_pass(project, mapping, d, options, progress, result)
             ok = ok and job.status is not JobStatus.ERROR
