@@ -80,7 +80,9 @@ def test_malformed_toml_names_the_line(tmp_path):
 
 
 def test_unknown_key_names_its_line(tmp_path):
-    text = BASE.replace('table_filter = "blocked', 'sync_only_couple = true\ntable_filter = "blocked')
+    text = BASE.replace(
+        'table_filter = "blocked', 'sync_only_couple = true\ntable_filter = "blocked'
+    )
     err = error_of(tmp_path, text)
     assert "sync_only_couple" in err.message and "unknown key" in err.message
     assert err.line == line_of(text, "sync_only_couple")
@@ -100,8 +102,10 @@ def test_bad_field_row_points_at_the_row(tmp_path):
 
 
 def test_constant_needs_one_side(tmp_path):
-    text = BASE.replace('{ constant = 3, integration_field = "customertypecode", direction = '
-                        '"to-integration" }', '{ constant = 3, direction = "to-integration" }')
+    text = BASE.replace(
+        '{ constant = 3, integration_field = "customertypecode", direction = "to-integration" }',
+        '{ constant = 3, direction = "to-integration" }',
+    )
     err = error_of(tmp_path, text)
     assert "constant" in err.message and err.line == line_of(text, "constant = 3")
 
@@ -150,8 +154,9 @@ def test_missing_file(tmp_path):
 
 def test_unknown_field_is_found_against_the_real_schema(tmp_path):
     world = make_world(tmp_path)
-    text = world.path.read_text().replace('integration_field = "address1_city"',
-                                          'integration_field = "address1_cty"')
+    text = world.path.read_text().replace(
+        'integration_field = "address1_city"', 'integration_field = "address1_cty"'
+    )
     world.path.write_text(text)
     with Project.load(world.path) as project, pytest.raises(ConfigError) as info:
         project.check()

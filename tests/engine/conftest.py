@@ -11,10 +11,11 @@ import pytest
 
 import accord
 from accord.testing import MemoryDatabase, database, drop_database
+from tests.services import postgresql_schema
 
 CONFIG = """
 [state]
-url = "sqlite:///state.db"
+url = "{state_url}"
 
 [systems.erp]
 connector = "memory"
@@ -71,26 +72,40 @@ class World:
         return accord.Project.load(self.path)
 
 
-def make_world(tmp_path: Path, **options: str) -> World:
+def make_world(tmp_path: Path, state_url: str = "sqlite:///state.db", **options: str) -> World:
     tag = uuid.uuid4().hex[:8]
     erp_url, crm_url = f"memory://erp-{tag}", f"memory://crm-{tag}"
     erp, crm = database(erp_url), database(crm_url)
     erp.create_table("currency", ["code", "description"], key="code")
     erp.create_table(
         "customer",
-        {"no": "text", "name": "text", "city": "text", "credit_limit": "decimal",
-         "currency_code": "text", "blocked": "text"},
+        {
+            "no": "text",
+            "name": "text",
+            "city": "text",
+            "credit_limit": "decimal",
+            "currency_code": "text",
+            "blocked": "text",
+        },
         key="no",
         lengths={"name": 50},
     )
     crm.create_table(
-        "transactioncurrency", ["transactioncurrencyid", "isocurrencycode", "currencyname"],
+        "transactioncurrency",
+        ["transactioncurrencyid", "isocurrencycode", "currencyname"],
         key="transactioncurrencyid",
     )
     crm.create_table(
         "account",
-        {"accountid": "text", "name": "text", "address1_city": "text", "creditlimit": "decimal",
-         "accountnumber": "text", "transactioncurrencyid": "text", "statecode": "integer"},
+        {
+            "accountid": "text",
+            "name": "text",
+            "address1_city": "text",
+            "creditlimit": "decimal",
+            "accountnumber": "text",
+            "transactioncurrencyid": "text",
+            "statecode": "integer",
+        },
         key="accountid",
         lengths={"name": 40},
     )
@@ -103,16 +118,26 @@ def make_world(tmp_path: Path, **options: str) -> World:
     }
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "accord.toml"
-    path.write_text(CONFIG.format(erp=erp_url, crm=crm_url, **settings))
+    path.write_text(CONFIG.format(erp=erp_url, crm=crm_url, state_url=state_url, **settings))
     return World(path, erp, crm, (erp_url, crm_url))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def state_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every engine test runs with the state store on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield "sqlite:///state.db"
+    else:
+        with postgresql_schema() as url:
+            yield url
+
+
 @pytest.fixture
-def world_factory(tmp_path: Path) -> Iterator[object]:
+def world_factory(tmp_path: Path, state_url: str) -> Iterator[object]:
     made: list[World] = []
 
     def factory(**options: str) -> World:
-        w = make_world(tmp_path / f"w{len(made)}", **options)
+        w = make_world(tmp_path / f"w{len(made)}", state_url, **options)
         made.append(w)
         return w
 
@@ -123,8 +148,8 @@ def world_factory(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path)
+def world(tmp_path: Path, state_url: str) -> Iterator[World]:
+    w = make_world(tmp_path, state_url)
     yield w
     for url in w.urls:
         drop_database(url)

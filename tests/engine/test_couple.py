@@ -61,8 +61,7 @@ def test_sync_selected_records_needs_a_direction_when_bidirectional(world):
         run = p.sync(["CUSTOMER"], records=["C00001"], direction=Direction.TO_INTEGRATION)
         assert run.totals().modified == 1
         assert world.crm.get("account", remote)["name"] == "Local 1"  # forced one way
-        run = p.sync(["CUSTOMER"], records=["C00001", "C00404"],
-                     direction=Direction.TO_INTEGRATION)
+        run = p.sync(["CUSTOMER"], records=["C00001", "C00404"], direction=Direction.TO_INTEGRATION)
         assert run.totals().failed == 1
         assert "not found" in p.job(run.jobs[0].id).errors[0].message
 
@@ -74,8 +73,14 @@ def test_uncouple_keys_and_all(world):
         remote = coupled_pairs(p, "CUSTOMER")["C00002"]
         job = p.uncouple("CUSTOMER", ["C00001", remote, "nope"])
         assert job.counters.uncoupled == 2 and job.counters.skipped == 1
-        assert set(coupled_pairs(p, "CUSTOMER")) == {"C00003", "C00004", "C00005", "C00006",
-                                                     "C00007", "C00008"}
+        assert set(coupled_pairs(p, "CUSTOMER")) == {
+            "C00003",
+            "C00004",
+            "C00005",
+            "C00006",
+            "C00007",
+            "C00008",
+        }
         job = p.uncouple("CUSTOMER", all=True)
         assert job.counters.uncoupled == 6
         assert coupled_pairs(p, "CUSTOMER") == {}

@@ -50,10 +50,10 @@ def test_crash_after_the_write_before_confirming_then_rerun(world, monkeypatch):
         run = p.sync(["CUSTOMER"], full=True)
         assert run.ok and run.totals().inserted == 3  # only the CRM-only accounts
         pairs = coupled_pairs(p, "CUSTOMER")
+        assert not [c for c in p.store.attention("CUSTOMER") if c.pending]
     accounts = world.crm.rows("account")
     assert len(accounts) == 4 + 5  # no duplicate
     assert len(pairs) == 8 and set(pairs.values()) <= set(accounts)
-    assert not [c for c in p.store.attention("CUSTOMER") if c.pending]
 
 
 def test_interrupted_job_is_marked_on_next_start(world, monkeypatch):
@@ -61,7 +61,8 @@ def test_interrupted_job_is_marked_on_next_start(world, monkeypatch):
     with world.project() as p:
         connector = p.connector("crm")
         monkeypatch.setattr(connector, "write", lambda t, c: (_ for _ in ()).throw(Crash()))
-        monkeypatch.setattr("os.getpid", lambda: 2**22 + 12345)  # a pid that is not alive
+        # record a pid that is not alive, as if the process had been killed
+        monkeypatch.setattr("accord.state.store.current_pid", lambda: 2**22 + 12345)
         with pytest.raises(Crash):
             p.sync(["CURRENCY"], full=True)
         monkeypatch.undo()

@@ -15,12 +15,17 @@ def seed(world: World) -> None:
         world.erp.put(
             "customer",
             f"C0000{i}",
-            {"name": f"Local {i}", "city": "Oslo", "credit_limit": Decimal(100 * i),
-             "currency_code": "EUR" if i % 2 else ""},
+            {
+                "name": f"Local {i}",
+                "city": "Oslo",
+                "credit_limit": Decimal(100 * i),
+                "currency_code": "EUR" if i % 2 else "",
+            },
         )
     for i in range(1, 4):
-        world.crm.put("account", f"acc-{i}", {"name": f"Remote {i}", "address1_city": "Rome",
-                                              "statecode": 0})
+        world.crm.put(
+            "account", f"acc-{i}", {"name": f"Remote {i}", "address1_city": "Rome", "statecode": 0}
+        )
     world.crm.put("account", "acc-inactive", {"name": "Gone", "statecode": 1})
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
@@ -35,7 +36,10 @@ err = Console(stderr=True)
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", envvar="ACCORD_CONFIG", help="Configuration file [default: ./accord.toml]."
+        "--config",
+        "-c",
+        envvar="ACCORD_CONFIG",
+        help="Configuration file [default: ./accord.toml].",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
@@ -156,7 +160,7 @@ def sync(
                 choice = typer.prompt(
                     f"{m.name} is bidirectional. Send local changes (to) or get integration "
                     "changes (from)?",
-                    type=typer.Choice(["to", "from"]),
+                    type=click.Choice(["to", "from"]),
                 )
                 direction = Direction(f"{choice}-integration")
         title = "Full synchronization" if full else "Synchronization"
@@ -185,9 +189,7 @@ def couple(
 ) -> None:
     """Couple one local record to an integration record (1:1)."""
     with _project(config) as project:
-        result = project.couple(
-            mapping, local_key, to, create_new=create_new, sync=sync_direction
-        )
+        result = project.couple(mapping, local_key, to, create_new=create_new, sync=sync_direction)
         if json:
             data = render.to_jsonable(result.coupling)
             render.print_json(
@@ -220,7 +222,9 @@ def uncouple(
     keys: Annotated[
         list[str] | None, typer.Argument(help="Local or integration keys to uncouple.")
     ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Remove every coupling of the mapping.")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Remove every coupling of the mapping.")
+    ] = False,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -237,7 +241,9 @@ def uncouple(
 
 @app.command()
 def jobs(
-    job_id: Annotated[str | None, typer.Argument(help="Show one job (an id prefix is enough).")] = None,
+    job_id: Annotated[
+        str | None, typer.Argument(help="Show one job (an id prefix is enough).")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
     mapping: Annotated[str | None, typer.Option("--mapping", "-m")] = None,
     config: ConfigOpt = None,

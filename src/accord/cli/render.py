@@ -17,7 +17,7 @@ from rich.table import Table
 
 from accord.engine.progress import pass_label
 from accord.engine.results import MappingOverview, RunResult
-from accord.model import Coupling, Counters, Job, JobStatus
+from accord.model import Counters, Coupling, Job, JobStatus
 
 COUNTERS = ("inserted", "modified", "unchanged", "skipped", "failed", "coupled")
 STATUS_STYLE = {
@@ -128,11 +128,15 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
 
 
 def job_detail(console: Console, job: Job) -> None:
-    console.print(f"[b]Job {job.id}[/]  {job.type.value} {job.mapping} "
-                  f"{job.direction.value if job.direction else ''}")
-    console.print(f"status: [{STATUS_STYLE[job.status]}]{job.status.value}[/]   "
-                  f"started {job.started_at:%Y-%m-%d %H:%M:%S} UTC   "
-                  f"duration {job.duration if job.duration is not None else '…'}s")
+    console.print(
+        f"[b]Job {job.id}[/]  {job.type.value} {job.mapping} "
+        f"{job.direction.value if job.direction else ''}"
+    )
+    console.print(
+        f"status: [{STATUS_STYLE[job.status]}]{job.status.value}[/]   "
+        f"started {job.started_at:%Y-%m-%d %H:%M:%S} UTC   "
+        f"duration {job.duration if job.duration is not None else '…'}s"
+    )
     if job.message:
         console.print(f"message: {job.message}")
     counters = ", ".join(f"{k} {v:,}" for k, v in job.counters.as_dict().items() if v)
@@ -164,7 +168,11 @@ def mappings_table(rows: Iterable[MappingOverview]) -> Table:
             arrows[m.direction],
             m.table + (f"\n[dim]where {m.table_filter}[/]" if m.table_filter else ""),
             m.integration_table
-            + (f"\n[dim]where {m.integration_table_filter}[/]" if m.integration_table_filter else ""),
+            + (
+                f"\n[dim]where {m.integration_table_filter}[/]"
+                if m.integration_table_filter
+                else ""
+            ),
             f"{m.coupled:,}",
             f"[red]{m.failed:,}[/]" if m.failed else "0",
             f"[yellow]{m.skipped:,}[/]" if m.skipped else "0",
@@ -213,7 +221,9 @@ class BarProgress:
         self.bars.stop()
 
     def pass_started(self, job: Job, total: int | None) -> None:
-        self._tasks[job.id] = self.bars.add_task(pass_label(job.mapping, job.direction), total=total)
+        self._tasks[job.id] = self.bars.add_task(
+            pass_label(job.mapping, job.direction), total=total
+        )
 
     def advanced(self, job: Job, records: int) -> None:
         self.bars.advance(self._tasks[job.id], records)

@@ -342,7 +342,9 @@ def _order(config: Config, *, soft: bool) -> list[TableMapping]:
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for m in config.mappings:
         edges = m.hard_dependencies() | (m.lookups() if soft else set())
-        sorter.add(m.name.lower(), *(d.lower() for d in sorted(edges) if d.lower() != m.name.lower()))
+        sorter.add(
+            m.name.lower(), *(d.lower() for d in sorted(edges) if d.lower() != m.name.lower())
+        )
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
@@ -358,7 +360,9 @@ def _order(config: Config, *, soft: bool) -> list[TableMapping]:
         ) from None
     # Stable order: always take the first mapping in file order whose dependencies are done.
     deps = {
-        m.name.lower(): {d.lower() for d in m.hard_dependencies() | (m.lookups() if soft else set())}
+        m.name.lower(): {
+            d.lower() for d in m.hard_dependencies() | (m.lookups() if soft else set())
+        }
         - {m.name.lower()}
         for m in config.mappings
     }

@@ -46,7 +46,8 @@ def _key_line(lines: Sequence[str], start: int, end: int, key: str) -> int | Non
 
 def _inline_items(lines: Sequence[str], start: int, end: int) -> list[int]:
     """Line index of each top-level ``{`` of the array that begins on line ``start``."""
-    items, depth, in_string = [], 0, ""
+    items: list[int] = []
+    depth, in_string = 0, ""
     began = False
     for j in range(start, end):
         line = lines[j]

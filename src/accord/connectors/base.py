@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from accord.model import Change, Record, TableSchema, TableSettings, WriteResult
+from accord.model import Change, Record, TableSchema, WriteResult
 
 if TYPE_CHECKING:
     from accord.filters import Filter

@@ -84,8 +84,7 @@ def couple_record(
     if other is not None:
         if _exists(ctx.local, other.local_key):
             raise UsageError(
-                f"{integration_key!r} is already coupled to {other.local_key!r}; "
-                "uncouple it first"
+                f"{integration_key!r} is already coupled to {other.local_key!r}; uncouple it first"
             )
         replaced = replaced or other
     job = new_job(mapping.name, JobType.COUPLE, None)
@@ -103,8 +102,9 @@ def couple_record(
         tx.save_job(job)
     result = CoupleResult(coupling, replaced=replaced, job=job)
     if sync is not None:
-        result.sync = project.sync([mapping.name], records=[local_key], direction=sync,
-                                   progress=progress)
+        result.sync = project.sync(
+            [mapping.name], records=[local_key], direction=sync, progress=progress
+        )
     return result
 
 

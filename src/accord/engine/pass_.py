@@ -144,7 +144,9 @@ class Pass:
         read = self.src.connector.read
         if self.options.keys is not None:
             keys = list(dict.fromkeys(self.options.keys))
-            return self._with_missing(read(self.src.table, keys=keys, fields=fields, batch_size=size), keys), len(keys)
+            return self._with_missing(
+                read(self.src.table, keys=keys, fields=fields, batch_size=size), keys
+            ), len(keys)
         retry = self.store.retry_keys(self.mapping.name, self.direction)
         modified_after = None
         if not self.options.full:
@@ -156,9 +158,13 @@ class Pass:
         ) + len(retry)
         retry_set = set(retry)
         retried = (
-            (batch, False)
-            for batch in read(self.src.table, keys=retry, fields=fields, batch_size=size)
-        ) if retry else iter(())
+            (
+                (batch, False)
+                for batch in read(self.src.table, keys=retry, fields=fields, batch_size=size)
+            )
+            if retry
+            else iter(())
+        )
         main = (
             ([r for r in batch if r.key not in retry_set], True)
             for batch in read(
@@ -204,8 +210,13 @@ class Pass:
                 if self.creates:
                     creations.append((r, None))
                 elif self.options.keys is not None:
-                    self._fail(state, r.key, "", "record is not coupled (couple it with "
-                               "'accord couple', or run a full synchronization)")
+                    self._fail(
+                        state,
+                        r.key,
+                        "",
+                        "record is not coupled (couple it with "
+                        "'accord couple', or run a full synchronization)",
+                    )
                 else:
                     self.job.counters.add(Action.IGNORE)
             elif c.skipped:
@@ -293,10 +304,14 @@ class Pass:
             ]
             if conflicting:
                 policy = self.mapping.update_conflict
-                winner = {UpdateConflict.SEND: Direction.TO_INTEGRATION,
-                          UpdateConflict.GET: Direction.FROM_INTEGRATION}.get(policy)
+                winner = {
+                    UpdateConflict.SEND: Direction.TO_INTEGRATION,
+                    UpdateConflict.GET: Direction.FROM_INTEGRATION,
+                }.get(policy)
                 if winner is None:
-                    self._fail_coupling(state, r, c, self._conflict_message(r, dest, conflicting, diff))
+                    self._fail_coupling(
+                        state, r, c, self._conflict_message(r, dest, conflicting, diff)
+                    )
                     return
                 if winner is not d:
                     self.job.counters.add(Action.SKIP)

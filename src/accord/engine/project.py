@@ -48,7 +48,10 @@ class Project:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -96,7 +99,14 @@ class Project:
                 except ConfigError as exc:
                     raise self.config.error(
                         f"mapping {mapping.name}: {exc.message}",
-                        locate(self.config.text, ("mappings", index, "table" if side is Side.LOCAL else "integration_table")),
+                        locate(
+                            self.config.text,
+                            (
+                                "mappings",
+                                index,
+                                "table" if side is Side.LOCAL else "integration_table",
+                            ),
+                        ),
                     ) from None
                 sides.append(
                     SideContext(
@@ -185,7 +195,9 @@ class Project:
             progress=progress or NoProgress(),
         )
 
-    def uncouple(self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False) -> Job:
+    def uncouple(
+        self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
+    ) -> Job:
         """Remove couplings; the records stay in both systems."""
         self.context(mapping)
         return uncouple_records(self, mapping, keys, all_=all)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accord.model import Coupling, Counters, Job, JobStatus
+from accord.model import Counters, Coupling, Job, JobStatus
 
 
 @dataclass

@@ -118,7 +118,7 @@ class FieldMapping:
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """A field mapping projected onto one pass: read ``source`` (or use the constant), write ``dest``."""
+    """A field mapping projected onto one pass: ``source`` (or the constant) → ``dest``."""
 
     source: str | None
     dest: str
@@ -190,9 +190,7 @@ class TableMapping:
                     lookup=fm.lookup,
                     clear_on_missing=fm.clear_on_missing,
                     transform=fm.transform,
-                    inverse_transform=(
-                        fm.direction is Direction.BIDIRECTIONAL and not to_int
-                    ),
+                    inverse_transform=(fm.direction is Direction.BIDIRECTIONAL and not to_int),
                     bidirectional=fm.direction is Direction.BIDIRECTIONAL,
                 )
             )

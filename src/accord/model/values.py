@@ -7,6 +7,7 @@ value is converted into the destination's own form of blank.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,9 +39,7 @@ def coerce(value: Any, info: FieldInfo) -> Any:
     try:
         converted = _CONVERTERS.get(info.kind, _identity)(value)
     except (ValueError, TypeError, InvalidOperation, ArithmeticError):
-        raise RecordError(
-            f"field '{info.name}': cannot convert {value!r} to {info.kind}"
-        ) from None
+        raise RecordError(f"field '{info.name}': cannot convert {value!r} to {info.kind}") from None
     if info.length is not None and isinstance(converted, str) and len(converted) > info.length:
         raise RecordError(
             f"value too long for field '{info.name}' "
@@ -138,7 +137,7 @@ def _date(value: Any) -> date:
     return date.fromisoformat(str(value).strip()[:10])
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "text": _text,
     "integer": _integer,
     "decimal": _decimal,

@@ -87,15 +87,19 @@ class StateStore:
                 )
                 for row in conn.execute(query):
                     coupling = _coupling(row)
-                    found[coupling.local_key if side is Side.LOCAL else coupling.integration_key] = (
-                        coupling
-                    )
+                    found[
+                        coupling.local_key if side is Side.LOCAL else coupling.integration_key
+                    ] = coupling
         return found
 
     def get_coupling(
         self, mapping: str, *, local_key: str | None = None, integration_key: str | None = None
     ) -> Coupling | None:
-        side, key = (Side.LOCAL, local_key) if local_key is not None else (Side.INTEGRATION, integration_key)
+        side, key = (
+            (Side.LOCAL, local_key)
+            if local_key is not None
+            else (Side.INTEGRATION, integration_key)
+        )
         assert key is not None
         return self.couplings_by(mapping, side, [key]).get(key)
 
@@ -167,7 +171,7 @@ class StateStore:
             "started_at": job.started_at,
             "heartbeat_at": utcnow(),
             "host": socket.gethostname(),
-            "pid": os.getpid(),
+            "pid": current_pid(),
             "message": job.message,
             **job.counters.as_dict(),
         }
@@ -194,9 +198,7 @@ class StateStore:
                 return None
             job = _job(rows[0])
             errors = conn.execute(
-                sa.select(job_errors)
-                .where(job_errors.c.job_id == job.id)
-                .order_by(job_errors.c.id)
+                sa.select(job_errors).where(job_errors.c.job_id == job.id).order_by(job_errors.c.id)
             )
             job.errors = [
                 JobError(r.job_id, r.source_key, r.destination_key, r.message, r.at) for r in errors
@@ -238,7 +240,7 @@ class StateStore:
                     watermarks.c.mapping == mapping, watermarks.c.side == side.value
                 )
             ).scalar_one_or_none()
-        return value  # type: ignore[no-any-return]
+        return value
 
 
 class StateTransaction:
@@ -342,6 +344,11 @@ class StateTransaction:
                 .values(last_number=first + count - 1)
             )
         return first
+
+
+def current_pid() -> int:
+    """The pid recorded on jobs (a seam for tests that simulate a dead process)."""
+    return os.getpid()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

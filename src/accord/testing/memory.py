@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from accord.connectors.base import Capabilities
 from accord.errors import ConfigError, RecordError
-from accord.model import Change, ChangeKind, FieldInfo, Record, TableSchema, TableSettings, WriteResult
+from accord.model import (
+    Change,
+    ChangeKind,
+    FieldInfo,
+    Record,
+    TableSchema,
+    TableSettings,
+    WriteResult,
+)
 from accord.model.values import coerce
 
 if TYPE_CHECKING:
@@ -169,8 +177,9 @@ class MemoryConnector:
         if filter is not None:
             rows = [r for r in rows if filter.matches(r)]
         if modified_after is not None and schema.modified:
-            rows = [r for r in rows if r[schema.modified] > modified_after]
-            rows.sort(key=lambda r: (r[schema.modified], str(r[schema.key])))
+            modified = schema.modified
+            rows = [r for r in rows if r[modified] is not None and r[modified] > modified_after]
+            rows.sort(key=lambda r: (r[modified], str(r[schema.key])))
         elif keys is None:
             rows.sort(key=lambda r: str(r[schema.key]))
         return [dict(r) for r in rows]
@@ -187,13 +196,16 @@ class MemoryConnector:
         results = []
         for change in changes:
             try:
+                # None is stored as None (or refused), like NULL in SQL, not coerced to blank.
                 values = {
-                    f: coerce(v, schema.fields[f]) if f in schema.fields else _unknown(f)
+                    f: _store(v, schema.fields[f]) if f in schema.fields else _unknown(f)
                     for f, v in change.values.items()
                 }
                 for f, info in schema.fields.items():
                     if not info.nullable and f != schema.key and values.get(f, 0) is None:
                         raise RecordError(f"field '{f}' may not be empty")
+                if change.kind is ChangeKind.INSERT:
+                    coerce(change.key, schema.fields[schema.key])  # e.g. too long for the key
             except RecordError as exc:
                 results.append(WriteResult(change.key, False, error=str(exc)))
                 continue
@@ -223,6 +235,10 @@ class MemoryConnector:
 
     def close(self) -> None:
         pass
+
+
+def _store(value: Any, info: FieldInfo) -> Any:
+    return None if value is None else coerce(value, info)
 
 
 def _unknown(name: str) -> Any:

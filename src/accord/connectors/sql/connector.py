@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
 from accord.connectors.sql.schema import reflect_table, table_schema
@@ -115,9 +116,10 @@ class SqlConnector:
             return out
 
         if keys is not None:
-            wanted = sorted({convert_key(k) for k in keys})
-            for start in range(0, len(wanted), KEYS_PER_QUERY):
-                chunk = wanted[start : start + KEYS_PER_QUERY]
+            wanted = sorted({convert_key(k) for k in keys} - {None})
+            per_query = max(1, min(KEYS_PER_QUERY, batch_size))
+            for start in range(0, len(wanted), per_query):
+                chunk = wanted[start : start + per_query]
                 query = sa.select(*columns).where(key_col.in_(chunk), *conditions)
                 rows = self._fetch(query.order_by(key_col))
                 if rows:
@@ -141,7 +143,10 @@ class SqlConnector:
             if not rows:
                 return
             tail = rows[-1]
-            last = (tail[mod_pos], tail[key_pos]) if by_modified else (tail[key_pos],)
+            if by_modified and mod_pos is not None:
+                last = (tail[mod_pos], tail[key_pos])
+            else:
+                last = (tail[key_pos],)
             yield to_records(rows)
             if len(rows) < batch_size:
                 return
@@ -161,7 +166,17 @@ class SqlConnector:
     def max_key(self, table: str, prefix: str) -> str | None:
         t, schema = self._table(table)
         key_col = t.c[schema.key]
-        query = sa.select(sa.func.max(key_col)).where(key_col.startswith(prefix, autoescape=True))
+        dialect = self.engine.dialect.name
+        conditions = [key_col.startswith(prefix, autoescape=True)]
+        greatest: sa.ColumnElement[Any] = key_col
+        # LIKE ignores case on SQLite and under MariaDB's usual collations, and MariaDB's max
+        # does too: check the prefix exactly, and order MariaDB's keys by their bytes.
+        if dialect == "sqlite":
+            conditions.append(sa.func.substr(key_col, 1, len(prefix)) == prefix)
+        elif dialect == "mysql":
+            greatest = sa.type_coerce(sa.cast(key_col, sa.LargeBinary), sa.String())
+            conditions.append(greatest.startswith(prefix, autoescape=True))
+        query = sa.select(key_col).where(*conditions).order_by(greatest.desc()).limit(1)
         try:
             with self.engine.connect() as conn:
                 value = conn.execute(query).scalar_one_or_none()
@@ -190,7 +205,7 @@ class SqlConnector:
     @staticmethod
     def _key_converter(schema: TableSchema) -> Any:
         if schema.fields[schema.key].kind == "integer":
-            return int
+            return _whole_number
         return str
 
     # -- writing --------------------------------------------------------------------------
@@ -198,10 +213,30 @@ class SqlConnector:
         if not changes:
             return []
         t, schema = self._table(table)
+        # Refuse what the database would refuse (or, like SQLite with lengths, silently
+        # accept) before writing, so the reason is the same on every database.
+        lengths = [
+            (name, info.length)
+            for name, info in schema.fields.items()
+            if info.kind == "text" and info.length is not None
+        ]
+        required = [name for name, info in schema.fields.items() if not info.nullable]
+        refused: dict[int, WriteResult] = {}
+        for position, change in enumerate(changes):
+            reason = _refusal(change, schema, lengths, required)
+            if reason is not None:
+                refused[position] = WriteResult(change.key, False, error=reason)
+        if refused:
+            accepted = [c for i, c in enumerate(changes) if i not in refused]
+            written = iter(self.write(table, accepted))
+            return [refused[i] if i in refused else next(written) for i in range(len(changes))]
         settings = self._settings.get(table)
         stamp = None
         if schema.modified and (settings is None or settings.stamp_modified):
             stamp = datetime.now(UTC).replace(tzinfo=None)
+            # Cut to what the column keeps, or the version we report is not the one stored.
+            unit = 10 ** (6 - _fractional_digits(t.c[schema.modified].type))
+            stamp = stamp.replace(microsecond=stamp.microsecond // unit * unit)
         try:
             with self.engine.begin() as conn:
                 self._apply(conn, t, schema, changes, stamp)
@@ -250,7 +285,9 @@ class SqlConnector:
         deletes: list[Any] = []
         for change in changes:
             if change.kind is ChangeKind.DELETE:
-                deletes.append(convert_key(change.key))
+                key = convert_key(change.key)
+                if key is not None:  # else no record can have it
+                    deletes.append(key)
                 continue
             values = dict(change.values)
             if stamp is not None and schema.modified:
@@ -286,6 +323,50 @@ class SqlConnector:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _refusal(
+    change: Change,
+    schema: TableSchema,
+    lengths: Sequence[tuple[str, int]],
+    required: Sequence[str],
+) -> str | None:
+    """Why ``change`` cannot be written, found without asking the database; None if it can."""
+    if change.kind is ChangeKind.DELETE:
+        return None
+    values = change.values
+    if schema.fields[schema.key].kind == "integer" and _whole_number(change.key) is None:
+        return f"key {change.key!r} is not a whole number"
+    for name in values:
+        if name not in schema.fields:
+            return f"unknown field '{name}'"
+    for name in required:
+        if name in values and values[name] is None:
+            return f"field '{name}' may not be empty"
+    for name, length in lengths:
+        value = values.get(name)
+        if name == schema.key and change.kind is ChangeKind.INSERT:
+            value = change.key  # an insert writes the change's key, whatever the values say
+        if isinstance(value, str) and len(value) > length:
+            return f"value too long for field '{name}' ({len(value)} characters, at most {length})"
+    return None
+
+
+def _whole_number(key: str) -> int | None:
+    """The value of a key of an integer column; None when no record can have that key."""
+    try:
+        return int(key)
+    except ValueError:
+        return None
+
+
+def _fractional_digits(type_: sa.types.TypeEngine[Any]) -> int:
+    """Digits of a second a timestamp column keeps (PostgreSQL rounds, MariaDB truncates)."""
+    if isinstance(type_, (mysql.DATETIME, mysql.TIMESTAMP)):
+        return min(type_.fsp or 0, 6)
+    if isinstance(type_, postgresql.TIMESTAMP) and type_.precision is not None:
+        return min(type_.precision, 6)
+    return 6
 
 
 def _reason(exc: Exception) -> str:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
 from accord.errors import ConfigError
@@ -68,6 +69,11 @@ def reflect_table(engine: sa.Engine, name: str, settings: TableSettings | None) 
         for column in table.columns:
             if isinstance(column.type, sa.Numeric) and not isinstance(column.type, sa.Float):
                 column.type = ExactDecimal()
+    if engine.dialect.name == "mysql":
+        # MariaDB and MySQL store BOOLEAN as TINYINT(1), and reflect it as an integer.
+        for column in table.columns:
+            if isinstance(column.type, mysql.TINYINT) and column.type.display_width == 1:
+                column.type = sa.Boolean()
     return table
 
 
@@ -84,7 +90,13 @@ def table_schema(system: str, table: sa.Table, settings: TableSettings | None) -
         key = pk[0].name
     modified = settings.modified if settings and settings.modified else None
     if modified is None:
-        for guess in ("modifiedon", "last_modified", "modified_at", "updated_at", "systemmodifiedat"):
+        for guess in (
+            "modifiedon",
+            "last_modified",
+            "modified_at",
+            "updated_at",
+            "systemmodifiedat",
+        ):
             if guess in table.c:
                 modified = guess
                 break

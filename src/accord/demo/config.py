@@ -1,0 +1,153 @@
+"""Writes the demo's ``accord.toml``: both systems, their tables and the standard mappings.
+
+The file follows DESIGN §6 and is meant to be read and edited by people, so it is written by
+hand rather than by a TOML library: one field row per line, and a comment saying what each
+part is for. Paths in it are relative to the file, so the demo directory can be moved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from accord.demo.mappings import ERP_KEYS, ERP_SERIES, MAPPING_NOTES, STANDARD_MAPPINGS
+from accord.demo.schema import CRM_METADATA
+
+__all__ = ["CONFIG_NAME", "render_config", "write_config"]
+
+CONFIG_NAME = "accord.toml"
+
+_HEADER = """\
+# accord.toml — configuration of the Accord demo, written by 'accord demo'.
+#
+# Accord couples the records of two systems and keeps them synchronized. Here they are an
+# ERP shaped like Business Central (erp.db: customers, contacts, items, resources, ...) and a
+# CRM shaped like Dataverse (crm.db: accounts, contacts, products, users, ...), coupled by the
+# standard mappings of the Business Central <-> Dataverse integration.
+#
+# Paths are relative to this file; ${VAR} would be taken from the environment. Edit it freely,
+# but note that 'accord demo' overwrites it when it rebuilds this directory.
+"""
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _key(name: str) -> str:
+    """A TOML key, quoted only when it has to be (``"erp.customer"``)."""
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
+
+
+def _string(text: str) -> str:
+    """A TOML basic string."""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _value(value: Any) -> str:
+    """A TOML value: string, boolean, integer, inline table or array."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_key(key)} = {_value(item)}" for key, item in value.items())
+        return f"{{ {items} }}" if items else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def _comment(text: str) -> Iterable[str]:
+    return (f"# {line}" for line in text.splitlines())
+
+
+def _tables(digits: Mapping[str, int]) -> Iterable[str]:
+    """``[tables."system.table"]`` sections: keys, modified-on columns, new-key rules."""
+    yield "# Tables: the key, the modified-on column change detection reads, and how the engine"
+    yield "# keys the records it creates there (ERP number series; GUIDs in the CRM)."
+    for table, key in ERP_KEYS.items():
+        yield ""
+        yield f"[tables.{_key('erp.' + table)}]"
+        yield f"key = {_string(key)}"
+        yield 'modified = "last_modified"'
+        series = ERP_SERIES.get(table)
+        if series is not None:
+            yield f"new_keys = {_value({'series': series, 'digits': digits[series]})}"
+    for table in CRM_METADATA.tables:
+        yield ""
+        yield f"[tables.{_key('crm.' + table)}]"
+        yield f"key = {_string(table + 'id')}"
+        yield 'modified = "modifiedon"'
+        yield 'new_keys = "uuid"'
+
+
+def _mappings() -> Iterable[str]:
+    """One ``[[mappings]]`` block per standard mapping, one field row per line."""
+    for mapping in STANDARD_MAPPINGS:
+        yield ""
+        yield from _comment(f"{mapping['name']}: {MAPPING_NOTES[mapping['name']]}")
+        yield "[[mappings]]"
+        for key, value in mapping.items():
+            if key != "fields":
+                yield f"{_key(key)} = {_value(value)}"
+        yield "fields = ["
+        for row in mapping["fields"]:
+            yield f"  {_value(row)},"
+        yield "]"
+
+
+def render_config(digits: Mapping[str, int]) -> str:
+    """The text of the demo's ``accord.toml``.
+
+    Args:
+        digits: number of digits per ERP number series (``{"C": 5, "CT": 5, ...}``), sized
+            so that the engine's new keys do not run out (see ``DemoSizes.key_digits``).
+    """
+    lines = [
+        _HEADER,
+        "[state]",
+        "# Couplings, job log and watermarks; created on the first run.",
+        'url = "sqlite:///.accord/state.db"',
+        "",
+        "[systems.erp]",
+        'connector = "sql"',
+        'url = "sqlite:///erp.db"',
+        "",
+        "[systems.crm]",
+        'connector = "sql"',
+        'url = "sqlite:///crm.db"',
+        "",
+        *_tables(digits),
+        "",
+        "# Mappings, adapted from the standard BC <-> Dataverse setup. A field row's direction",
+        "# defaults to its mapping's; a constant row writes a fixed value on the side it names.",
+        *_mappings(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_config(directory: Path, digits: Mapping[str, int]) -> Path:
+    """Write ``accord.toml`` into ``directory`` and return its path."""
+    path = directory / CONFIG_NAME
+    path.write_text(render_config(digits), encoding="utf-8")
+    return path

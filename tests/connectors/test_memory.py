@@ -1,0 +1,53 @@
+"""The conformance suite against the in-memory connector."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from accord.model import FieldInfo
+from accord.testing import MemoryConnector, database, drop_database
+from accord.testing.suite import ConnectorSuite
+
+
+class MemoryHarness:
+    def __init__(self) -> None:
+        self.url = f"memory://suite-{uuid.uuid4().hex[:12]}"
+        self.db = database(self.url)
+        self._connector = MemoryConnector("memory", url=self.url)
+
+    @property
+    def connector(self) -> MemoryConnector:
+        return self._connector
+
+    def make_table(
+        self,
+        name: str,
+        fields: Sequence[FieldInfo],
+        *,
+        key: str,
+        modified: str,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self.db.create_table(
+            name,
+            {f.name: f.kind for f in fields},
+            key=key,
+            modified=modified,
+            lengths={f.name: f.length for f in fields if f.length is not None},
+            required=[f.name for f in fields if not f.nullable],
+        )
+        stored = self.db.tables[name].rows
+        for row in rows:
+            stored[str(row[key])] = dict(row)
+
+
+class TestMemoryConnector(ConnectorSuite):
+    @pytest.fixture
+    def harness(self) -> Iterator[MemoryHarness]:
+        harness = MemoryHarness()
+        yield harness
+        drop_database(harness.url)
