@@ -36,9 +36,10 @@ couplings = sa.Table(
 # Couplings that need attention (pending creation, failed or deferred, skipped) are few; a
 # partial index keeps finding them cheap however many couplings there are.
 ATTENTION_SQL = (
-    "pending OR skipped OR result_to IN ('failure', 'deferred') "
-    "OR result_from IN ('failure', 'deferred')"
+    "(pending OR skipped OR result_to IN ('failure', 'deferred') "
+    "OR result_from IN ('failure', 'deferred'))"
 )
+"""Parenthesized: it is ANDed with ``mapping = ?`` and must stay one term (index predicate)."""
 ATTENTION = sa.text(ATTENTION_SQL)
 sa.Index(
     "ix_coupling_attention",

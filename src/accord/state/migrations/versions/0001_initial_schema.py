@@ -12,8 +12,8 @@ from alembic import op
 
 # Rows that need attention; written for both dialects (no "= 1" on PostgreSQL booleans).
 ATTENTION = sa.text(
-    "pending OR skipped OR result_to IN ('failure', 'deferred') "
-    "OR result_from IN ('failure', 'deferred')"
+    "(pending OR skipped OR result_to IN ('failure', 'deferred') "
+    "OR result_from IN ('failure', 'deferred'))"
 )
 
 

@@ -1,0 +1,112 @@
+"""The state store on SQLite and PostgreSQL: couplings, attention list, jobs, key series."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from accord.model import Coupling, Direction, Job, JobStatus, JobType, Side, SyncResult
+from accord.state import StateStore
+from tests.services import postgresql_schema
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def store(request, tmp_path) -> Iterator[StateStore]:
+    if request.param == "sqlite":
+        s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+        yield s
+        s.close()
+    else:
+        with postgresql_schema() as url:
+            s = StateStore(url)
+            yield s
+            s.close()
+
+
+def coupling(mapping: str, n: int, **kw) -> Coupling:
+    return Coupling(mapping, f"L{n}", f"I{n}", **kw)
+
+
+def test_attention_is_per_mapping(store):
+    """A failed coupling of one mapping is never retried under another one."""
+    with store.transaction() as tx:
+        tx.insert_couplings(
+            [
+                coupling("CUSTOMER", 1),
+                coupling("CONTACT", 2, result_to=SyncResult.FAILURE),
+                coupling("CONTACT", 3, skipped=True),
+                coupling("CONTACT", 4, pending=True),
+            ]
+        )
+    assert store.attention("CUSTOMER") == []
+    assert store.retry_keys("CUSTOMER", Direction.TO_INTEGRATION) == []
+    assert sorted(store.retry_keys("CONTACT", Direction.TO_INTEGRATION)) == ["L2", "L4"]
+    assert store.retry_keys("CONTACT", Direction.FROM_INTEGRATION) == ["I4"]
+    stats = store.coupling_stats("CONTACT")
+    assert (stats.total, stats.failed, stats.skipped, stats.pending) == (3, 1, 1, 1)
+    assert store.coupling_stats("CUSTOMER").failed == 0
+
+
+def test_attention_query_uses_the_partial_index(tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    with store.engine.connect() as conn:
+        plan = conn.execute(
+            sa.text(
+                "EXPLAIN QUERY PLAN SELECT * FROM accord_couplings WHERE mapping = 'X' AND "
+                + "(pending OR skipped OR result_to IN ('failure', 'deferred') "
+                "OR result_from IN ('failure', 'deferred'))"
+            )
+        ).all()
+    store.close()
+    assert "ix_coupling_attention" in " ".join(str(r) for r in plan)
+
+
+def test_couplings_are_unique_per_mapping_on_each_side(store):
+    with store.transaction() as tx:
+        tx.insert_couplings([coupling("CUSTOMER", 1), coupling("CONTACT", 1)])
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as tx:
+        tx.insert_couplings([Coupling("CUSTOMER", "L1", "other")])
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as tx:
+        tx.insert_couplings([Coupling("CUSTOMER", "other", "I1")])
+
+
+def test_couplings_round_trip_and_update(store):
+    when = datetime(2026, 5, 1, 12, 30, 0, 123456)
+    with store.transaction() as tx:
+        tx.insert_couplings([coupling("M", 1, local_version=when, last_values={"a": 1})])
+    found = store.couplings_by("M", Side.INTEGRATION, ["I1", "I9"])
+    assert list(found) == ["I1"]
+    c = found["I1"]
+    assert c.local_version == when and c.last_values == {"a": 1}
+    c.set_result(Direction.FROM_INTEGRATION, SyncResult.FAILURE, "job", "boom")
+    c.integration_version = when + timedelta(seconds=1)
+    with store.transaction() as tx:
+        tx.update_couplings([c])
+    again = store.get_coupling("M", local_key="L1")
+    assert again is not None and again.error_from == "boom"
+    assert again.integration_version == when + timedelta(seconds=1)
+
+
+def test_key_series_never_hands_out_a_number_twice(store):
+    with store.transaction() as tx:
+        first = tx.allocate_numbers("erp.customer", 10, floor=41)
+    with store.transaction() as tx:
+        second = tx.allocate_numbers("erp.customer", 5, floor=0)
+    with store.transaction() as tx:
+        third = tx.allocate_numbers("erp.customer", 1, floor=100)
+    assert (first, second, third) == (42, 52, 101)
+
+
+def test_job_prefix_lookup_and_counters(store):
+    job = Job("abcdef12-0000", "CUSTOMER", JobType.SYNC, Direction.TO_INTEGRATION, datetime.now())
+    store.start_job(job, "run")
+    job.counters.inserted = 7
+    job.status = JobStatus.OK
+    with store.transaction() as tx:
+        tx.save_job(job)
+    found = store.job("abcd")
+    assert found is not None and found.counters.inserted == 7 and found.status is JobStatus.OK
+    assert store.job("zzz") is None
