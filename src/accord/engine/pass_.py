@@ -19,7 +19,7 @@ from accord.engine.context import MappingContext, SideContext
 from accord.engine.keys import KeyAllocator
 from accord.engine.lookups import resolve_lookups
 from accord.engine.progress import Progress
-from accord.engine.transfer import Transferred, differences, transfer
+from accord.engine.transfer import TransferPlan, Transferred, differences
 from accord.errors import RecordError
 from accord.model import (
     Action,
@@ -70,11 +70,13 @@ class _Pending:
     coupling: Coupling
     transferred: Transferred
     keep_destination_version: bool = False
+    fresh: bool = False  # a new coupling written in final form, only to be confirmed
 
 
 @dataclass
 class _BatchState:
     save: list[Coupling] = field(default_factory=list)
+    confirm: dict[object, list[str]] = field(default_factory=dict)  # version → local keys
     drop: list[str] = field(default_factory=list)  # local keys of couplings to delete
     replace: list[str] = field(default_factory=list)  # deleted just before re-creation
     errors: list[JobError] = field(default_factory=list)
@@ -104,6 +106,7 @@ class Pass:
         self.src: SideContext = ctx.source(direction)
         self.dst: SideContext = ctx.destination(direction)
         self.rules = ctx.rules(direction)
+        self.plan = TransferPlan(self.rules, self.dst.schema)
         self.creates = (
             options.create_uncoupled
             if options.create_uncoupled is not None
@@ -257,6 +260,8 @@ class Pass:
             self._record_result(state, item, result)
         with self.store.transaction() as tx:
             tx.update_couplings(state.save)
+            for version, local_keys in state.confirm.items():
+                tx.confirm_created(self.mapping.name, self.dst.side, local_keys, version)
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
             tx.save_job(self.job)
@@ -287,7 +292,7 @@ class Pass:
     ) -> None:
         d, dst_side = self.direction, self.dst.side
         try:
-            wanted = transfer(self.rules, r.values, self.dst.schema, resolved)
+            wanted = self.plan.apply(r.values, resolved)
         except RecordError as exc:
             self._fail_coupling(state, r, c, str(exc))
             return
@@ -378,7 +383,7 @@ class Pass:
         ready: list[tuple[Record, Coupling | None, Transferred]] = []
         for r, c in creations:
             try:
-                ready.append((r, c, transfer(self.rules, r.values, self.dst.schema, resolved)))
+                ready.append((r, c, self.plan.apply(r.values, resolved)))
             except RecordError as exc:
                 if c is not None:
                     state.drop.append(c.local_key)
@@ -391,14 +396,21 @@ class Pass:
             tx.delete_couplings(self.mapping.name, state.replace)
             keys = iter(self.keys_allocator.allocate(len(fresh), tx))
             for r, c, wanted in ready:
+                fresh = c is None
                 if c is None:
                     dest_key = next(keys)
                     local, integ = (
                         (r.key, dest_key) if self.src.side is Side.LOCAL else (dest_key, r.key)
                     )
                     c = Coupling(self.mapping.name, local, integ, pending=True, coupled_at=now)
+                    # Final form but for the destination's version, known after the write.
+                    c.set_version(self.src.side, r.version)
+                    self._succeed(c, wanted)
+                    c.pending = True
+                    if self.has_back_rules:
+                        c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
                     new_couplings.append(c)
-                pending.append(_Pending(Action.INSERT, r, c, wanted))
+                pending.append(_Pending(Action.INSERT, r, c, wanted, fresh=fresh))
                 changes.append(Change(ChangeKind.INSERT, c.key(self.dst.side), wanted.values))
             # Committed before the write: a crash after it leaves a pending coupling that the
             # next run resolves by looking the record up, never a second record.
@@ -414,21 +426,25 @@ class Pass:
             else:
                 self._fail_coupling(state, r, c, f"cannot update: {reason}")
             return
-        c.pending = False
-        c.set_version(self.src.side, r.version)
-        if not item.keep_destination_version:
-            c.set_version(self.dst.side, result.version)
-        self._succeed(c, item.transferred)
         if item.kind is Action.INSERT:
             self.job.counters.add(Action.INSERT)
             self.job.counters.add(Action.COUPLE)
             if self.has_back_rules:
                 # The other direction owns fields this pass did not write (e.g. the number
                 # the ERP assigned): let the opposite pass complete the new pair.
-                c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
                 self.settle_keys.append(c.key(self.dst.side))
+            if item.fresh:
+                state.confirm.setdefault(result.version, []).append(c.local_key)
+                return
+            if self.has_back_rules:
+                c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
         else:
             self.job.counters.add(Action.MODIFY)
+        c.pending = False
+        c.set_version(self.src.side, r.version)
+        if not item.keep_destination_version:
+            c.set_version(self.dst.side, result.version)
+        self._succeed(c, item.transferred)
         state.save.append(c)
 
     # -- outcomes -------------------------------------------------------------------------

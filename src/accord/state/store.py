@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from accord.connectors.base import redact_url
+from accord.connectors.sql.bulk import execute_many
 from accord.errors import StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
@@ -251,7 +252,7 @@ class StateTransaction:
 
     def insert_couplings(self, items: Sequence[Coupling]) -> None:
         if items:
-            self.conn.execute(couplings.insert(), [_row(c) for c in items])
+            execute_many(self.conn, couplings.insert(), [_row(c) for c in items])
 
     def update_couplings(self, items: Sequence[Coupling]) -> None:
         """Save couplings, found by (mapping, local key)."""
@@ -270,7 +271,26 @@ class StateTransaction:
             .where(couplings.c.local_key == sa.bindparam("k_"))
             .values({n: sa.bindparam(f"v_{n}") for n in names})
         )
-        self.conn.execute(stmt, rows)
+        execute_many(self.conn, stmt, rows)
+
+    def confirm_created(
+        self, mapping: str, version_side: Side, local_keys: Sequence[str], version: object
+    ) -> None:
+        """Pending couplings whose records now exist: clear ``pending``, set the new version.
+
+        One statement per chunk instead of one parameter set per coupling: every other field
+        was written in final form before the record was created.
+        """
+        column = "local_version" if version_side is Side.LOCAL else "integration_version"
+        for start in range(0, len(local_keys), CHUNK):
+            self.conn.execute(
+                couplings.update()
+                .where(
+                    couplings.c.mapping == mapping,
+                    couplings.c.local_key.in_(local_keys[start : start + CHUNK]),
+                )
+                .values({"pending": False, column: version})
+            )
 
     def delete_couplings(self, mapping: str, local_keys: Sequence[str]) -> None:
         for start in range(0, len(local_keys), CHUNK):
@@ -390,6 +410,9 @@ def _row(c: Coupling) -> dict[str, Any]:
     }
 
 
+_RESULTS = {r.value: r for r in SyncResult}
+
+
 def _coupling(row: sa.Row[Any]) -> Coupling:
     return Coupling(
         mapping=row.mapping,
@@ -399,10 +422,10 @@ def _coupling(row: sa.Row[Any]) -> Coupling:
         pending=bool(row.pending),
         local_version=row.local_version,
         integration_version=row.integration_version,
-        result_to=SyncResult(row.result_to),
+        result_to=_RESULTS[row.result_to],
         job_to=row.job_to,
         error_to=row.error_to,
-        result_from=SyncResult(row.result_from),
+        result_from=_RESULTS[row.result_from],
         job_from=row.job_from,
         error_from=row.error_from,
         repeats=row.repeats,

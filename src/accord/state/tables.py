@@ -26,7 +26,7 @@ couplings = sa.Table(
     sa.Column("error_from", sa.Text, nullable=False, default=""),
     sa.Column("repeats", sa.Integer, nullable=False, default=0),
     sa.Column("skipped", sa.Boolean, nullable=False, default=False),
-    sa.Column("last_values", sa.JSON),
+    sa.Column("last_values", sa.JSON(none_as_null=True)),
     sa.Column("coupled_at", sa.DateTime),
     sa.Column("synced_at", sa.DateTime),
     sa.UniqueConstraint("mapping", "local_key", name="uq_coupling_local"),

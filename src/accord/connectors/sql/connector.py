@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
+from accord.connectors.sql.bulk import execute_many
 from accord.connectors.sql.schema import reflect_table, table_schema
 from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
 from accord.model import Change, ChangeKind, Record, TableSchema, TableSettings, WriteResult
@@ -57,6 +58,8 @@ class SqlConnector:
             raise FatalConnectorError(
                 f"system '{name}': cannot use URL {redact_url(url)}: {exc}"
             ) from None
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_durability)
         self._tables: dict[str, tuple[sa.Table, TableSchema]] = {}
 
     # -- schema ---------------------------------------------------------------------------
@@ -215,12 +218,12 @@ class SqlConnector:
         t, schema = self._table(table)
         # Refuse what the database would refuse (or, like SQLite with lengths, silently
         # accept) before writing, so the reason is the same on every database.
-        lengths = [
-            (name, info.length)
+        lengths = {
+            name: info.length
             for name, info in schema.fields.items()
             if info.kind == "text" and info.length is not None
-        ]
-        required = [name for name, info in schema.fields.items() if not info.nullable]
+        }
+        required = frozenset(name for name, info in schema.fields.items() if not info.nullable)
         refused: dict[int, WriteResult] = {}
         for position, change in enumerate(changes):
             reason = _refusal(change, schema, lengths, required)
@@ -300,7 +303,7 @@ class SqlConnector:
                 row["k_"] = convert_key(change.key)
                 updates[tuple(sorted(values))].append(row)
         for rows in inserts.values():
-            conn.execute(t.insert(), rows)
+            execute_many(conn, t.insert(), rows)
         key_col = t.c[key_name]
         for cols, rows in updates.items():
             stmt = (
@@ -308,7 +311,7 @@ class SqlConnector:
                 .where(key_col == sa.bindparam("k_"))
                 .values({c: sa.bindparam(f"v_{c}") for c in cols})
             )
-            result = conn.execute(stmt, rows)
+            result = execute_many(conn, stmt, rows)
             if result.rowcount != len(rows):
                 raise _RowMissing()
         for start in range(0, len(deletes), KEYS_PER_QUERY):
@@ -328,28 +331,44 @@ class SqlConnector:
 def _refusal(
     change: Change,
     schema: TableSchema,
-    lengths: Sequence[tuple[str, int]],
-    required: Sequence[str],
+    lengths: Mapping[str, int],
+    required: frozenset[str],
 ) -> str | None:
     """Why ``change`` cannot be written, found without asking the database; None if it can."""
     if change.kind is ChangeKind.DELETE:
         return None
-    values = change.values
-    if schema.fields[schema.key].kind == "integer" and _whole_number(change.key) is None:
+    fields = schema.fields
+    if fields[schema.key].kind == "integer" and _whole_number(change.key) is None:
         return f"key {change.key!r} is not a whole number"
-    for name in values:
-        if name not in schema.fields:
+    for name, value in change.values.items():
+        if name not in fields:
             return f"unknown field '{name}'"
-    for name in required:
-        if name in values and values[name] is None:
-            return f"field '{name}' may not be empty"
-    for name, length in lengths:
-        value = values.get(name)
-        if name == schema.key and change.kind is ChangeKind.INSERT:
-            value = change.key  # an insert writes the change's key, whatever the values say
-        if isinstance(value, str) and len(value) > length:
-            return f"value too long for field '{name}' ({len(value)} characters, at most {length})"
+        if value is None:
+            if name in required:
+                return f"field '{name}' may not be empty"
+        elif value.__class__ is str and name in lengths and len(value) > lengths[name]:
+            return _too_long(name, len(value), lengths[name])
+    # an insert writes the change's key, whatever the values say
+    key_length = lengths.get(schema.key)
+    if change.kind is ChangeKind.INSERT and key_length and len(change.key) > key_length:
+        return _too_long(schema.key, len(change.key), key_length)
     return None
+
+
+def _sqlite_durability(dbapi_connection: Any, _record: Any) -> None:
+    """In WAL mode, commit without fsync: still safe when the process is killed.
+
+    Only a power loss could drop the last commits; with the default (FULL) every batch
+    commit waits for the disk.
+    """
+    cursor = dbapi_connection.cursor()
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _too_long(name: str, size: int, length: int) -> str:
+    return f"value too long for field '{name}' ({size} characters, at most {length})"
 
 
 def _whole_number(key: str) -> int | None:

@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("error_from", sa.Text(), nullable=False),
         sa.Column("repeats", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Boolean(), nullable=False),
-        sa.Column("last_values", sa.JSON(), nullable=True),
+        sa.Column("last_values", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("coupled_at", sa.DateTime(), nullable=True),
         sa.Column("synced_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
