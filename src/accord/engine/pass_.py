@@ -59,6 +59,9 @@ class PassOptions:
     run_started: datetime | None = None
     """Couplings synchronized since then were written by this run: a full pass does not
     compare them again unless they changed (their echo is known to be in sync)."""
+    probe_first: bool = False
+    """Read only keys and versions first, and whole records only for those that need work:
+    for a pass that will mostly meet echoes of the pass before it."""
 
 
 @dataclass
@@ -143,7 +146,7 @@ class Pass:
 
     def _batches(self) -> tuple[Iterator[tuple[list[Record], bool]], int | None]:
         size = self.options.batch_size
-        fields = self.ctx.source_fields(self.direction)
+        fields = [] if self.options.probe_first else self.ctx.source_fields(self.direction)
         read = self.src.connector.read
         if self.options.keys is not None:
             keys = list(dict.fromkeys(self.options.keys))
@@ -235,6 +238,8 @@ class Pass:
             else:
                 self.job.counters.add(Action.UNCHANGED)
 
+        if self.options.probe_first:
+            creations, candidates = self._complete(creations, candidates)
         current = self._read_destination([c.key(self.dst.side) for _, c in candidates])
         resolved = resolve_lookups(
             self.store,
@@ -265,6 +270,26 @@ class Pass:
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
             tx.save_job(self.job)
+
+    def _complete(
+        self,
+        creations: list[tuple[Record, Coupling | None]],
+        candidates: list[tuple[Record, Coupling]],
+    ) -> tuple[list[tuple[Record, Coupling | None]], list[tuple[Record, Coupling]]]:
+        """After a probe, read the whole records that need work (one query per batch)."""
+        keys = [r.key for r, _ in creations] + [r.key for r, _ in candidates]
+        if not keys:
+            return creations, candidates
+        fields = self.ctx.source_fields(self.direction)
+        full = {
+            r.key: r
+            for batch in self.src.connector.read(self.src.table, keys=keys, fields=fields)
+            for r in batch
+        }
+        return (
+            [(full[r.key], c) for r, c in creations if r.key in full],
+            [(full[r.key], c) for r, c in candidates if r.key in full],
+        )
 
     def _synced_this_run(self, c: Coupling) -> bool:
         started = self.options.run_started
@@ -388,13 +413,13 @@ class Pass:
                 if c is not None:
                     state.drop.append(c.local_key)
                 self._fail(state, r.key, c.key(self.dst.side) if c else "", str(exc))
-        fresh = [r for r, c, _ in ready if c is None]
+        unkeyed = sum(1 for _, c, _ in ready if c is None)
         new_couplings: list[Coupling] = []
         now = utcnow()
         with self.store.transaction() as tx:
             # A restored record replaces its broken coupling in the same transaction.
             tx.delete_couplings(self.mapping.name, state.replace)
-            keys = iter(self.keys_allocator.allocate(len(fresh), tx))
+            keys = iter(self.keys_allocator.allocate(unkeyed, tx))
             for r, c, wanted in ready:
                 fresh = c is None
                 if c is None:

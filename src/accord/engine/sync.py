@@ -49,7 +49,7 @@ def run_sync(
                 )
             passes = (direction,)
         ok = True
-        for d in passes:
+        for index, d in enumerate(passes):
             keys = None
             if records is not None:
                 keys = _source_keys(project, mapping, d, records)
@@ -59,6 +59,8 @@ def run_sync(
                 batch_size=project.batch_size,
                 create_uncoupled=True if full else None,
                 run_started=started,
+                # the second pass of a full run mostly meets what the first one just wrote
+                probe_first=full and index > 0,
             )
             job, settle = _run_pass(project, mapping, d, options, progress, result)
             ok = ok and job.status is not JobStatus.ERROR

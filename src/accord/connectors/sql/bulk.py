@@ -28,7 +28,7 @@ def execute_many(
         return conn.execute(stmt, list(rows))
     # NOTE: _bind_processors is SQLAlchemy's own per-bind lookup (stable since 1.4): the
     # same conversions conn.execute would apply, computed once for the statement.
-    processors = compiled._bind_processors
+    processors: Mapping[str, Any] = compiled._bind_processors
     columns = []
     for name in names:
         values = [row[name] for row in rows]
@@ -37,4 +37,4 @@ def execute_many(
     params: list[Any] = list(zip(*columns, strict=True))
     if not compiled.positional:
         params = [dict(zip(names, row, strict=True)) for row in params]
-    return conn.exec_driver_sql(compiled.string, params)  # type: ignore[arg-type]
+    return conn.exec_driver_sql(compiled.string, params)
