@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from accord.cli import render
 from accord.engine.project import Project
@@ -39,12 +41,25 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         envvar="ACCORD_CONFIG",
-        help="Configuration file [default: ./accord.toml].",
+        help="Configuration file (default: ./accord.toml).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+
+
+class PassDirection(StrEnum):
+    """The directions one pass can run: a bidirectional run is two passes, not one."""
+
+    TO_INTEGRATION = Direction.TO_INTEGRATION.value
+    FROM_INTEGRATION = Direction.FROM_INTEGRATION.value
+
+
+def _direction(value: PassDirection | None) -> Direction | None:
+    return None if value is None else Direction(value.value)
+
+
 DirectionOpt = Annotated[
-    Direction | None,
+    PassDirection | None,
     typer.Option("--direction", "-d", help="Direction for selected records.", case_sensitive=False),
 ]
 
@@ -55,7 +70,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except AccordError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -94,7 +109,8 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Folder for the demo systems and config.")
     ] = Path("accord-demo"),
-    records: Annotated[int, typer.Option(min=10, help="Number of customers (both sides).")] = 1000,
+    # min is accord.demo.MIN_RECORDS, not imported here so that other commands start faster
+    records: Annotated[int, typer.Option(min=20, help="Number of customers (both sides).")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
     json: JsonOpt = False,
 ) -> None:
@@ -103,8 +119,17 @@ def demo(
 
     with _errors():
         if not json:
-            console.print(f"Building the demo ERP and CRM in [b]{directory}[/] …")
-        world = build_demo(directory, records=records, seed=seed)
+            console.print(f"Building the demo ERP and CRM in [b]{escape(str(directory))}[/] …")
+        try:
+            world = build_demo(directory, records=records, seed=seed)
+        except OSError as exc:  # e.g. a --dir that cannot be created or written
+            err.print(
+                f"[red]error:[/] cannot build the demo in {escape(str(directory))}: "
+                f"{escape(str(exc))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
         if not json:
             sizes = ", ".join(f"{t} {n:,}" for t, n in world.counts.items() if n)
             console.print(f"[dim]{sizes}[/]")
@@ -114,14 +139,14 @@ def demo(
         cfg = world.config_path
         console.print(
             "\n[b]Try next[/]\n"
-            f"  cd {directory}\n"
+            f"  cd {escape(str(directory))}\n"
             "  accord mappings                       # mappings, couplings, failures\n"
             "  accord jobs                           # the jobs this run logged\n"
             "  accord couplings CUSTOMER --limit 5   # which record is coupled to which\n"
             "  accord sync                           # only what changed since: nothing to write\n"
             "  accord sync CUSTOMER --records C00001 --direction to-integration\n"
             "  accord uncouple CUSTOMER C00001       # the records stay, the link goes\n"
-            f"[dim](or pass --config {cfg} from anywhere)[/]"
+            f"[dim](or pass --config {escape(str(cfg))} from anywhere)[/]"
         )
     _exit_for(run)
 
@@ -153,8 +178,9 @@ def sync(
 ) -> None:
     """Synchronize modified records, in dependency order (or everything with --full)."""
     keys = [k.strip() for k in records.split(",") if k.strip()] if records else None
+    way = _direction(direction)
     with _project(config) as project:
-        if keys is not None and direction is None and mapping and len(mapping) == 1:
+        if keys is not None and way is None and mapping and len(mapping) == 1:
             m = project.config.mapping(mapping[0])
             if m.direction is Direction.BIDIRECTIONAL and sys.stdin.isatty() and not json:
                 choice = typer.prompt(
@@ -162,10 +188,10 @@ def sync(
                     "changes (from)?",
                     type=click.Choice(["to", "from"]),
                 )
-                direction = Direction(f"{choice}-integration")
+                way = Direction(f"{choice}-integration")
         title = "Full synchronization" if full else "Synchronization"
         run = _sync_and_show(
-            project, json, title, mappings=mapping, full=full, records=keys, direction=direction
+            project, json, title, mappings=mapping, full=full, records=keys, direction=way
         )
     _exit_for(run)
 
@@ -181,7 +207,7 @@ def couple(
         bool, typer.Option("--create-new", help="Create the counterpart and couple it.")
     ] = False,
     sync_direction: Annotated[
-        Direction | None,
+        PassDirection | None,
         typer.Option("--sync", help="Synchronize right after coupling.", case_sensitive=False),
     ] = None,
     config: ConfigOpt = None,
@@ -189,7 +215,9 @@ def couple(
 ) -> None:
     """Couple one local record to an integration record (1:1)."""
     with _project(config) as project:
-        result = project.couple(mapping, local_key, to, create_new=create_new, sync=sync_direction)
+        result = project.couple(
+            mapping, local_key, to, create_new=create_new, sync=_direction(sync_direction)
+        )
         if json:
             data = render.to_jsonable(result.coupling)
             render.print_json(
@@ -204,11 +232,13 @@ def couple(
         else:
             c = result.coupling
             verb = "created and coupled" if result.created else "coupled"
-            console.print(f"{verb} {c.local_key} ↔ {c.integration_key} ({mapping})")
+            console.print(
+                f"{verb} {escape(c.local_key)} ↔ {escape(c.integration_key)} ({escape(mapping)})"
+            )
             if result.replaced:
                 console.print(
-                    f"[dim]replaced a stale coupling {result.replaced.local_key} ↔ "
-                    f"{result.replaced.integration_key} (its record no longer exists)[/]"
+                    f"[dim]replaced a stale coupling {escape(result.replaced.local_key)} ↔ "
+                    f"{escape(result.replaced.integration_key)} (its record no longer exists)[/]"
                 )
             if result.sync:
                 console.print(render.summary_table(result.sync, "Synchronization"))
@@ -234,7 +264,9 @@ def uncouple(
         if json:
             render.print_json(console, render.job_json(project.job(job.id)))
         else:
-            console.print(f"uncoupled {job.counters.uncoupled:,} record(s) of {job.mapping}")
+            console.print(
+                f"uncoupled {job.counters.uncoupled:,} record(s) of {escape(job.mapping)}"
+            )
             if job.counters.skipped:
                 console.print(f"[yellow]{job.counters.skipped} key(s) were not coupled[/]")
 

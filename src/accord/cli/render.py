@@ -12,6 +12,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -46,7 +47,12 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(console: Console, value: Any) -> None:
-    console.print_json(json.dumps(to_jsonable(value)))
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    if console.is_terminal:
+        console.print_json(text)  # highlighted for people
+    else:  # for scripts: rich's rendering costs milliseconds per record
+        console.file.write(text + "\n")
+        console.file.flush()
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -83,12 +89,12 @@ def summary_table(run: RunResult, title: str = "Synchronization summary") -> Tab
     for mapping, counters in run.by_mapping().items():
         status = status_by_mapping[mapping]
         table.add_row(
-            mapping,
+            escape(mapping),
             *_counter_cells(counters),
             f"[{STATUS_STYLE[status]}]{status.value}[/]",
         )
     for mapping, why in run.not_run.items():
-        table.add_row(mapping, *("" for _ in COUNTERS), f"[red]not run[/]: {why}")
+        table.add_row(escape(mapping), *("" for _ in COUNTERS), f"[red]not run[/]: {escape(why)}")
     if len(run.by_mapping()) > 1:
         table.add_section()
         table.add_row("[b]total[/]", *_counter_cells(run.totals()), "")
@@ -116,7 +122,7 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
         duration = f"{job.duration:.2f}s" if job.duration is not None else "…"
         table.add_row(
             job.id[:8],
-            job.mapping,
+            escape(job.mapping),
             job.type.value,
             job.direction.value if job.direction else "",
             job.started_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -129,7 +135,7 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
 
 def job_detail(console: Console, job: Job) -> None:
     console.print(
-        f"[b]Job {job.id}[/]  {job.type.value} {job.mapping} "
+        f"[b]Job {job.id}[/]  {job.type.value} {escape(job.mapping)} "
         f"{job.direction.value if job.direction else ''}"
     )
     console.print(
@@ -138,7 +144,7 @@ def job_detail(console: Console, job: Job) -> None:
         f"duration {job.duration if job.duration is not None else '…'}s"
     )
     if job.message:
-        console.print(f"message: {job.message}")
+        console.print(f"message: {escape(job.message)}")
     counters = ", ".join(f"{k} {v:,}" for k, v in job.counters.as_dict().items() if v)
     console.print(f"counters: {counters or 'none'}")
     if job.errors:
@@ -147,7 +153,7 @@ def job_detail(console: Console, job: Job) -> None:
         table.add_column("destination key")
         table.add_column("message", overflow="fold")
         for e in job.errors:
-            table.add_row(e.source_key, e.destination_key, e.message)
+            table.add_row(escape(e.source_key), escape(e.destination_key), escape(e.message))
         console.print(table)
 
 
@@ -162,14 +168,15 @@ def mappings_table(rows: Iterable[MappingOverview]) -> Table:
         table.add_column(col, justify="right", no_wrap=True)
     arrows = {"to-integration": "→", "from-integration": "←", "bidirectional": "↔"}
     for m in rows:
-        after = "".join(f"\n[dim]after {d}[/]" for d in m.depends_on)
+        after = "".join(f"\n[dim]after {escape(d)}[/]" for d in m.depends_on)
         table.add_row(
-            f"[b]{m.name}[/]{after}",
+            f"[b]{escape(m.name)}[/]{after}",
             arrows[m.direction],
-            m.table + (f"\n[dim]where {m.table_filter}[/]" if m.table_filter else ""),
-            m.integration_table
+            escape(m.table)
+            + (f"\n[dim]where {escape(m.table_filter)}[/]" if m.table_filter else ""),
+            escape(m.integration_table)
             + (
-                f"\n[dim]where {m.integration_table_filter}[/]"
+                f"\n[dim]where {escape(m.integration_table_filter)}[/]"
                 if m.integration_table_filter
                 else ""
             ),
@@ -182,7 +189,7 @@ def mappings_table(rows: Iterable[MappingOverview]) -> Table:
 
 
 def couplings_table(mapping: str, couplings: Iterable[Coupling]) -> Table:
-    table = Table(title=f"Couplings of {mapping}", title_justify="left")
+    table = Table(title=f"Couplings of {escape(mapping)}", title_justify="left")
     for col in ("local key", "integration key", "last result", "synced (UTC)", "last error"):
         table.add_column(col, overflow="fold")
     for c in couplings:
@@ -191,11 +198,11 @@ def couplings_table(mapping: str, couplings: Iterable[Coupling]) -> Table:
             c.last_result, "green"
         )
         table.add_row(
-            c.local_key,
-            c.integration_key,
+            escape(c.local_key),
+            escape(c.integration_key),
             f"[{style}]{c.last_result}[/]",
             c.synced_at.strftime("%Y-%m-%d %H:%M:%S") if c.synced_at else "",
-            error,
+            escape(error),
         )
     return table
 

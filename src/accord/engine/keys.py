@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accord.engine.context import SideContext
-from accord.model.keys import new_uuid
+from accord.model.keys import new_uuids
 from accord.state import StateStore, StateTransaction
 
 
@@ -24,7 +24,7 @@ class KeyAllocator:
             return []
         policy = self.side.key_policy
         if policy.is_uuid:
-            return [new_uuid() for _ in range(count)]
+            return new_uuids(count)
         assert policy.series is not None
         if self._floor is None:
             existing = self.side.connector.max_key(self.side.table, policy.series)

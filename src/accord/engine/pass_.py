@@ -206,6 +206,10 @@ class Pass:
         if not records:
             return
         d, src_side = self.direction, self.src.side
+        if self.options.probe_first:
+            records = self._drop_quiet_echoes(records)
+            if not records:
+                return
         couplings = self.store.couplings_by(self.mapping.name, src_side, [r.key for r in records])
         state = _BatchState()
         creations: list[tuple[Record, Coupling | None]] = []
@@ -224,9 +228,9 @@ class Pass:
                         "'accord couple', or run a full synchronization)",
                     )
                 else:
-                    self.job.counters.add(Action.IGNORE)
+                    pass  # ignored: not counted (reference §2.4)
             elif c.skipped:
-                self.job.counters.add(Action.SKIP)
+                self.job.counters.skipped += 1
             elif (
                 c.pending
                 or (self.options.full and not self._synced_this_run(c))
@@ -236,7 +240,7 @@ class Pass:
             ):
                 candidates.append((r, c))
             else:
-                self.job.counters.add(Action.UNCHANGED)
+                self.job.counters.unchanged += 1
 
         if self.options.probe_first:
             creations, candidates = self._complete(creations, candidates)
@@ -269,6 +273,38 @@ class Pass:
                 tx.confirm_created(self.mapping.name, self.dst.side, local_keys, version)
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
+            tx.save_job(self.job)
+
+    def _drop_quiet_echoes(self, records: list[Record]) -> list[Record]:
+        """Count as unchanged, without loading them, records this run already synchronized.
+
+        A light query of coupling state per batch, instead of whole couplings: the second pass
+        of a full run mostly meets the records the first one just wrote.
+        """
+        states = self.store.sync_states(
+            self.mapping.name, self.src.side, self.direction, [r.key for r in records]
+        )
+        started = self.options.run_started
+        rest = []
+        for r in records:
+            state = states.get(r.key)
+            if (
+                state is not None
+                and started is not None
+                and state.quiet
+                and state.synced_at is not None
+                and state.synced_at >= started
+                and not _newer(r, state.version)
+            ):
+                self.job.counters.unchanged += 1
+            else:
+                rest.append(r)
+        self._commit_counters()
+        return rest
+
+    def _commit_counters(self) -> None:
+        """Persist counters when a batch ends early (progress stays visible)."""
+        with self.store.transaction() as tx:
             tx.save_job(self.job)
 
     def _complete(
@@ -353,10 +389,10 @@ class Pass:
                 c.set_version(dst_side, dest.version)
             self._succeed(c, wanted)
             state.save.append(c)
-            self.job.counters.add(Action.UNCHANGED)
+            self.job.counters.unchanged += 1
             return
         pending.append(_Pending(Action.MODIFY, r, c, wanted, keep_destination_version=both_changed))
-        changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff))
+        changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
 
     def _conflict_message(
         self, r: Record, dest: Record, fields: list[str], diff: dict[str, object]
@@ -436,7 +472,9 @@ class Pass:
                         c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
                     new_couplings.append(c)
                 pending.append(_Pending(Action.INSERT, r, c, wanted, fresh=fresh))
-                changes.append(Change(ChangeKind.INSERT, c.key(self.dst.side), wanted.values))
+                changes.append(
+                    Change(ChangeKind.INSERT, c.key(self.dst.side), wanted.values, checked=True)
+                )
             # Committed before the write: a crash after it leaves a pending coupling that the
             # next run resolves by looking the record up, never a second record.
             tx.insert_couplings(new_couplings)
@@ -452,8 +490,8 @@ class Pass:
                 self._fail_coupling(state, r, c, f"cannot update: {reason}")
             return
         if item.kind is Action.INSERT:
-            self.job.counters.add(Action.INSERT)
-            self.job.counters.add(Action.COUPLE)
+            self.job.counters.inserted += 1
+            self.job.counters.coupled += 1
             if self.has_back_rules:
                 # The other direction owns fields this pass did not write (e.g. the number
                 # the ERP assigned): let the opposite pass complete the new pair.
@@ -464,7 +502,7 @@ class Pass:
             if self.has_back_rules:
                 c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
         else:
-            self.job.counters.add(Action.MODIFY)
+            self.job.counters.modified += 1
         c.pending = False
         c.set_version(self.src.side, r.version)
         if not item.keep_destination_version:

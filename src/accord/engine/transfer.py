@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from accord.errors import RecordError
@@ -41,7 +43,21 @@ def _converter(info: FieldInfo) -> Converter:
             return coerce(value, info)
 
         return text
-    return lambda value: coerce(value, info)
+    native = {
+        "integer": int,
+        "decimal": Decimal,
+        "float": float,
+        "boolean": bool,
+        "datetime": datetime,
+        "date": date,
+    }.get(info.kind)
+
+    def other(value: Any) -> Any:
+        if native is not None and value.__class__ is native:
+            return value
+        return coerce(value, info)
+
+    return other
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,11 +42,17 @@ class ChangeKind(StrEnum):
 
 @dataclass(slots=True)
 class Change:
-    """A write a connector is asked to make. Updates carry only the fields that change."""
+    """A write a connector is asked to make. Updates carry only the fields that change.
+
+    ``checked`` says the values were already converted and checked against the schema the
+    connector's ``describe`` gave (lengths, NOT NULL, known fields): the engine does that for
+    every change it makes, so a connector may skip checking them again.
+    """
 
     kind: ChangeKind
     key: str
     values: dict[str, Any] = field(default_factory=dict)
+    checked: bool = False
 
 
 @dataclass(slots=True)

@@ -36,6 +36,15 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncState:
+    """The part of a coupling that says whether its record needs a pass at all."""
+
+    version: datetime | None
+    synced_at: datetime | None
+    quiet: bool  # coupled, not pending, not skipped, not failed or deferred in this direction
+
+
+@dataclass(frozen=True, slots=True)
 class CouplingStats:
     total: int
     failed: int
@@ -86,12 +95,45 @@ class StateStore:
                 query = sa.select(couplings).where(
                     couplings.c.mapping == mapping, column.in_(wanted[start : start + CHUNK])
                 )
-                for row in conn.execute(query):
+                for row in conn.execute(query).all():
                     coupling = _coupling(row)
                     found[
                         coupling.local_key if side is Side.LOCAL else coupling.integration_key
                     ] = coupling
         return found
+
+    def sync_states(
+        self, mapping: str, side: Side, direction: Direction, keys: Iterable[str]
+    ) -> dict[str, SyncState]:
+        """A light read of coupling state by one side's keys (no Coupling objects)."""
+        key_col = couplings.c.local_key if side is Side.LOCAL else couplings.c.integration_key
+        version = (
+            couplings.c.local_version if side is Side.LOCAL else couplings.c.integration_version
+        )
+        result = (
+            couplings.c.result_to
+            if direction is Direction.TO_INTEGRATION
+            else couplings.c.result_from
+        )
+        columns = (
+            key_col,
+            version,
+            couplings.c.synced_at,
+            couplings.c.pending,
+            couplings.c.skipped,
+            result,
+        )
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, SyncState] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                query = sa.select(*columns).where(
+                    couplings.c.mapping == mapping, key_col.in_(wanted[start : start + CHUNK])
+                )
+                for key, v, synced, pending, skipped, res in conn.execute(query).all():
+                    quiet = not pending and not skipped and res in ("", SyncResult.SUCCESS.value)
+                    out[key] = SyncState(v, synced, quiet)
+        return out
 
     def get_coupling(
         self, mapping: str, *, local_key: str | None = None, integration_key: str | None = None

@@ -33,8 +33,23 @@ def execute_many(
     for name in names:
         values = [row[name] for row in rows]
         process = processors.get(name)
-        columns.append(values if process is None else list(map(process, values)))
+        columns.append(values if process is None else _processed(values, process))
     params: list[Any] = list(zip(*columns, strict=True))
     if not compiled.positional:
         params = [dict(zip(names, row, strict=True)) for row in params]
     return conn.exec_driver_sql(compiled.string, params)
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """Apply a type processor, once per distinct value (batch stamps repeat a lot)."""
+    done: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        try:
+            out.append(done[value])
+        except KeyError:
+            done[value] = converted = process(value)
+            out.append(converted)
+        except TypeError:  # unhashable: convert it as it is
+            out.append(process(value))
+    return out

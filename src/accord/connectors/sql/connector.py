@@ -226,6 +226,8 @@ class SqlConnector:
         required = frozenset(name for name, info in schema.fields.items() if not info.nullable)
         refused: dict[int, WriteResult] = {}
         for position, change in enumerate(changes):
+            if change.checked and schema.fields[schema.key].kind != "integer":
+                continue
             reason = _refusal(change, schema, lengths, required)
             if reason is not None:
                 refused[position] = WriteResult(change.key, False, error=reason)
