@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from accord import Project
+from tests.engine.conftest import World
 from tests.engine.test_sync import coupled_pairs, full, seed
+
+
+@contextmanager
+def synced(world: World) -> Iterator[Project]:
+    """A project whose systems were seeded and fully synchronized."""
+    seed(world)
+    with world.project() as p:
+        full(p)
+        yield p
+
+
+@contextmanager
+def both_edited(world: World) -> Iterator[tuple[Project, str]]:
+    """Both sides change the same bidirectional field of C00001 (the city) differently."""
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        world.erp.put("customer", "C00001", {"city": "Bergen"})
+        world.crm.put("account", remote, {"address1_city": "Milan"})
+        yield p, remote
+
+
+@contextmanager
+def counterpart_deleted(world: World) -> Iterator[tuple[Project, str]]:
+    """C00004's account is deleted in the CRM, then C00004 changes in the ERP."""
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
+        world.crm.delete("account", remote)
+        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+        yield p, remote
 
 
 def test_conflict_none_fails_naming_fields_and_values(world_factory):
     world = world_factory(update_conflict="none")
-    seed(world)
-    with world.project() as p:
-        full(p)
-        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
-        world.erp.put("customer", "C00001", {"city": "Bergen"})
-        world.crm.put("account", remote, {"address1_city": "Milan"})
+    with both_edited(world) as (p, remote):
         run = p.sync(["CUSTOMER"])
         to_job, from_job = run.jobs
         assert to_job.counters.failed == 1 and from_job.counters.failed == 1
@@ -25,14 +54,8 @@ def test_conflict_none_fails_naming_fields_and_values(world_factory):
 
 def test_conflict_send_local_wins(world_factory):
     world = world_factory(update_conflict="send")
-    seed(world)
-    with world.project() as p:
-        full(p)
-        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
-        world.erp.put("customer", "C00001", {"city": "Bergen"})
-        world.crm.put("account", remote, {"address1_city": "Milan"})
-        run = p.sync(["CUSTOMER"])
-        assert run.ok
+    with both_edited(world) as (p, remote):
+        assert p.sync(["CUSTOMER"]).ok
         assert world.crm.get("account", remote)["address1_city"] == "Bergen"
         assert world.erp.get("customer", "C00001")["city"] == "Bergen"
         assert p.sync().totals().written == 0
@@ -40,12 +63,7 @@ def test_conflict_send_local_wins(world_factory):
 
 def test_conflict_get_integration_wins(world_factory):
     world = world_factory(update_conflict="get")
-    seed(world)
-    with world.project() as p:
-        full(p)
-        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
-        world.erp.put("customer", "C00001", {"city": "Bergen"})
-        world.crm.put("account", remote, {"address1_city": "Milan"})
+    with both_edited(world) as (p, remote):
         run = p.sync(["CUSTOMER"])
         assert run.jobs[0].counters.skipped == 1
         assert world.erp.get("customer", "C00001")["city"] == "Milan"
@@ -55,9 +73,7 @@ def test_conflict_get_integration_wins(world_factory):
 
 def test_both_changed_without_a_differing_bidirectional_field_is_not_a_conflict(world):
     """Reference §2.6: only a differing bidirectional field makes a conflict."""
-    seed(world)
-    with world.project() as p:
-        full(p)
+    with synced(world) as p:
         remote = coupled_pairs(p, "CUSTOMER")["C00002"]
         world.erp.put("customer", "C00002", {"credit_limit": 999})  # to-integration only
         world.crm.put("account", remote, {"statecode": 0})  # touched, same values
@@ -68,12 +84,7 @@ def test_both_changed_without_a_differing_bidirectional_field_is_not_a_conflict(
 
 
 def test_deleted_counterpart_fails_by_default(world):
-    seed(world)
-    with world.project() as p:
-        full(p)
-        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
-        world.crm.delete("account", remote)
-        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+    with counterpart_deleted(world) as (p, _):
         run = p.sync(["CUSTOMER"])
         assert run.jobs[0].counters.failed == 1
         assert "deleted record" in p.job(run.jobs[0].id).errors[0].message
@@ -81,12 +92,7 @@ def test_deleted_counterpart_fails_by_default(world):
 
 def test_deleted_counterpart_restored(world_factory):
     world = world_factory(deletion_conflict="restore")
-    seed(world)
-    with world.project() as p:
-        full(p)
-        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
-        world.crm.delete("account", remote)
-        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+    with counterpart_deleted(world) as (p, remote):
         run = p.sync(["CUSTOMER"])
         assert run.jobs[0].counters.inserted == 1 and run.ok
         new_remote = coupled_pairs(p, "CUSTOMER")["C00004"]
@@ -96,12 +102,7 @@ def test_deleted_counterpart_restored(world_factory):
 
 def test_deleted_counterpart_uncoupled(world_factory):
     world = world_factory(deletion_conflict="uncouple")
-    seed(world)
-    with world.project() as p:
-        full(p)
-        remote = coupled_pairs(p, "CUSTOMER")["C00004"]
-        world.crm.delete("account", remote)
-        world.erp.put("customer", "C00004", {"city": "Tromsø"})
+    with counterpart_deleted(world) as (p, _):
         run = p.sync(["CUSTOMER"])
         assert run.jobs[0].counters.uncoupled == 1
         assert "C00004" not in coupled_pairs(p, "CUSTOMER")
