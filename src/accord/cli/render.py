@@ -149,8 +149,8 @@ def job_detail(console: Console, job: Job) -> None:
     console.print(f"counters: {counters or 'none'}")
     if job.errors:
         table = Table(title=f"Errors ({len(job.errors)})", title_justify="left")
-        table.add_column("source key")
-        table.add_column("destination key")
+        table.add_column("source key", no_wrap=True)
+        table.add_column("destination key", no_wrap=True)
         table.add_column("message", overflow="fold")
         for e in job.errors:
             table.add_row(escape(e.source_key), escape(e.destination_key), escape(e.message))
@@ -190,7 +190,9 @@ def mappings_table(rows: Iterable[MappingOverview]) -> Table:
 
 def couplings_table(mapping: str, couplings: Iterable[Coupling]) -> Table:
     table = Table(title=f"Couplings of {escape(mapping)}", title_justify="left")
-    for col in ("local key", "integration key", "last result", "synced (UTC)", "last error"):
+    for col in ("local key", "integration key"):
+        table.add_column(col, no_wrap=True)  # whole, so that they can be copied
+    for col in ("last result", "synced (UTC)", "last error"):
         table.add_column(col, overflow="fold")
     for c in couplings:
         error = c.error_to or c.error_from
