@@ -95,11 +95,18 @@ def utc_now_text() -> str:
 
 
 def table_rows(text: str) -> dict[str, list[str]]:
-    """Rows of a rich box table keyed by their first cell: ``│ a │ 1 │`` → ``{"a": ["1"]}``."""
+    """Rows of a rich table keyed by their first cell: ``a  1  2`` → ``{"a": ["1", "2"]}``.
+
+    Boxed tables split on ``│``; the borderless ones the CLI prints split on white space
+    (their cells hold no spaces: names, numbers, statuses).
+    """
     rows = {}
     for line in plain(text).splitlines():
         if line.startswith("│"):
             cells = [c.strip() for c in line.strip("│").split("│")]
+        else:
+            cells = line.split()
+        if cells:
             rows[cells[0]] = cells[1:]
     return rows
 

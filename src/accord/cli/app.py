@@ -93,6 +93,8 @@ def _sync_and_show(project: Project, json: bool, title: str, **kwargs: object) -
         run = project.sync(**kwargs)  # type: ignore[arg-type]
         render.print_json(console, render.run_json(run))
     else:
+        mappings = kwargs.get("mappings")
+        project.ordered(mappings if isinstance(mappings, list) else None)  # errors before bars
         with render.BarProgress(console) as bars:
             run = project.sync(progress=bars, **kwargs)  # type: ignore[arg-type]
         console.print(render.summary_table(run, title))

@@ -75,10 +75,10 @@ def run_json(run: RunResult) -> dict[str, Any]:
 
 
 def summary_table(run: RunResult, title: str = "Synchronization summary") -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
     table.add_column("mapping", no_wrap=True)
     for name in COUNTERS:
-        table.add_column(name, justify="right", max_width=9)
+        table.add_column(name, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     status_by_mapping: dict[str, JobStatus] = {}
     for job in run.jobs:
@@ -112,25 +112,40 @@ def _counter_cells(counters: Counters) -> list[str]:
 
 
 def jobs_table(jobs: Iterable[Job]) -> Table:
-    table = Table(title="Jobs (newest first)", title_justify="left")
-    for col in ("id", "mapping", "type", "direction", "started (UTC)", "duration"):
-        table.add_column(col)
-    for name in COUNTERS:
-        table.add_column(name[:5], justify="right")
-    table.add_column("status")
+    """Fits 80 columns: counters that are not zero share one wrapping column."""
+    table = Table(
+        title="Jobs (newest first)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+    )
+    table.add_column("id", no_wrap=True)
+    table.add_column("mapping", no_wrap=True)
+    table.add_column("pass", no_wrap=True)
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("counts", ratio=1)
+    table.add_column("status", no_wrap=True)
+    arrows = {"to-integration": "→", "from-integration": "←"}
     for job in jobs:
-        duration = f"{job.duration:.2f}s" if job.duration is not None else "…"
+        what = arrows.get(job.direction.value, "") if job.direction else job.type.value
+        counts = ", ".join(f"{k} {v:,}" for k, v in job.counters.as_dict().items() if v)
         table.add_row(
             job.id[:8],
             escape(job.mapping),
-            job.type.value,
-            job.direction.value if job.direction else "",
-            job.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            duration,
-            *_counter_cells(job.counters),
+            what if job.type.value == "sync" else job.type.value,
+            job.started_at.strftime("%m-%d %H:%M:%S"),
+            _duration(job.duration),
+            counts or "[dim]nothing[/]",
             f"[{STATUS_STYLE[job.status]}]{job.status.value}[/]",
         )
     return table
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    return f"{seconds:.2f}s" if seconds < 60 else f"{int(seconds // 60)}m{seconds % 60:02.0f}s"
 
 
 def job_detail(console: Console, job: Job) -> None:
@@ -141,7 +156,7 @@ def job_detail(console: Console, job: Job) -> None:
     console.print(
         f"status: [{STATUS_STYLE[job.status]}]{job.status.value}[/]   "
         f"started {job.started_at:%Y-%m-%d %H:%M:%S} UTC   "
-        f"duration {job.duration if job.duration is not None else '…'}s"
+        f"took {_duration(job.duration)}"
     )
     if job.message:
         console.print(f"message: {escape(job.message)}")

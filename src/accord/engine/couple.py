@@ -73,7 +73,12 @@ def couple_record(
     other = store.get_coupling(mapping.name, integration_key=integration_key)
     replaced = None
     if current is not None and current.integration_key == integration_key:
-        return CoupleResult(current)
+        already = CoupleResult(current)
+        if sync is not None:
+            already.sync = project.sync(
+                [mapping.name], records=[local_key], direction=sync, progress=progress
+            )
+        return already
     if current is not None:
         if _exists(ctx.integration, current.integration_key):
             raise UsageError(

@@ -149,6 +149,10 @@ class Project:
         progress: Progress | None = None,
     ) -> RunResult:
         """Synchronize modified records (or everything with ``full``, or only ``records``)."""
+        if direction is Direction.BIDIRECTIONAL:
+            raise UsageError(
+                "a direction for selected records is to-integration or from-integration"
+            )
         if records is not None:
             if not mappings or len(mappings) != 1:
                 raise UsageError("synchronizing selected records needs exactly one mapping")
