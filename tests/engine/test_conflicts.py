@@ -106,3 +106,17 @@ def test_deleted_counterpart_uncoupled(world_factory):
         run = p.sync(["CUSTOMER"])
         assert run.jobs[0].counters.uncoupled == 1
         assert "C00004" not in coupled_pairs(p, "CUSTOMER")
+
+
+def test_winning_side_does_not_lose_the_other_sides_one_way_changes(world_factory):
+    """With `get`, the CRM wins the city, but the ERP's credit limit (to-only) still flows."""
+    world = world_factory(update_conflict="get")
+    with both_edited(world) as (p, remote):
+        world.erp.put("customer", "C00001", {"credit_limit": 4321})
+        run = p.sync(["CUSTOMER"])
+        assert run.ok, [p.job(j.id).errors for j in run.jobs]
+        assert world.erp.get("customer", "C00001")["city"] == "Milan"
+        account = world.crm.get("account", remote)
+        assert account["address1_city"] == "Milan"
+        assert account["creditlimit"] == 4321
+        assert p.sync().totals().written == 0

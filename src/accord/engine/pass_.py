@@ -380,9 +380,14 @@ class Pass:
                     )
                     return
                 if winner is not d:
-                    self.job.counters.add(Action.SKIP)
+                    self.job.counters.skipped += 1
                     return
-                both_changed = False  # this side wins: the destination's edits are overwritten
+                # This side wins the bidirectional fields. The losing side's changes to fields
+                # only the other direction writes must still flow: keep its version "changed"
+                # when such fields exist, so the opposite pass (or a settle pass) sends them.
+                both_changed = self.has_back_rules
+                if both_changed:
+                    self.settle_keys.append(c.key(dst_side))
         if not diff:
             c.set_version(self.src.side, r.version)
             if not both_changed:
