@@ -110,6 +110,7 @@ class Pass:
         self.dst: SideContext = ctx.destination(direction)
         self.rules = ctx.rules(direction)
         self.plan = TransferPlan(self.rules, self.dst.schema)
+        self.soft_lookups = {r.dest for r in self.rules if r.lookup and r.clear_on_missing}
         self.creates = (
             options.create_uncoupled
             if options.create_uncoupled is not None
@@ -358,6 +359,11 @@ class Pass:
             self._fail_coupling(state, r, c, str(exc))
             return
         diff = differences(wanted.values, dest.values)
+        if c.result(d.opposite) is SyncResult.DEFERRED:
+            # The other direction cleared a lookup it could not translate yet: its blank is
+            # not the real value, so this pass must not carry it over the destination's.
+            for name in self.soft_lookups:
+                diff.pop(name, None)
         both_changed = (
             self.mapping.direction is Direction.BIDIRECTIONAL
             and not c.pending
@@ -386,8 +392,10 @@ class Pass:
                 # only the other direction writes must still flow: keep its version "changed"
                 # when such fields exist, so the opposite pass (or a settle pass) sends them.
                 both_changed = self.has_back_rules
-                if both_changed:
-                    self.settle_keys.append(c.key(dst_side))
+        if both_changed and self.has_back_rules:
+            # The destination also changed, in fields only the other direction writes (or its
+            # pass was skipped by a conflict): complete the pair in this same run.
+            self.settle_keys.append(c.key(dst_side))
         if not diff:
             c.set_version(self.src.side, r.version)
             if not both_changed:
@@ -520,6 +528,15 @@ class Pass:
         result = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
         c.set_result(self.direction, result, self.job.id)
         c.repeats = 0
+        if (
+            not c.pending
+            and self.has_back_rules
+            and c.result(self.direction.opposite) is SyncResult.NONE
+        ):
+            # A pair never synchronized the other way (e.g. coupled by hand and synchronized
+            # one way): the other direction's one-way fields still have to be sent.
+            c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
+            self.settle_keys.append(c.key(self.dst.side))
         c.pending = False
         c.synced_at = utcnow()
 
