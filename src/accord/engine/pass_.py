@@ -59,6 +59,9 @@ class PassOptions:
     run_started: datetime | None = None
     """Couplings synchronized since then were written by this run: a full pass does not
     compare them again unless they changed (their echo is known to be in sync)."""
+    explicit: bool = False
+    """The user named these records and a direction: make the destination match the source,
+    even where the other direction holds a value it could not translate yet."""
     probe_first: bool = False
     """Read only keys and versions first, and whole records only for those that need work:
     for a pass that will mostly meet echoes of the pass before it."""
@@ -359,17 +362,24 @@ class Pass:
             self._fail_coupling(state, r, c, str(exc))
             return
         diff = differences(wanted.values, dest.values)
-        if c.result(d.opposite) is SyncResult.DEFERRED:
+        if not self.options.explicit and c.result(d.opposite) is SyncResult.DEFERRED:
             # The other direction cleared a lookup it could not translate yet: its blank is
             # not the real value, so this pass must not carry it over the destination's.
             for name in self.soft_lookups:
                 diff.pop(name, None)
-        both_changed = (
+        dest_changed = (
             self.mapping.direction is Direction.BIDIRECTIONAL
             and not c.pending
             and self.options.keys is None
             and _newer(dest, c.version(dst_side))
         )
+        source_changed = c.needs_retry(d) or _newer(r, c.version(self.src.side))
+        if dest_changed and not source_changed:
+            # Only the destination changed (a full pass compares every pair): its edits are
+            # not overwritten here; the opposite pass brings them over.
+            self.job.counters.unchanged += 1
+            return
+        both_changed = dest_changed
         if both_changed:
             conflicting = [
                 rule.dest for rule in self.rules if rule.bidirectional and rule.dest in diff

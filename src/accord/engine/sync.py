@@ -59,6 +59,7 @@ def run_sync(
                 batch_size=project.batch_size,
                 create_uncoupled=True if full else None,
                 run_started=started,
+                explicit=records is not None,
                 # the second pass of a full run mostly meets what the first one just wrote
                 probe_first=full and index > 0,
             )
