@@ -13,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -185,11 +184,18 @@ def sync(
         if keys is not None and way is None and mapping and len(mapping) == 1:
             m = project.config.mapping(mapping[0])
             if m.direction is Direction.BIDIRECTIONAL and sys.stdin.isatty() and not json:
-                choice = typer.prompt(
-                    f"{m.name} is bidirectional. Send local changes (to) or get integration "
-                    "changes (from)?",
-                    type=click.Choice(["to", "from"]),
-                )
+                choice = ""
+                while choice not in ("to", "from"):
+                    choice = (
+                        str(
+                            typer.prompt(
+                                f"{m.name} is bidirectional. Send local changes (to) or get "
+                                "integration changes (from)?"
+                            )
+                        )
+                        .strip()
+                        .lower()
+                    )
                 way = Direction(f"{choice}-integration")
         title = "Full synchronization" if full else "Synchronization"
         run = _sync_and_show(
