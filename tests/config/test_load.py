@@ -180,3 +180,18 @@ def test_filter_on_unknown_field_is_reported(tmp_path):
         project.check()
     assert "blokced" in str(info.value)
     assert info.value.line == line_of(world.path.read_text(), "blokced")
+
+
+def test_nothing_runs_when_any_mapping_is_invalid(tmp_path):
+    """A bad field in CUSTOMER stops a sync of CURRENCY alone: no job, no write."""
+    world = make_world(tmp_path)
+    world.erp.put("currency", "EUR", {"description": "Euro"})
+    text = world.path.read_text().replace(
+        'integration_field = "address1_city"', 'integration_field = "address1_cty"'
+    )
+    world.path.write_text(text)
+    with Project.load(world.path) as project:
+        with pytest.raises(ConfigError, match="address1_cty"):
+            project.sync(["CURRENCY"], full=True)
+        assert project.jobs() == []
+    assert world.crm.rows("transactioncurrency") == {}

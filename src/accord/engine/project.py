@@ -166,9 +166,8 @@ class Project:
                 direction = mapping.direction
             if full:
                 raise UsageError("--full and --records cannot be combined")
+        self.check()  # nothing runs on an invalid configuration, whichever mappings are asked
         order = self.ordered(mappings)
-        for mapping in order:
-            self.context(mapping.name)
         return run_sync(
             self,
             order,
@@ -189,6 +188,7 @@ class Project:
         progress: Progress | None = None,
     ) -> CoupleResult:
         """Couple one local record to an integration record (or to a new one)."""
+        self.check()
         return couple_record(
             self,
             mapping,
@@ -203,6 +203,7 @@ class Project:
         self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
     ) -> Job:
         """Remove couplings; the records stay in both systems."""
+        self.check()
         self.context(mapping)
         return uncouple_records(self, mapping, keys, all_=all)
 
