@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from accord import JobStatus, Project
@@ -164,3 +165,22 @@ def test_failed_coupled_record_is_retried_and_quarantined_after_repeats(world: W
         assert third.jobs[0].counters.failed == 0
         world.erp.put("customer", "C00001", {"name": "Z" * 60})
         assert p.sync(["CUSTOMER"]).jobs[0].counters.skipped == 1
+
+
+def test_writes_are_chunked_to_the_destinations_batch_size(world: World, monkeypatch):
+    seed(world)
+    with world.project() as p:
+        connector = p.connector("crm")
+        two_at_a_time = replace(connector.capabilities, batch_size=2)
+        monkeypatch.setattr(connector, "capabilities", two_at_a_time)
+        sizes: list[int] = []
+        real_write = connector.write
+
+        def write(table, changes):
+            sizes.append(len(changes))
+            return real_write(table, changes)
+
+        monkeypatch.setattr(connector, "write", write)
+        run = p.sync(["CURRENCY", "CUSTOMER"], full=True)
+        assert run.ok and max(sizes) == 2 and sum(sizes) >= 7  # 2 currencies + 5 customers
+    assert len(world.crm.rows("account")) == 4 + 5

@@ -131,3 +131,35 @@ def test_full_sync_keeps_an_edit_made_on_the_integration_side_only(make_world: A
     assert w.crm.get("account", "A00001")["name"] == "b"  # send: fails, reverted to 'a'
     assert w.erp.get("customer", "L001")["name"] == "b"
     assert run.ok, [p.job(j.id).errors for j in run.jobs]  # none: fails, false conflict
+
+
+@pytest.mark.parametrize("local_edit", [False, True])
+@pytest.mark.xfail(strict=True, reason="F6: a one-way sync of a record marks the other side synced")
+def test_one_record_sync_keeps_the_other_sides_one_way_changes(make_world: Any, local_edit: bool):
+    """The CRM edits the website (from-integration only), then the user synchronizes the
+    record to-integration (``sync --records L001 --direction to-integration``). That pass never
+    writes the website, yet it stores the CRM record's version as synchronized: the edit never
+    reaches the ERP, not even in a full sync (see F7). The coupling says "ok"."""
+    w, p = coupled_world(make_world, "none")
+    w.crm.put("account", "A00001", {"websiteurl": "w"})
+    if local_edit:
+        w.erp.put("customer", "L001", {"name": "x"})
+    p.sync(["CUSTOMER"], records=["L001"], direction=Direction.TO_INTEGRATION)
+    p.sync()
+    p.sync(full=True)
+    assert w.erp.get("customer", "L001")["website"] == "w"  # fails: None
+
+
+@pytest.mark.xfail(strict=True, reason="F7: a full sync skips the from pass of equal pairs")
+def test_full_sync_restores_a_one_way_field_edited_on_its_destination(make_world: Any):
+    """The ERP's copy of a from-integration-only field is edited by hand; a full sync must
+    make it match the CRM again. Its to-integration pass finds nothing to send and marks the
+    pair synchronized in this run, so its from-integration pass skips the pair ("echo known to
+    be in sync"), which is only true of the fields the first pass writes."""
+    w = make_world("none")
+    w.crm.put("account", "acc-1", {"name": "a", "websiteurl": "w", "statecode": 0})
+    p = w.project
+    p.sync(full=True)
+    w.erp.put("customer", "C00001", {"website": "edited"})
+    p.sync(full=True)
+    assert w.erp.get("customer", "C00001")["website"] == "w"  # fails: 'edited'

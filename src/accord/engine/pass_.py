@@ -268,7 +268,7 @@ class Pass:
                 continue
             self._compare(state, r, c, dest, resolved, pending, changes)
         self._prepare_creations(state, creations, resolved, pending, changes)
-        results = self.dst.connector.write(self.dst.table, changes) if changes else []
+        results = self._write(changes)
         for item, result in zip(pending, results, strict=True):
             self._record_result(state, item, result)
         with self.store.transaction() as tx:
@@ -278,6 +278,14 @@ class Pass:
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
             tx.save_job(self.job)
+
+    def _write(self, changes: list[Change]) -> list[WriteResult]:
+        """Write in chunks the destination accepts (its declared batch size)."""
+        size = max(1, self.dst.connector.capabilities.batch_size)
+        results: list[WriteResult] = []
+        for start in range(0, len(changes), size):
+            results.extend(self.dst.connector.write(self.dst.table, changes[start : start + size]))
+        return results
 
     def _drop_quiet_echoes(self, records: list[Record]) -> list[Record]:
         """Count as unchanged, without loading them, records this run already synchronized.
