@@ -134,7 +134,6 @@ def test_full_sync_keeps_an_edit_made_on_the_integration_side_only(make_world: A
 
 
 @pytest.mark.parametrize("local_edit", [False, True])
-@pytest.mark.xfail(strict=True, reason="F6: a one-way sync of a record marks the other side synced")
 def test_one_record_sync_keeps_the_other_sides_one_way_changes(make_world: Any, local_edit: bool):
     """The CRM edits the website (from-integration only), then the user synchronizes the
     record to-integration (``sync --records L001 --direction to-integration``). That pass never
@@ -150,7 +149,17 @@ def test_one_record_sync_keeps_the_other_sides_one_way_changes(make_world: Any, 
     assert w.erp.get("customer", "L001")["website"] == "w"  # fails: None
 
 
-@pytest.mark.xfail(strict=True, reason="F7: a full sync skips the from pass of equal pairs")
+def test_one_record_sync_from_integration_keeps_the_local_one_way_changes(make_world: Any):
+    """The mirror image: the ERP edits the credit limit (to-integration only), the user
+    synchronizes the record from-integration; the next (modified) sync does not send the
+    credit limit. Only a full sync does, because its to-integration pass compares every pair."""
+    w, p = coupled_world(make_world, "none")
+    w.erp.put("customer", "L001", {"credit_limit": 7})
+    p.sync(["CUSTOMER"], records=["L001"], direction=Direction.FROM_INTEGRATION)
+    p.sync()
+    assert w.crm.get("account", "A00001")["creditlimit"] == 7  # fails: 0
+
+
 def test_full_sync_restores_a_one_way_field_edited_on_its_destination(make_world: Any):
     """The ERP's copy of a from-integration-only field is edited by hand; a full sync must
     make it match the CRM again. Its to-integration pass finds nothing to send and marks the

@@ -414,15 +414,24 @@ class Pass:
             # The destination also changed, in fields only the other direction writes (or its
             # pass was skipped by a conflict): complete the pair in this same run.
             self.settle_keys.append(c.key(dst_side))
+        # An explicit one-way sync must not mark the destination's own one-way edits as done.
+        keep = both_changed or (
+            self.options.keys is not None
+            and self.has_back_rules
+            and not c.pending
+            and _newer(dest, c.version(dst_side))
+        )
         if not diff:
             c.set_version(self.src.side, r.version)
-            if not both_changed:
+            if not keep:
                 c.set_version(dst_side, dest.version)
-            self._succeed(c, wanted)
+            # Compared, nothing written: not "synchronized by this run" for the next pass,
+            # which must still compare the fields only it writes.
+            self._succeed(c, wanted, written=False)
             state.save.append(c)
             self.job.counters.unchanged += 1
             return
-        pending.append(_Pending(Action.MODIFY, r, c, wanted, keep_destination_version=both_changed))
+        pending.append(_Pending(Action.MODIFY, r, c, wanted, keep_destination_version=keep))
         changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
 
     def _conflict_message(
@@ -542,7 +551,7 @@ class Pass:
         state.save.append(c)
 
     # -- outcomes -------------------------------------------------------------------------
-    def _succeed(self, c: Coupling, wanted: Transferred) -> None:
+    def _succeed(self, c: Coupling, wanted: Transferred, *, written: bool = True) -> None:
         result = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
         c.set_result(self.direction, result, self.job.id)
         c.repeats = 0
@@ -556,7 +565,8 @@ class Pass:
             c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
             self.settle_keys.append(c.key(self.dst.side))
         c.pending = False
-        c.synced_at = utcnow()
+        if written or c.synced_at is None:
+            c.synced_at = utcnow()
 
     def _fail(self, state: _BatchState, source_key: str, dest_key: str, message: str) -> None:
         state.errors.append(JobError(self.job.id, source_key, dest_key, message))
