@@ -1,10 +1,19 @@
 """The sync engine as a state machine: random user edits on both systems and engine calls.
 
-Users insert, edit and (rarely) delete records on both sides; the engine is asked to sync
-(modified records, full, one mapping, one record in one direction), to couple by hand and to
-uncouple. After every step the couplings must stay one-to-one and every record the engine
-created must be accounted for; after every sync a second sync must write nothing, and coupled
-pairs must agree (or their coupling must say why not).
+Two memory systems, two mappings (see :mod:`tests.property.world`): CURRENCY, one-way to the
+CRM, and CUSTOMER, bidirectional with a lookup through CURRENCY and one field in each single
+direction. Users insert, edit and (less often) delete records on both sides, sometimes both
+records of a pair at once; the engine is asked to sync (modified records, full, one mapping,
+one record in one direction), to couple by hand and to uncouple.
+
+After every step: couplings are one-to-one and never left pending, and every record the
+engine created is counted by its jobs and still coupled (unless a user uncoupled it).
+After every sync: no coupling was dropped or re-pointed (deletion_conflict = none); a second
+sync writes nothing; an edit made on one side only survives (and is no conflict); coupled
+pairs agree on every mapped field, through the engine's own conversions, unless their
+coupling says why not (failed or skipped; deferred for a lookup); after a full sync every
+coupling whose counterpart was deleted is reported as failed. Three variants: local wins
+(send), integration wins (get), conflicts fail (none).
 """
 
 from __future__ import annotations
@@ -97,6 +106,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.stale_lookups: set[str] = set()
         # Records a user edited since the last sync of their mapping.
         self.touched: dict[str, set[str]] = {}
+        self.cache: dict[str, list[Coupling]] = {}  # emptied by every engine call
         self.serial = 0
         self.snapshot: dict[str, dict[str, str]] = {m: {} for m in MAPPINGS}
 
@@ -118,8 +128,14 @@ class SyncMachine(RuleBasedStateMachine):
     def crm_currency_ids(self) -> list[Any]:
         return [None, *self.rows("transactioncurrency")]
 
+    def couplings(self, mapping: str) -> list[Coupling]:
+        """The mapping's couplings, read once between two engine calls."""
+        if mapping not in self.cache:
+            self.cache[mapping] = self.world.couplings(mapping)
+        return self.cache[mapping]
+
     def current(self, mapping: str) -> dict[str, str]:
-        return {c.local_key: c.integration_key for c in self.world.couplings(mapping)}
+        return {c.local_key: c.integration_key for c in self.couplings(mapping)}
 
     def absorb(self, run: RunResult | None) -> None:
         """Count the records the engine created, per destination table."""
@@ -243,7 +259,7 @@ class SyncMachine(RuleBasedStateMachine):
         local_rows, crm_rows = self.rows("customer"), self.rows("account")
         pairs = [
             c
-            for c in self.world.couplings("CUSTOMER")
+            for c in self.couplings("CUSTOMER")
             if c.local_key in local_rows and c.integration_key in crm_rows
         ]
         if not pairs:
@@ -288,6 +304,7 @@ class SyncMachine(RuleBasedStateMachine):
         included = set(mappings or MAPPINGS)
         one_sided = self.one_sided_edits() if "CUSTOMER" in included else []
         run = project.sync(mappings, full=full)
+        self.cache.clear()
         self.absorb(run)
         self.check_couplings_kept("a sync")
         self.check_one_sided_edits_kept(one_sided)
@@ -303,6 +320,7 @@ class SyncMachine(RuleBasedStateMachine):
 
         writes = self.world.writes()
         again = project.sync(mappings)
+        self.cache.clear()
         self.absorb(again)
         written = [
             (j.mapping, j.direction and j.direction.value, j.counters.as_dict())
@@ -322,12 +340,13 @@ class SyncMachine(RuleBasedStateMachine):
     )
     def sync_one_record(self, direction: Direction, data: st.DataObject) -> None:
         """Resolve a pair by synchronizing it in one direction (what a user does on conflict)."""
-        couplings = self.world.couplings("CUSTOMER")
+        couplings = self.couplings("CUSTOMER")
         if not couplings:
             return
         key = data.draw(st.sampled_from([c.local_key for c in couplings]), label="coupling")
         c = next(c for c in couplings if c.local_key == key)
         run = self.world.project.sync(["CUSTOMER"], records=[c.local_key], direction=direction)
+        self.cache.clear()
         self.absorb(run)
         self.touched.get("customer", set()).discard(c.local_key)
         self.touched.get("account", set()).discard(c.integration_key)
@@ -349,12 +368,13 @@ class SyncMachine(RuleBasedStateMachine):
     # -- engine: coupling -----------------------------------------------------------------
     @rule(mapping=st.sampled_from(MAPPINGS), data=st.data())
     def uncouple(self, mapping: str, data: st.DataObject) -> None:
-        couplings = self.world.couplings(mapping)
+        couplings = self.couplings(mapping)
         if not couplings:
             return
         key = data.draw(st.sampled_from([c.local_key for c in couplings]), label="coupling")
         c = next(c for c in couplings if c.local_key == key)
         job = self.world.project.uncouple(mapping, [c.local_key])
+        self.cache.clear()
         assert job.counters.uncoupled == 1
         self.released[LOCAL_TABLE[mapping]].add(c.local_key)
         self.released[CRM_TABLE[mapping]].add(c.integration_key)
@@ -377,6 +397,7 @@ class SyncMachine(RuleBasedStateMachine):
             directions.append(Direction.FROM_INTEGRATION)
         sync = data.draw(st.sampled_from(directions), label="sync")
         result = self.world.project.couple(mapping, local, remote, sync=sync)
+        self.cache.clear()
         assert result.coupling.integration_key == remote
         self.absorb(result.sync)
         self.snapshot[mapping][local] = remote
@@ -386,7 +407,7 @@ class SyncMachine(RuleBasedStateMachine):
     @invariant()
     def couplings_one_to_one_and_created_records_accounted_for(self) -> None:
         for m in MAPPINGS:
-            couplings = self.world.couplings(m)
+            couplings = self.couplings(m)
             assert_one_to_one(m, couplings)
             for table in (LOCAL_TABLE[m], CRM_TABLE[m]):
                 side = SIDE_OF[table]
@@ -408,7 +429,7 @@ class SyncMachine(RuleBasedStateMachine):
         sync: (coupling, table, key, bidirectional values of the edited record)."""
         local_rows, crm_rows = self.rows("customer"), self.rows("account")
         out = []
-        for c in self.world.couplings("CUSTOMER"):
+        for c in self.couplings("CUSTOMER"):
             clean = (
                 not c.skipped
                 and c.local_version is not None
@@ -457,7 +478,7 @@ class SyncMachine(RuleBasedStateMachine):
             if m not in included:
                 continue
             local_rows, crm_rows = self.rows(LOCAL_TABLE[m]), self.rows(CRM_TABLE[m])
-            for c in self.world.couplings(m):
+            for c in self.couplings(m):
                 has_local, has_crm = c.local_key in local_rows, c.integration_key in crm_rows
                 if has_local == has_crm or c.skipped:
                     continue
@@ -470,11 +491,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     def currency_pairs(self) -> dict[str, str]:
         """How CUSTOMER's lookup translates: local code → CRM id of coupled currencies."""
-        return {
-            c.local_key: c.integration_key
-            for c in self.world.couplings("CURRENCY")
-            if not c.pending
-        }
+        return {c.local_key: c.integration_key for c in self.couplings("CURRENCY") if not c.pending}
 
     def pair_mismatches(
         self,
@@ -493,7 +510,7 @@ class SyncMachine(RuleBasedStateMachine):
     def check_pairs(self, mapping: str) -> None:
         local_rows, crm_rows = self.rows(LOCAL_TABLE[mapping]), self.rows(CRM_TABLE[mapping])
         currency = self.currency_pairs()
-        for c in self.world.couplings(mapping):
+        for c in self.couplings(mapping):
             local_row, crm_row = local_rows.get(c.local_key), crm_rows.get(c.integration_key)
             if local_row is None or crm_row is None:
                 continue  # a deleted counterpart: check_deletions_reported
