@@ -213,6 +213,7 @@ class Pass:
         if self.options.probe_first:
             records = self._drop_quiet_echoes(records)
             if not records:
+                self._commit_counters()  # the batch ends here: keep progress visible
                 return
         couplings = self.store.couplings_by(self.mapping.name, src_side, [r.key for r in records])
         state = _BatchState()
@@ -311,7 +312,6 @@ class Pass:
                 self.job.counters.unchanged += 1
             else:
                 rest.append(r)
-        self._commit_counters()
         return rest
 
     def _commit_counters(self) -> None:
