@@ -1,108 +1,35 @@
 """The ``accord`` command line: parse, make one engine call, render the result.
 
-Exit codes: 0 success, 1 the run had failed records (or a pass could not finish),
-2 usage or configuration error (bad config, unknown mapping, unreachable system).
+Commands live in modules by theme; this one holds the core verbs and imports the others so
+that they register on the shared app. Exit codes are described in :mod:`accord.cli.common`.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from accord.cli import render
-from accord.engine.project import Project
-from accord.engine.results import RunResult
-from accord.errors import AccordError
-from accord.model import Direction
-
-app = typer.Typer(
-    name="accord",
-    help="Couple records in two business systems and keep them synchronized.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="rich",
-    pretty_exceptions_show_locals=False,  # locals can hold connection URLs with passwords
+from accord.cli.common import (
+    ConfigOpt,
+    DirectionOpt,
+    JsonOpt,
+    PassDirection,
+    app,
+    console,
+    err,
+    errors,
+    exit_for,
+    open_project,
+    sync_and_show,
+    to_direction,
 )
-console = Console()
-err = Console(stderr=True)
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="ACCORD_CONFIG",
-        help="Configuration file (default: ./accord.toml).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
-
-
-class PassDirection(StrEnum):
-    """The directions one pass can run: a bidirectional run is two passes, not one."""
-
-    TO_INTEGRATION = Direction.TO_INTEGRATION.value
-    FROM_INTEGRATION = Direction.FROM_INTEGRATION.value
-
-
-def _direction(value: PassDirection | None) -> Direction | None:
-    return None if value is None else Direction(value.value)
-
-
-DirectionOpt = Annotated[
-    PassDirection | None,
-    typer.Option("--direction", "-d", help="Direction for selected records.", case_sensitive=False),
-]
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Errors a user can cause end in one sentence and exit code 2, never a traceback."""
-    try:
-        yield
-    except AccordError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
-
-
-@contextmanager
-def _project(config: Path | None) -> Iterator[Project]:
-    with _errors(), Project.load(config) as project:
-        yield project
-
-
-def _exit_for(run: RunResult) -> None:
-    if not run.ok:
-        raise typer.Exit(1)
-
-
-def _sync_and_show(project: Project, json: bool, title: str, **kwargs: object) -> RunResult:
-    if json:
-        run = project.sync(**kwargs)  # type: ignore[arg-type]
-        render.print_json(console, render.run_json(run))
-    else:
-        mappings = kwargs.get("mappings")
-        project.ordered(mappings if isinstance(mappings, list) else None)  # errors before bars
-        with render.BarProgress(console) as bars:
-            run = project.sync(progress=bars, **kwargs)  # type: ignore[arg-type]
-        console.print(render.summary_table(run, title))
-        if run.failed_records:
-            console.print(
-                f"[yellow]{run.failed_records:,} record(s) failed[/]; see them with "
-                f"[b]accord jobs ID[/] (ids in [b]accord jobs[/])."
-            )
-    return run
+from accord.engine.project import Project
+from accord.model import Direction
 
 
 @app.command()
@@ -118,7 +45,7 @@ def demo(
     """Build a demo ERP and CRM (SQLite) and run a full synchronization between them."""
     from accord.demo import build_demo
 
-    with _errors():
+    with errors():
         if not json:
             console.print(f"Building the demo ERP and CRM in [b]{escape(str(directory))}[/] …")
         try:
@@ -135,7 +62,7 @@ def demo(
             sizes = ", ".join(f"{t} {n:,}" for t, n in world.counts.items() if n)
             console.print(f"[dim]{sizes}[/]")
         with Project.load(world.config_path) as project:
-            run = _sync_and_show(project, json, "Full synchronization of the demo", full=True)
+            run = sync_and_show(project, json, "Full synchronization of the demo", full=True)
     if not json:
         cfg = world.config_path
         console.print(
@@ -149,13 +76,13 @@ def demo(
             "  accord uncouple CUSTOMER C00001       # the records stay, the link goes\n"
             f"[dim](or pass --config {escape(str(cfg))} from anywhere)[/]"
         )
-    _exit_for(run)
+    exit_for(run)
 
 
 @app.command()
 def mappings(config: ConfigOpt = None, json: JsonOpt = False) -> None:
     """List mappings in dependency order with direction, filters and coupling counts."""
-    with _project(config) as project:
+    with open_project(config) as project:
         project.check()
         rows = project.overview()
         if json:
@@ -179,8 +106,8 @@ def sync(
 ) -> None:
     """Synchronize modified records, in dependency order (or everything with --full)."""
     keys = [k.strip() for k in records.split(",") if k.strip()] if records else None
-    way = _direction(direction)
-    with _project(config) as project:
+    way = to_direction(direction)
+    with open_project(config) as project:
         if keys is not None and way is None and mapping and len(mapping) == 1:
             m = project.config.mapping(mapping[0])
             if m.direction is Direction.BIDIRECTIONAL and sys.stdin.isatty() and not json:
@@ -198,10 +125,10 @@ def sync(
                     )
                 way = Direction(f"{choice}-integration")
         title = "Full synchronization" if full else "Synchronization"
-        run = _sync_and_show(
+        run = sync_and_show(
             project, json, title, mappings=mapping, full=full, records=keys, direction=way
         )
-    _exit_for(run)
+    exit_for(run)
 
 
 @app.command()
@@ -222,9 +149,9 @@ def couple(
     json: JsonOpt = False,
 ) -> None:
     """Couple one local record to an integration record (1:1)."""
-    with _project(config) as project:
+    with open_project(config) as project:
         result = project.couple(
-            mapping, local_key, to, create_new=create_new, sync=_direction(sync_direction)
+            mapping, local_key, to, create_new=create_new, sync=to_direction(sync_direction)
         )
         if json:
             data = render.to_jsonable(result.coupling)
@@ -251,7 +178,7 @@ def couple(
             if result.sync:
                 console.print(render.summary_table(result.sync, "Synchronization"))
     if result.sync is not None:
-        _exit_for(result.sync)
+        exit_for(result.sync)
 
 
 @app.command()
@@ -267,7 +194,7 @@ def uncouple(
     json: JsonOpt = False,
 ) -> None:
     """Remove couplings; the records stay in both systems."""
-    with _project(config) as project:
+    with open_project(config) as project:
         job = project.uncouple(mapping, keys, all=all_)
         if json:
             render.print_json(console, render.job_json(project.job(job.id)))
@@ -290,7 +217,7 @@ def jobs(
     json: JsonOpt = False,
 ) -> None:
     """List jobs (newest first), or show one job with its errors."""
-    with _project(config) as project:
+    with open_project(config) as project:
         if job_id:
             job = project.job(job_id)
             if json:
@@ -319,7 +246,7 @@ def couplings(
     json: JsonOpt = False,
 ) -> None:
     """Show couplings of a mapping with their last result."""
-    with _project(config) as project:
+    with open_project(config) as project:
         name = project.config.mapping(mapping).name
         found = project.couplings(name, limit=limit, offset=offset, attention_only=attention)
         if json:

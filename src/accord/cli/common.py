@@ -1,0 +1,104 @@
+"""What every command module shares: the app, consoles, common options and error handling.
+
+Exit codes: 0 success, 1 the run had failed records (or a pass could not finish),
+2 usage or configuration error (bad config, unknown mapping, unreachable system).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from accord.cli import render
+from accord.engine.project import Project
+from accord.engine.results import RunResult
+from accord.errors import AccordError
+from accord.model import Direction
+
+app = typer.Typer(
+    name="accord",
+    help="Couple records in two business systems and keep them synchronized.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,  # locals can hold connection URLs with passwords
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="ACCORD_CONFIG",
+        help="Configuration file (default: ./accord.toml).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
+
+
+class PassDirection(StrEnum):
+    """The directions one pass can run: a bidirectional run is two passes, not one."""
+
+    TO_INTEGRATION = Direction.TO_INTEGRATION.value
+    FROM_INTEGRATION = Direction.FROM_INTEGRATION.value
+
+
+def to_direction(value: PassDirection | None) -> Direction | None:
+    return None if value is None else Direction(value.value)
+
+
+DirectionOpt = Annotated[
+    PassDirection | None,
+    typer.Option("--direction", "-d", help="Direction for selected records.", case_sensitive=False),
+]
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Errors a user can cause end in one sentence and exit code 2, never a traceback."""
+    try:
+        yield
+    except AccordError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def open_project(config: Path | None) -> Iterator[Project]:
+    with errors(), Project.load(config) as project:
+        yield project
+
+
+def exit_for(run: RunResult) -> None:
+    if not run.ok:
+        raise typer.Exit(1)
+
+
+def sync_and_show(project: Project, json: bool, title: str, **kwargs: object) -> RunResult:
+    if json:
+        run = project.sync(**kwargs)  # type: ignore[arg-type]
+        render.print_json(console, render.run_json(run))
+    else:
+        mappings = kwargs.get("mappings")
+        project.ordered(mappings if isinstance(mappings, list) else None)  # errors before bars
+        with render.BarProgress(console) as bars:
+            run = project.sync(progress=bars, **kwargs)  # type: ignore[arg-type]
+        console.print(render.summary_table(run, title))
+        if run.failed_records:
+            console.print(
+                f"[yellow]{run.failed_records:,} record(s) failed[/]; see them with "
+                f"[b]accord jobs ID[/] (ids in [b]accord jobs[/])."
+            )
+    return run
