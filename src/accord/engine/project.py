@@ -22,6 +22,7 @@ from accord.connectors.base import Connector
 from accord.connectors.registry import open_connector
 from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
+from accord.engine.plan import NoRecorder, Recorder
 from accord.engine.progress import NoProgress, Progress
 from accord.engine.results import CoupleResult, MappingOverview, RunResult
 from accord.engine.sync import run_sync
@@ -39,6 +40,8 @@ class Project:
         self.batch_size = batch_size
         self._connectors: dict[str, Connector] = {}
         self._contexts: dict[str, MappingContext] = {}
+        self.recorder: Recorder = NoRecorder()
+        """Told every record's outcome (see :mod:`accord.engine.plan`); a dry run collects them."""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, **kwargs: int) -> Project:

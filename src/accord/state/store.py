@@ -55,8 +55,9 @@ class CouplingStats:
 class StateStore:
     """Durable engine state behind one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, dry_run: bool = False) -> None:
         self.url = url
+        self.dry_run = dry_run
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
             database = sa.engine.make_url(url).database
@@ -74,14 +75,41 @@ class StateStore:
         except sa.exc.DBAPIError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StateError(f"cannot open state store {redact_url(url)}: {reason}") from None
+        self._dry: sa.Connection | None = None
+        if dry_run:
+            self._dry = _dry_engine(url, connect_args).connect()
+            self._dry.begin()
 
     def close(self) -> None:
+        if self._dry is not None:
+            self._dry.rollback()  # a dry run leaves nothing behind
+            self._dry.close()
+            self._dry.engine.dispose()
+            self._dry = None
         self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        if self._dry is not None:
+            yield self._dry
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One transaction; in a dry run a savepoint inside the run's never-committed one."""
+        if self._dry is not None:
+            with self._dry.begin_nested():
+                yield self._dry
+            return
+        with self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[StateTransaction]:
         """All writes of one batch, committed together."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             yield StateTransaction(conn)
 
     # -- couplings ------------------------------------------------------------------------
@@ -90,7 +118,7 @@ class StateStore:
         column = couplings.c.local_key if side is Side.LOCAL else couplings.c.integration_key
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Coupling] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
                 query = sa.select(couplings).where(
                     couplings.c.mapping == mapping, column.in_(wanted[start : start + CHUNK])
@@ -125,7 +153,7 @@ class StateStore:
         )
         wanted = list(dict.fromkeys(keys))
         out: dict[str, SyncState] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
                 query = sa.select(*columns).where(
                     couplings.c.mapping == mapping, key_col.in_(wanted[start : start + CHUNK])
@@ -149,7 +177,7 @@ class StateStore:
     def attention(self, mapping: str) -> list[Coupling]:
         """Pending, failed, deferred and skipped couplings of a mapping."""
         query = sa.select(couplings).where(couplings.c.mapping == mapping, ATTENTION)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_coupling(row) for row in conn.execute(query)]
 
     def retry_keys(self, mapping: str, direction: Direction) -> list[str]:
@@ -167,7 +195,7 @@ class StateStore:
         if attention_only:
             query = query.where(ATTENTION)
         query = query.order_by(couplings.c.local_key).limit(limit).offset(offset)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_coupling(row) for row in conn.execute(query)]
 
     def iter_couplings(self, mapping: str, batch_size: int = 1000) -> Iterator[list[Coupling]]:
@@ -178,7 +206,7 @@ class StateStore:
             if last is not None:
                 query = query.where(couplings.c.local_key > last)
             query = query.order_by(couplings.c.local_key).limit(batch_size)
-            with self.engine.connect() as conn:
+            with self._read() as conn:
                 batch = [_coupling(row) for row in conn.execute(query)]
             if not batch:
                 return
@@ -186,7 +214,7 @@ class StateStore:
             last = batch[-1].local_key
 
     def coupling_stats(self, mapping: str) -> CouplingStats:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             total = conn.execute(
                 sa.select(sa.func.count()).where(couplings.c.mapping == mapping)
             ).scalar_one()
@@ -218,7 +246,7 @@ class StateStore:
             "message": job.message,
             **job.counters.as_dict(),
         }
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(jobs.insert(), row)
 
     def jobs(self, *, limit: int = 20, mapping: str | None = None) -> list[Job]:
@@ -226,12 +254,12 @@ class StateStore:
         if mapping:
             query = query.where(jobs.c.mapping == mapping)
         query = query.order_by(jobs.c.started_at.desc(), jobs.c.id).limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_job(row) for row in conn.execute(query)]
 
     def job(self, job_id: str) -> Job | None:
         """A job with its errors; ``job_id`` may be a unique prefix, as with git hashes."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(jobs).where(jobs.c.id.startswith(job_id, autoescape=True)).limit(2)
             ).all()
@@ -251,7 +279,7 @@ class StateStore:
     def interrupt_stale_jobs(self, lease: timedelta = timedelta(minutes=10)) -> int:
         """Mark jobs whose process died as interrupted; returns how many."""
         host = socket.gethostname()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             running = conn.execute(
                 sa.select(jobs.c.id, jobs.c.host, jobs.c.pid, jobs.c.heartbeat_at).where(
                     jobs.c.status == JobStatus.RUNNING.value
@@ -277,7 +305,7 @@ class StateStore:
 
     # -- watermarks -----------------------------------------------------------------------
     def watermark(self, mapping: str, side: Side) -> datetime | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(
                 sa.select(watermarks.c.value).where(
                     watermarks.c.mapping == mapping, watermarks.c.side == side.value
@@ -418,6 +446,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _dry_engine(url: str, connect_args: dict[str, Any]) -> sa.Engine:
+    """An engine for a dry run: one outer transaction, rolled back, with savepoints inside.
+
+    pysqlite does not emit BEGIN itself in a way savepoints survive, so SQLite connections of
+    this engine run in autocommit mode and SQLAlchemy's ``begin`` emits BEGIN explicitly.
+    """
+    engine = sa.create_engine(url, connect_args=connect_args)
+    if engine.dialect.name == "sqlite":
+
+        def no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        def explicit_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        event.listen(engine, "connect", no_driver_transactions)
+        event.listen(engine, "begin", explicit_begin)
+    return engine
 
 
 def _alive(pid: int) -> bool:
