@@ -120,3 +120,59 @@ def test_winning_side_does_not_lose_the_other_sides_one_way_changes(world_factor
         assert account["address1_city"] == "Milan"
         assert account["creditlimit"] == 4321
         assert p.sync().totals().written == 0
+
+
+# -- merge: a field-level three-way merge against the values of the last sync ---------------
+def test_merge_takes_each_side_s_own_changes(world_factory):
+    """Different fields changed on each side: both edits survive, nothing fails."""
+    world = world_factory(update_conflict="merge")
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        world.erp.put("customer", "C00001", {"city": "Bergen"})
+        world.crm.put("account", remote, {"name": "Renamed in CRM"})
+        run = p.sync(["CUSTOMER"])
+        assert run.ok, run.by_mapping()
+        assert world.erp.get("customer", "C00001")["city"] == "Bergen"
+        assert world.erp.get("customer", "C00001")["name"] == "Renamed in CRM"
+        assert world.crm.get("account", remote)["address1_city"] == "Bergen"
+        assert world.crm.get("account", remote)["name"] == "Renamed in CRM"
+        assert p.sync().totals().written == 0
+
+
+def test_merge_fails_only_when_the_same_field_changed_on_both_sides(world_factory):
+    world = world_factory(update_conflict="merge")
+    with both_edited(world) as (p, remote):
+        run = p.sync(["CUSTOMER"])
+        assert run.totals().failed >= 1
+        message = p.job(run.jobs[0].id).errors[0].message
+        assert "address1_city" in message and "Bergen" in message and "Milan" in message
+        assert "at last sync" in message  # the base value is shown
+        assert world.erp.get("customer", "C00001")["city"] == "Bergen"
+        assert world.crm.get("account", remote)["address1_city"] == "Milan"
+
+
+def test_merge_with_the_same_new_value_on_both_sides_is_not_a_conflict(world_factory):
+    world = world_factory(update_conflict="merge")
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00002"]
+        world.erp.put("customer", "C00002", {"city": "Oslo", "name": "Same Name"})
+        world.crm.put("account", remote, {"address1_city": "Oslo"})
+        assert p.sync(["CUSTOMER"]).ok
+        assert world.crm.get("account", remote)["name"] == "Same Name"
+        assert world.erp.get("customer", "C00002")["city"] == "Oslo"
+
+
+def test_merge_keeps_the_base_across_runs(world_factory):
+    """After a merged run, the next edits merge against the new agreed values."""
+    world = world_factory(update_conflict="merge")
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00003"]
+        world.erp.put("customer", "C00003", {"city": "Bergen"})
+        world.crm.put("account", remote, {"name": "First"})
+        assert p.sync(["CUSTOMER"]).ok
+        world.erp.put("customer", "C00003", {"name": "Second"})
+        world.crm.put("account", remote, {"address1_city": "Milan"})
+        assert p.sync(["CUSTOMER"]).ok
+        local, account = world.erp.get("customer", "C00003"), world.crm.get("account", remote)
+        assert (local["name"], local["city"]) == ("Second", "Milan")
+        assert (account["name"], account["address1_city"]) == ("Second", "Milan")

@@ -533,7 +533,7 @@ class SyncMachine(RuleBasedStateMachine):
         if failed(c):
             message = errors_of(c)
             assert "deleted record" not in message, f"{where}: both records exist: {message}"
-            if self.UPDATE_CONFLICT != "none":
+            if self.UPDATE_CONFLICT in ("send", "get"):
                 assert "update conflict" not in message, (
                     f"{where}: update_conflict = {self.UPDATE_CONFLICT} reported a conflict"
                 )
@@ -561,9 +561,16 @@ class ConflictsFail(SyncMachine):
     CLEAR_ON_MISSING = True
 
 
+class FieldsMerge(SyncMachine):
+    UPDATE_CONFLICT = "merge"
+    CLEAR_ON_MISSING = True
+
+
 TestSyncLocalWins = LocalWins.TestCase
 TestSyncLocalWins.settings = SETTINGS
 TestSyncIntegrationWins = IntegrationWins.TestCase
 TestSyncIntegrationWins.settings = SETTINGS
 TestSyncConflictsFail = ConflictsFail.TestCase
 TestSyncConflictsFail.settings = SETTINGS
+TestSyncFieldsMerge = FieldsMerge.TestCase
+TestSyncFieldsMerge.settings = SETTINGS

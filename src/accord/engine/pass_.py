@@ -10,7 +10,7 @@ duplicate: the rerun finds the pending coupling and checks whether the record ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
@@ -18,6 +18,7 @@ from itertools import chain
 from accord.engine.context import MappingContext, SideContext
 from accord.engine.keys import KeyAllocator
 from accord.engine.lookups import resolve_lookups
+from accord.engine.plan import NoRecorder, PlannedChange, Recorder
 from accord.engine.progress import Progress
 from accord.engine.transfer import TransferPlan, Transferred, differences
 from accord.errors import RecordError
@@ -37,7 +38,7 @@ from accord.model import (
     UpdateConflict,
     WriteResult,
 )
-from accord.model.values import same
+from accord.model.values import fingerprint, same
 from accord.state import StateStore
 from accord.state.store import utcnow
 
@@ -77,6 +78,9 @@ class _Pending:
     transferred: Transferred
     keep_destination_version: bool = False
     fresh: bool = False  # a new coupling written in final form, only to be confirmed
+    before: dict[str, object] | None = None  # destination values replaced (for the recorder)
+    theirs: frozenset[str] = frozenset()  # merge: fields whose destination edit stands
+    held: dict[str, object] | None = None  # merge: destination values once written
 
 
 @dataclass
@@ -100,8 +104,10 @@ class Pass:
         options: PassOptions,
         progress: Progress,
         mapping_names: dict[str, str],
+        recorder: Recorder | None = None,
     ) -> None:
         self.ctx = ctx
+        self.recorder: Recorder = recorder or NoRecorder()
         self.mapping = ctx.mapping
         self.direction = direction
         self.store = store
@@ -125,6 +131,13 @@ class Pass:
             not r.bidirectional for r in back
         )
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
+        # A three-way merge needs the values both sides agreed on at the last sync.
+        self.base_pairs = (
+            [(r.source, r.dest) for r in self.rules if r.bidirectional and r.source is not None]
+            if self.mapping.direction is Direction.BIDIRECTIONAL
+            and self.mapping.update_conflict is UpdateConflict.MERGE
+            else []
+        )
 
     # -- driving --------------------------------------------------------------------------
     def run(self) -> Job:
@@ -236,6 +249,7 @@ class Pass:
                     pass  # ignored: not counted (reference §2.4)
             elif c.skipped:
                 self.job.counters.skipped += 1
+                self._note(Action.SKIP, r.key, c.key(self.dst.side), reason="quarantined")
             elif (
                 c.pending
                 or (self.options.full and not self._synced_this_run(c))
@@ -374,7 +388,8 @@ class Pass:
             # The other direction cleared a lookup it could not translate yet: its blank is
             # not the real value, so this pass must not carry it over the destination's.
             for name in self.soft_lookups:
-                diff.pop(name, None)
+                if not self._changed_on_source(r, c, name):  # a real edit is not a blank
+                    diff.pop(name, None)
         dest_changed = (
             self.mapping.direction is Direction.BIDIRECTIONAL
             and not c.pending
@@ -388,10 +403,21 @@ class Pass:
             self.job.counters.unchanged += 1
             return
         both_changed = dest_changed
+        theirs: list[str] = []
         if both_changed:
             conflicting = [
                 rule.dest for rule in self.rules if rule.bidirectional and rule.dest in diff
             ]
+            if conflicting and self.mapping.update_conflict is UpdateConflict.MERGE:
+                clashes, theirs = self._merge(r, c, dest, conflicting)
+                if clashes:
+                    message = self._conflict_message(r, dest, clashes, diff, c)
+                    self._fail_coupling(state, r, c, message, conflict=True)
+                    return
+                for name in theirs:
+                    del diff[name]  # the destination's own edit stands; the opposite pass
+                conflicting = []  # (or a settle pass) brings it over
+                both_changed = bool(theirs) or self.has_back_rules
             if conflicting:
                 policy = self.mapping.update_conflict
                 winner = {
@@ -400,17 +426,28 @@ class Pass:
                 }.get(policy)
                 if winner is None:
                     self._fail_coupling(
-                        state, r, c, self._conflict_message(r, dest, conflicting, diff)
+                        state,
+                        r,
+                        c,
+                        self._conflict_message(r, dest, conflicting, diff),
+                        conflict=True,
                     )
                     return
                 if winner is not d:
                     self.job.counters.skipped += 1
+                    self._note(
+                        Action.SKIP,
+                        r.key,
+                        c.key(dst_side),
+                        reason=f"update conflict: {policy.value} lets the other side win",
+                        conflict=True,
+                    )
                     return
                 # This side wins the bidirectional fields. The losing side's changes to fields
                 # only the other direction writes must still flow: keep its version "changed"
                 # when such fields exist, so the opposite pass (or a settle pass) sends them.
                 both_changed = self.has_back_rules
-        if both_changed and self.has_back_rules:
+        if both_changed and (self.has_back_rules or theirs):
             # The destination also changed, in fields only the other direction writes (or its
             # pass was skipped by a conflict): complete the pair in this same run.
             self.settle_keys.append(c.key(dst_side))
@@ -427,25 +464,105 @@ class Pass:
                 c.set_version(dst_side, dest.version)
             # Compared, nothing written: not "synchronized by this run" for the next pass,
             # which must still compare the fields only it writes.
-            self._succeed(c, wanted, written=False)
+            self._succeed(c, wanted, written=False, record=r, held=dest.values, theirs=theirs)
             state.save.append(c)
             self.job.counters.unchanged += 1
             return
-        pending.append(_Pending(Action.MODIFY, r, c, wanted, keep_destination_version=keep))
+        before = {f: dest.values.get(f) for f in diff} if self.recorder.active else None
+        pending.append(
+            _Pending(
+                Action.MODIFY,
+                r,
+                c,
+                wanted,
+                keep_destination_version=keep,
+                before=before,
+                theirs=frozenset(theirs),
+                held={**dest.values, **diff} if self.base_pairs else None,
+            )
+        )
         changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
 
     def _conflict_message(
-        self, r: Record, dest: Record, fields: list[str], diff: dict[str, object]
+        self,
+        r: Record,
+        dest: Record,
+        fields: list[str],
+        diff: dict[str, object],
+        c: Coupling | None = None,
     ) -> str:
+        base = (c.last_values or {}).get(self.dst.side.value, {}) if c is not None else {}
         shown = "; ".join(
             f"{f}: {self.src.side.value} {diff[f]!r}, {self.dst.side.value} {dest.values.get(f)!r}"
+            + (f", at last sync {base[f]!r}" if f in base else "")
             for f in fields[:5]
         )
+        what = "the same fields" if c is not None else "bidirectional fields differ"
         return (
-            f"update conflict: both records changed since the last synchronization and "
-            f"bidirectional fields differ ({shown}); set update_conflict or resolve by "
-            f"synchronizing this record in one direction"
+            f"update conflict: both records changed since the last synchronization, "
+            f"{what} ({shown}); resolve with 'accord resolve' (--send or --get) or set "
+            f"update_conflict"
         )
+
+    def _merge(
+        self, r: Record, c: Coupling, dest: Record, fields: list[str]
+    ) -> tuple[list[str], list[str]]:
+        """Three-way merge against the values agreed at the last sync.
+
+        Returns the fields changed on both sides (a conflict) and those changed only on the
+        destination (its edit stands). Fields changed only on the source are simply sent.
+        Without a recorded base every differing field counts as changed on both sides.
+        """
+        base = c.last_values or {}
+        src_base = base.get(self.src.side.value, {})
+        dst_base = base.get(self.dst.side.value, {})
+        source_of = {t: s for s, t in self.base_pairs}
+        clashes, theirs = [], []
+        for t in fields:
+            s = source_of[t]
+            src_changed = s not in src_base or fingerprint(r.values.get(s)) != src_base[s]
+            dst_changed = t not in dst_base or fingerprint(dest.values.get(t)) != dst_base[t]
+            if src_changed and dst_changed:
+                clashes.append(t)
+            elif dst_changed:
+                theirs.append(t)
+        return clashes, theirs
+
+    def _changed_on_source(self, r: Record, c: Coupling, dest_field: str) -> bool:
+        """Whether the source edited this field since the last sync (known only with a base)."""
+        if not self.base_pairs or not c.last_values:
+            return False
+        source = next((s for s, t in self.base_pairs if t == dest_field), None)
+        base = c.last_values.get(self.src.side.value, {})
+        return source is not None and (
+            source in base and fingerprint(r.values.get(source)) != base[source]
+        )
+
+    def _agree(
+        self, c: Coupling, r: Record, held: dict[str, object], theirs: Iterable[str]
+    ) -> None:
+        """Keep the values both sides now hold in bidirectional fields: the next merge's base.
+
+        ``held`` is what the destination holds after this pass (a field left unwritten keeps
+        its own value). Fields whose destination edit is still on its way back keep their old
+        base, so that the opposite pass sees that edit as a change.
+        """
+        old = c.last_values or {}
+        src_old = old.get(self.src.side.value, {})
+        dst_old = old.get(self.dst.side.value, {})
+        keep = set(theirs)
+        src: dict[str, object] = {}
+        dst: dict[str, object] = {}
+        for s, t in self.base_pairs:
+            if t in keep:  # not agreed yet: the destination's edit is still on its way back
+                if s in src_old:
+                    src[s] = src_old[s]
+                if t in dst_old:
+                    dst[t] = dst_old[t]
+                continue
+            src[s] = fingerprint(r.values.get(s))
+            dst[t] = fingerprint(held.get(t))
+        c.last_values = {self.src.side.value: src, self.dst.side.value: dst}
 
     def _deletion_conflict(
         self,
@@ -470,6 +587,9 @@ class Pass:
         else:
             state.drop.append(c.local_key)
             self.job.counters.add(Action.UNCOUPLE)
+            self._note(
+                Action.UNCOUPLE, r.key, c.key(self.dst.side), reason="its counterpart was deleted"
+            )
 
     def _prepare_creations(
         self,
@@ -506,7 +626,7 @@ class Pass:
                     c = Coupling(self.mapping.name, local, integ, pending=True, coupled_at=now)
                     # Final form but for the destination's version, known after the write.
                     c.set_version(self.src.side, r.version)
-                    self._succeed(c, wanted)
+                    self._succeed(c, wanted, record=r)
                     c.pending = True
                     if self.has_back_rules:
                         c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
@@ -529,6 +649,16 @@ class Pass:
             else:
                 self._fail_coupling(state, r, c, f"cannot update: {reason}")
             return
+        if self.recorder.active:
+            before = item.before or {}
+            self._note(
+                item.kind,
+                r.key,
+                c.key(self.dst.side),
+                fields={f: (before.get(f), v) for f, v in item.transferred.values.items()}
+                if item.kind is Action.INSERT
+                else {f: (before.get(f), item.transferred.values.get(f)) for f in before},
+            )
         if item.kind is Action.INSERT:
             self.job.counters.inserted += 1
             self.job.counters.coupled += 1
@@ -547,11 +677,22 @@ class Pass:
         c.set_version(self.src.side, r.version)
         if not item.keep_destination_version:
             c.set_version(self.dst.side, result.version)
-        self._succeed(c, item.transferred)
+        self._succeed(c, item.transferred, record=r, held=item.held, theirs=item.theirs)
         state.save.append(c)
 
     # -- outcomes -------------------------------------------------------------------------
-    def _succeed(self, c: Coupling, wanted: Transferred, *, written: bool = True) -> None:
+    def _succeed(
+        self,
+        c: Coupling,
+        wanted: Transferred,
+        *,
+        written: bool = True,
+        record: Record | None = None,
+        held: dict[str, object] | None = None,
+        theirs: Iterable[str] = (),
+    ) -> None:
+        if self.base_pairs and record is not None:
+            self._agree(c, record, wanted.values if held is None else held, theirs)
         result = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
         c.set_result(self.direction, result, self.job.id)
         c.repeats = 0
@@ -568,11 +709,46 @@ class Pass:
         if written or c.synced_at is None:
             c.synced_at = utcnow()
 
-    def _fail(self, state: _BatchState, source_key: str, dest_key: str, message: str) -> None:
+    def _fail(
+        self,
+        state: _BatchState,
+        source_key: str,
+        dest_key: str,
+        message: str,
+        *,
+        conflict: bool = False,
+    ) -> None:
         state.errors.append(JobError(self.job.id, source_key, dest_key, message))
         self.job.counters.add(Action.FAIL)
+        self._note(Action.FAIL, source_key, dest_key, reason=message, conflict=conflict)
 
-    def _fail_coupling(self, state: _BatchState, r: Record, c: Coupling, message: str) -> None:
+    def _note(
+        self,
+        action: Action,
+        key: str,
+        target: str,
+        *,
+        fields: dict[str, tuple[object, object]] | None = None,
+        reason: str = "",
+        conflict: bool = False,
+    ) -> None:
+        if self.recorder.active:
+            self.recorder.record(
+                PlannedChange(
+                    self.mapping.name,
+                    action,
+                    key,
+                    target,
+                    self.direction,
+                    fields or {},
+                    reason,
+                    conflict,
+                )
+            )
+
+    def _fail_coupling(
+        self, state: _BatchState, r: Record, c: Coupling, message: str, *, conflict: bool = False
+    ) -> None:
         """Fail a coupled record; the same error twice in a row quarantines it (skipped)."""
         d = self.direction
         repeated = c.result(d) is SyncResult.FAILURE and same(c.error(d), message)
@@ -581,7 +757,7 @@ class Pass:
             c.skipped = True
         c.set_result(d, SyncResult.FAILURE, self.job.id, message)
         state.save.append(c)
-        self._fail(state, r.key, c.key(self.dst.side), message)
+        self._fail(state, r.key, c.key(self.dst.side), message, conflict=conflict)
 
 
 def _newer(r: Record, synced: object) -> bool:

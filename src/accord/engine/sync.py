@@ -101,6 +101,7 @@ def _run_pass(
         options,
         progress,
         project.mapping_names,
+        project.recorder,
     )
     try:
         runner.run()

@@ -63,6 +63,28 @@ def same(a: Any, b: Any) -> bool:
     return False
 
 
+def fingerprint(value: Any) -> Any:
+    """A JSON-able canonical form: values ``same`` calls equal get equal fingerprints.
+
+    Couplings keep the fingerprints of the values both sides agreed on at the last sync (the
+    base of a three-way merge), so they must survive a JSON round trip unchanged.
+    """
+    kind = type(value)
+    if kind is str:
+        return value or None
+    if value is None:
+        return None
+    if kind is bool:
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return str(Decimal(str(value)).normalize())
+    if isinstance(value, datetime):
+        return naive_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def naive_utc(value: datetime) -> datetime:
     """Datetimes are compared and stored as naive UTC."""
     if value.tzinfo is None:
