@@ -3,7 +3,8 @@
     python bench/run.py            # the real sizes (a few minutes)
     python bench/run.py --quick    # 10× smaller: a smoke run of about a minute
 
-Each benchmark is a module of its own (``bench/full_sync.py``, ``bench/incremental.py``) that
+Each benchmark is a module of its own (``bench/full_sync.py``, ``bench/incremental.py``,
+``bench/match.py``) that
 can also run alone. Work files go to ``bench/.work/`` (git-ignored), recreated on every run.
 The summary ends with a markdown table to paste into ``bench/README.md``; it is also written
 to ``bench/.work/results.md``.
@@ -16,6 +17,7 @@ import time
 
 import full_sync
 import incremental
+import match
 from common import (
     WORK_DIR,
     Figure,
@@ -28,7 +30,7 @@ from common import (
     markdown_table,
 )
 
-BENCHMARKS = ("full_sync", "incremental")
+BENCHMARKS = ("full_sync", "incremental", "match")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     if "incremental" in chosen:
         sizes = (incremental.SIZES[0] // scale, incremental.SIZES[1] // scale)
         figures += incremental.run(sizes, rounds=3 if args.quick else 5)
+    if "match" in chosen:
+        figures += match.run(match.DEFAULT_RECORDS // scale)
     elapsed = time.perf_counter() - started
     load_after = load_average()
 

@@ -10,6 +10,7 @@ The public API: load a project from its configuration and call it::
 from __future__ import annotations
 
 from accord.engine import CoupleResult, MappingOverview, NoProgress, Progress, Project, RunResult
+from accord.engine.results import Ambiguity, MatchResult
 from accord.errors import (
     AccordError,
     ConfigError,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccordError",
+    "Ambiguity",
     "ConfigError",
     "ConnectorError",
     "Counters",
@@ -40,6 +42,7 @@ __all__ = [
     "JobStatus",
     "JobType",
     "MappingOverview",
+    "MatchResult",
     "NoProgress",
     "Progress",
     "Project",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from accord.cli import app as cli_app
+import accord.cli.app  # imports every command module
 from tests.cli.support import Demo, accord, explain
 
 RECORDS = 200
@@ -37,8 +38,12 @@ def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     The CLI's consoles read COLUMNS when they are made, at import (pytest-xdist workers have
     COLUMNS=80 by then), so setting the variable per run would not be enough.
     """
-    monkeypatch.setattr(cli_app, "console", Console(width=200))
-    monkeypatch.setattr(cli_app, "err", Console(stderr=True, width=200))
+    out, err = Console(width=200), Console(stderr=True, width=200)
+    for name, module in list(sys.modules.items()):  # every command module holds its own name
+        if name.startswith("accord.cli") and hasattr(module, "console"):
+            monkeypatch.setattr(module, "console", out)
+            if hasattr(module, "err"):
+                monkeypatch.setattr(module, "err", err)
 
 
 @pytest.fixture(scope="session")

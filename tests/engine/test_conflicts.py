@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from accord import Project
+from accord.errors import UsageError
+from accord.model import Direction
 from tests.engine.conftest import World
 from tests.engine.test_sync import coupled_pairs, full, seed
 
@@ -176,3 +180,61 @@ def test_merge_keeps_the_base_across_runs(world_factory):
         local, account = world.erp.get("customer", "C00003"), world.crm.get("account", remote)
         assert (local["name"], local["city"]) == ("Second", "Milan")
         assert (account["name"], account["address1_city"]) == ("Second", "Milan")
+
+
+# -- listing and resolving ------------------------------------------------------------------
+def test_open_conflicts_list_both_values_and_resolve_settles_them(world_factory):
+    world = world_factory(update_conflict="none")
+    with both_edited(world) as (p, remote):
+        p.sync(["CUSTOMER"])
+        (found,) = p.conflicts()
+        assert (found.mapping, found.local_key, found.integration_key) == (
+            "CUSTOMER",
+            "C00001",
+            remote,
+        )
+        (field,) = found.fields
+        assert (field.field, field.integration_field) == ("city", "address1_city")
+        assert (field.local, field.integration) == ("Bergen", "Milan")
+        assert not field.known_base  # only the merge policy keeps the base
+
+        run = p.resolve("CUSTOMER", remote, Direction.FROM_INTEGRATION)  # either key names it
+        assert run.ok
+        assert world.erp.get("customer", "C00001")["city"] == "Milan"
+        assert p.conflicts() == []
+        assert p.sync().totals().written == 0 and p.sync().ok
+
+
+def test_resolve_send_releases_a_quarantined_conflict(world_factory):
+    world = world_factory(update_conflict="none")
+    with both_edited(world) as (p, remote):
+        for _ in range(3):  # the same conflict twice in a row quarantines it
+            p.sync(["CUSTOMER"])
+        (found,) = p.conflicts("CUSTOMER")
+        assert found.skipped
+        assert p.resolve("CUSTOMER", "C00001", Direction.TO_INTEGRATION).ok
+        assert world.crm.get("account", remote)["address1_city"] == "Bergen"
+        assert not p.store.get_coupling("CUSTOMER", local_key="C00001").skipped
+        assert p.conflicts() == []
+
+
+def test_merge_conflicts_show_the_value_at_the_last_sync(world_factory):
+    world = world_factory(update_conflict="merge")
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        before = world.erp.get("customer", "C00001")["city"]
+        world.erp.put("customer", "C00001", {"city": "Bergen"})
+        world.crm.put("account", remote, {"address1_city": "Milan"})
+        p.sync(["CUSTOMER"])
+        (found,) = p.conflicts()
+        (field,) = found.fields
+        assert field.known_base and field.at_last_sync == before
+
+
+def test_resolve_refuses_what_cannot_be_resolved(world_factory):
+    world = world_factory(update_conflict="none")
+    with synced(world) as p:
+        with pytest.raises(UsageError, match="not coupled"):
+            p.resolve("CUSTOMER", "NOPE", Direction.TO_INTEGRATION)
+        with pytest.raises(UsageError, match="to-integration: no conflicts"):
+            p.resolve("CURRENCY", "EUR", Direction.TO_INTEGRATION)

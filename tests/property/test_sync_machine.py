@@ -299,11 +299,27 @@ class SyncMachine(RuleBasedStateMachine):
     def sync_one(self, mapping: str, full: bool) -> None:
         self.sync([mapping], full=full)
 
+    def dry_run(self, mappings: list[str] | None, *, full: bool) -> list[Any]:
+        """The same sync as a dry run: it changes nothing anywhere; returns its counters."""
+        project = self.world.project
+        writes = self.world.writes()
+        couplings = {m: self.world.couplings(m) for m in MAPPINGS}
+        jobs = len(project.jobs(limit=1_000_000))
+        with project.dry_run():
+            run = project.sync(mappings, full=full)
+        assert self.world.writes() == writes, "a dry run wrote to a system"
+        assert {m: self.world.couplings(m) for m in MAPPINGS} == couplings, "a dry run coupled"
+        assert len(project.jobs(limit=1_000_000)) == jobs, "a dry run logged jobs"
+        return [(j.mapping, j.direction, j.counters.as_dict()) for j in run.jobs]
+
     def sync(self, mappings: list[str] | None, *, full: bool) -> None:
         project = self.world.project
         included = set(mappings or MAPPINGS)
         one_sided = self.one_sided_edits() if "CUSTOMER" in included else []
+        planned = self.dry_run(mappings, full=full)
         run = project.sync(mappings, full=full)
+        done = [(j.mapping, j.direction, j.counters.as_dict()) for j in run.jobs]
+        assert planned == done, f"the dry run planned {planned}, the run did {done}"
         self.cache.clear()
         self.absorb(run)
         self.check_couplings_kept("a sync")

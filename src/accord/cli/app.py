@@ -28,6 +28,7 @@ from accord.cli.common import (
     sync_and_show,
     to_direction,
 )
+from accord.cli.plan import DryRunOpt, ShowOpt
 from accord.engine.project import Project
 from accord.model import Direction
 
@@ -101,6 +102,8 @@ def sync(
     full: Annotated[
         bool, typer.Option("--full", help="Create and couple uncoupled records too.")
     ] = False,
+    dry_run: DryRunOpt = False,
+    show: ShowOpt = 0,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -126,7 +129,15 @@ def sync(
                 way = Direction(f"{choice}-integration")
         title = "Full synchronization" if full else "Synchronization"
         run = sync_and_show(
-            project, json, title, mappings=mapping, full=full, records=keys, direction=way
+            project,
+            json,
+            title,
+            dry_run=dry_run,
+            show=show,
+            mappings=mapping,
+            full=full,
+            records=keys,
+            direction=way,
         )
     exit_for(run)
 
@@ -190,12 +201,18 @@ def uncouple(
     all_: Annotated[
         bool, typer.Option("--all", help="Remove every coupling of the mapping.")
     ] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Remove the failed couplings (see accord errors).")
+    ] = False,
+    skipped: Annotated[
+        bool, typer.Option("--skipped", help="Remove the skipped (quarantined) couplings.")
+    ] = False,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Remove couplings; the records stay in both systems."""
     with open_project(config) as project:
-        job = project.uncouple(mapping, keys, all=all_)
+        job = project.uncouple(mapping, keys, all=all_, failed=failed, skipped=skipped)
         if json:
             render.print_json(console, render.job_json(project.job(job.id)))
         else:
@@ -257,3 +274,8 @@ def couplings(
 
 def main() -> None:
     app()
+
+
+from accord.cli import conflicts as _conflicts  # noqa: E402,F401  (registers the commands)
+from accord.cli import match as _match  # noqa: E402,F401  (registers the command)
+from accord.cli import problems as _problems  # noqa: E402,F401  (registers the commands)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from accord.cli import render
+from accord.cli.plan import plan_json, print_plan
 from accord.engine.project import Project
 from accord.engine.results import RunResult
 from accord.errors import AccordError
@@ -86,19 +87,41 @@ def exit_for(run: RunResult) -> None:
         raise typer.Exit(1)
 
 
-def sync_and_show(project: Project, json: bool, title: str, **kwargs: object) -> RunResult:
+def sync_and_show(
+    project: Project,
+    json: bool,
+    title: str,
+    *,
+    dry_run: bool = False,
+    show: int = 0,
+    **kwargs: object,
+) -> RunResult:
+    """Run a sync with progress bars and a summary (or JSON); a dry run adds its plan."""
+    if not dry_run:
+        run = _sync(project, json, title, **kwargs)
+        if json:
+            render.print_json(console, render.run_json(run))
+        return run
+    with project.dry_run() as plan:
+        run = _sync(project, json, f"{title} (dry run)", **kwargs)
     if json:
-        run = project.sync(**kwargs)  # type: ignore[arg-type]
-        render.print_json(console, render.run_json(run))
+        render.print_json(console, plan_json(plan, render.run_json(run)))
     else:
-        mappings = kwargs.get("mappings")
-        project.ordered(mappings if isinstance(mappings, list) else None)  # errors before bars
-        with render.BarProgress(console) as bars:
-            run = project.sync(progress=bars, **kwargs)  # type: ignore[arg-type]
-        console.print(render.summary_table(run, title))
-        if run.failed_records:
-            console.print(
-                f"[yellow]{run.failed_records:,} record(s) failed[/]; see them with "
-                f"[b]accord jobs ID[/] (ids in [b]accord jobs[/])."
-            )
+        print_plan(console, plan, show)
+    return run
+
+
+def _sync(project: Project, json: bool, title: str, **kwargs: object) -> RunResult:
+    if json:
+        return project.sync(**kwargs)  # type: ignore[arg-type]
+    mappings = kwargs.get("mappings")
+    project.ordered(mappings if isinstance(mappings, list) else None)  # errors before bars
+    with render.BarProgress(console) as bars:
+        run = project.sync(progress=bars, **kwargs)  # type: ignore[arg-type]
+    console.print(render.summary_table(run, title))
+    if run.failed_records and not project.dry:
+        console.print(
+            f"[yellow]{run.failed_records:,} record(s) failed[/]; see them with "
+            f"[b]accord jobs ID[/] (ids in [b]accord jobs[/])."
+        )
     return run

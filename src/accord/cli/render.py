@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from accord.engine.progress import pass_label
+from accord.engine.repair import CouplingProblem, RepairResult
 from accord.engine.results import MappingOverview, RunResult
 from accord.model import Counters, Coupling, Job, JobStatus
 
@@ -257,3 +258,75 @@ class BarProgress:
         if task is not None:
             done = self.bars.tasks[[t.id for t in self.bars.tasks].index(task)]
             self.bars.update(task, total=done.completed or 0, completed=done.completed)
+
+
+# -- errors page, retry, restore, delete (accord.cli.problems) -------------------------------
+MESSAGE_SHOWN = 100
+"""Characters of a message shown in a table (``--json`` has it whole)."""
+OUTCOME_STYLE = {
+    "retried": "green",
+    "restored": "green",
+    "deleted": "green",
+    "uncoupled": "green",
+    "nothing to retry": "dim",
+    "not broken": "dim",
+    "not coupled": "red",
+    "failed": "red",
+}
+
+
+def _shorten(text: str, limit: int = MESSAGE_SHOWN) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def problems_table(problems: Iterable[CouplingProblem], title: str) -> Table:
+    """Fits 80 columns: keys and the message stack in one wide column, whole keys first."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
+    table.add_column("mapping  local key\nintegration key · last message", ratio=1, overflow="fold")
+    table.add_column("pass", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("repeats", justify="right", no_wrap=True)
+    table.add_column("job\nwhen (UTC)", no_wrap=True)
+    arrows = {"to-integration": "→", "from-integration": "←"}
+    for p in problems:
+        style = "yellow" if p.state == "skipped" else "red"
+        table.add_row(
+            f"[b]{escape(p.mapping)}[/]  {escape(p.local_key)}\n{escape(p.integration_key)}\n"
+            f"[dim]{escape(_shorten(p.message))}[/]",
+            arrows.get(p.direction.value, "") if p.direction else "",
+            f"[{style}]{p.state}[/]",
+            f"{p.repeats:,}",
+            (p.job_id or "")[:8] + (f"\n[dim]{p.at:%m-%d %H:%M:%S}[/]" if p.at else ""),
+            end_section=True,
+        )
+    table.caption = "→ to-integration   ← from-integration   (--json shows whole messages)"
+    return table
+
+
+def repair_table(result: RepairResult, title: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True)
+    table.add_column("mapping  local key\nintegration key", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("detail", ratio=1, overflow="fold")
+    for o in result.outcomes:
+        keys = f"[b]{escape(o.mapping)}[/]  {escape(o.local_key)}"
+        if o.integration_key:
+            keys += f"\n{escape(o.integration_key)}"
+        style = OUTCOME_STYLE.get(o.outcome.value, "")
+        table.add_row(
+            keys, f"[{style}]{o.outcome.value}[/]", escape(_shorten(o.message)), end_section=True
+        )
+    return table
+
+
+def repair_json(result: RepairResult) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for o in result.outcomes:
+        counts[o.outcome.value] = counts.get(o.outcome.value, 0) + 1
+    return {
+        "ok": result.ok,
+        "counts": counts,
+        "outcomes": [{**to_jsonable(o), "ok": o.ok} for o in result.outcomes],
+        "jobs": [job_json(j) for j in result.jobs],
+        "sync": run_json(result.sync) if result.sync is not None else None,
+    }

@@ -88,13 +88,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration: {exc}", source=source) from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(
-            f"not valid TOML: {exc}", source=source, line=int(match.group(1)) if match else 0
-        ) from None
+    raw = _parse_toml(text, source)
     try:
         model = ConfigModel.model_validate(raw)
     except ValidationError as exc:
@@ -106,6 +100,76 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             line=locate(text, loc),
         ) from None
     return _build(config_path, text, model)
+
+
+_TOML_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
+_TOML_AT_END = "(at end of document)"
+# Python refuses to convert integers of more than 4300 digits (sys.get_int_max_str_digits).
+_LONG_NUMBER = re.compile(r"[0-9A-Fa-f_]{4300,}")
+_STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'")
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    """``tomllib.loads``, with every way it can fail turned into a located ConfigError."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_AT_LINE.search(message)
+        if match:
+            line = int(match.group(1))
+        elif message.endswith(_TOML_AT_END):
+            line = _last_line(text)  # e.g. a string still open when the file ends
+        else:  # pragma: no cover - every tomllib message ends with its position
+            line = 0
+        raise ConfigError(f"not valid TOML: {message}", source=source, line=line) from None
+    except ValueError:
+        # tomllib lets int() fail on a number too long to convert.
+        raise ConfigError(
+            "not valid TOML: a number has too many digits",
+            source=source,
+            line=_long_number_line(text),
+        ) from None
+    except RecursionError:
+        raise ConfigError(
+            "not valid TOML: arrays or tables are nested too deeply",
+            source=source,
+            line=_deepest_line(text),
+        ) from None
+
+
+def _last_line(text: str) -> int:
+    return max(1, len(text.splitlines()))
+
+
+def _long_number_line(text: str) -> int:
+    """The line of the first number (outside strings) too long for Python to convert."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if _LONG_NUMBER.search(_STRINGS.sub('""', line).split("#", 1)[0]):
+            return number
+    for number, line in enumerate(lines, start=1):
+        if _LONG_NUMBER.search(line):
+            return number
+    return 1
+
+
+def _deepest_line(text: str) -> int:
+    """The line where brackets and braces (outside strings and comments) nest deepest."""
+    depth = deepest = 0
+    found = 1
+    for number, line in enumerate(text.splitlines(), start=1):
+        code = _STRINGS.sub('""', line)
+        for char in code:
+            if char == "#":
+                break
+            if char in "[{":
+                depth += 1
+                if depth > deepest:
+                    deepest, found = depth, number
+            elif char in "]}":
+                depth = max(0, depth - 1)
+    return found
 
 
 def _describe_loc(loc: Sequence[Any], raw: dict[str, Any]) -> str:
@@ -137,8 +201,17 @@ def _pydantic_message(error: Any) -> str:
     if kind == "missing":
         return "is required"
     if kind == "literal_error":
-        return f"must be one of {error['ctx']['expected']}, got {error['input']!r}"
+        return f"must be one of {error['ctx']['expected']}, got {_shown(error['input'])}"
     return str(error["msg"]).lower()
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A short repr for a message; an integer too long for repr() does not crash it."""
+    try:
+        text = repr(value)
+    except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+        return "a number with too many digits"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _expand(value: str, source: str, line: int) -> str:
@@ -151,12 +224,18 @@ def _expand(value: str, source: str, line: int) -> str:
     return _VAR.sub(repl, value)
 
 
-def _resolve_sqlite(url: str, base: Path) -> str:
+def _resolve_sqlite(url: str, base: Path, source: str, line: int) -> str:
+    """A relative SQLite path made absolute against the configuration's folder."""
     prefix = url.split("://", 1)[0] + ":///"
     if url.startswith("sqlite") and url.startswith(prefix) and not url.startswith(prefix + "/"):
         relative = url[len(prefix) :]
         if relative and relative != ":memory:":
-            return prefix + str((base / relative).resolve())
+            try:
+                return prefix + str((base / relative).resolve())
+            except (OSError, ValueError) as exc:  # a NUL byte, a loop of links, ...
+                raise ConfigError(
+                    f"url: not a usable SQLite path: {exc}", source=source, line=line
+                ) from None
     return url
 
 
@@ -169,11 +248,11 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
 
     systems = {}
     for name, sys in model.systems.items():
-        url = _expand(sys.url, source, locate(text, ("systems", name, "url")))
-        systems[name] = SystemConfig(name, sys.connector, _resolve_sqlite(url, base), sys.options)
-    state_url = _resolve_sqlite(
-        _expand(model.state.url, source, locate(text, ("state", "url"))), base
-    )
+        line = locate(text, ("systems", name, "url"))
+        url = _resolve_sqlite(_expand(sys.url, source, line), base, source, line)
+        systems[name] = SystemConfig(name, sys.connector, url, sys.options)
+    line = locate(text, ("state", "url"))
+    state_url = _resolve_sqlite(_expand(model.state.url, source, line), base, source, line)
 
     tables = {}
     for ref_text, t in model.tables.items():

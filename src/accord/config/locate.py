@@ -37,7 +37,9 @@ def _section_end(lines: Sequence[str], start: int) -> int:
 
 
 def _key_line(lines: Sequence[str], start: int, end: int, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*=")
+    name = re.escape(key)
+    # key = ..., "key" = ..., 'key' = ..., or a dotted key such as key.sub = ...
+    pattern = re.compile(rf"^\s*(\"{name}\"|'{name}'|{name})\s*[=.]")
     for j in range(start, end):
         if pattern.match(lines[j]):
             return j
@@ -99,13 +101,11 @@ def locate(text: str, path: Sequence[str | int]) -> int:
         if found:
             start = found[0]
             rest = rest[1:]
-        else:
-            top = [i for i, name, _ in sections if name == head]
-            start = top[0] if top else None
-    else:
-        found = [i for i, name, _ in sections if name == head]
+    if start is None and isinstance(head, str):
+        # [head] itself, or a header that defines a table inside it such as [head.sub].
+        found = [i for i, name, _ in sections if name == head or name.startswith(f"{head}.")]
         start = found[0] if found else None
-        if start is None and isinstance(head, str):
+        if start is None:
             line = _key_line(lines, 0, sections[0][0] if sections else len(lines), head)
             return line + 1 if line is not None else 0
     if start is None:

@@ -7,6 +7,7 @@ declared as data in :class:`Capabilities`, never discovered through ``isinstance
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,16 +83,25 @@ class Connector(Protocol):
 ConnectorOptions = Mapping[str, Any]
 
 
-def redact_url(url: str) -> str:
-    """A URL with its password replaced, safe for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*):(?P<password>.*)@")
+"""``scheme://user:password@``. The password runs to the *last* '@': a password spliced in
+from the environment may hold '/', '#', '?', ':' or '@' unencoded, and SQLAlchemy reads
+everything up to an '@' as the password, so stopping earlier would show part of it."""
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+_SECRET_PARAMETER = re.compile(
+    r"(?P<name>[?&;](?:[^=&#]*(?:password|passwd|pwd|secret|token|api_?key)[^=&#]*)=)"
+    r"(?P<value>[^&]*)",
+    re.IGNORECASE,
+)
+"""A query parameter that carries a secret (``?password=...``, ``&sslpassword=...``); its
+value runs to the next '&' or the end, '#' included."""
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password (and any secret query parameter) replaced by ``***``.
+
+    Safe for messages and logs, whatever the password holds: no URL parsing is trusted to
+    find where the password ends.
+    """
+    redacted = _USERINFO.sub(lambda m: f"{m.group('head')}:***@", url, count=1)
+    return _SECRET_PARAMETER.sub(lambda m: f"{m.group('name')}***", redacted)

@@ -114,18 +114,37 @@ def couple_record(
 
 
 def uncouple_records(
-    project: Project, mapping_name: str, keys: Sequence[str] | None, *, all_: bool
+    project: Project,
+    mapping_name: str,
+    keys: Sequence[str] | None,
+    *,
+    all_: bool,
+    failed: bool = False,
+    skipped: bool = False,
 ) -> Job:
-    """Remove couplings (named by either side's key); the records themselves stay."""
+    """Remove couplings (named by either side's key, all, or the failed and/or skipped ones).
+
+    The records themselves stay.
+    """
     mapping = project.config.mapping(mapping_name)
     store = project.store
-    if not all_ and not keys:
-        raise UsageError("name the records to uncouple, or use --all")
+    if (failed or skipped) and (all_ or keys):
+        raise UsageError("--failed and --skipped select the couplings: give no keys and no --all")
+    if not all_ and not keys and not (failed or skipped):
+        raise UsageError("name the records to uncouple, or use --all, --failed or --skipped")
+    selected = (
+        [c.local_key for c in store.problem_couplings(mapping.name, failed=failed, skipped=skipped)]
+        if failed or skipped
+        else []
+    )
     job = new_job(mapping.name, JobType.UNCOUPLE, None)
     store.start_job(job, job.id)
     with store.transaction() as tx:
         if all_:
             job.counters.add(Action.UNCOUPLE, tx.delete_all_couplings(mapping.name))
+        elif failed or skipped:
+            tx.delete_couplings(mapping.name, selected)
+            job.counters.add(Action.UNCOUPLE, len(selected))
         else:
             assert keys is not None
             by_local = store.couplings_by(mapping.name, Side.LOCAL, keys)

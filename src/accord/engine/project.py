@@ -12,7 +12,8 @@ Everything the CLI does is one call on :class:`Project`::
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from types import TracebackType
 
@@ -20,11 +21,16 @@ from accord.config import Config, dependency_order, load_config
 from accord.config.locate import locate
 from accord.connectors.base import Connector
 from accord.connectors.registry import open_connector
+from accord.engine import repair
+from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflict
 from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
-from accord.engine.plan import NoRecorder, Recorder
+from accord.engine.dryrun import ShadowConnector
+from accord.engine.match import match_records
+from accord.engine.plan import NoRecorder, Plan, Recorder
 from accord.engine.progress import NoProgress, Progress
-from accord.engine.results import CoupleResult, MappingOverview, RunResult
+from accord.engine.repair import CouplingProblem, RepairResult
+from accord.engine.results import CoupleResult, MappingOverview, MatchResult, RunResult
 from accord.engine.sync import run_sync
 from accord.engine.validate import check_mapping
 from accord.errors import ConfigError, StateError, UsageError
@@ -41,6 +47,8 @@ class Project:
         self._connectors: dict[str, Connector] = {}
         self._contexts: dict[str, MappingContext] = {}
         self.recorder: Recorder = NoRecorder()
+        self.dry = False
+        """Inside :meth:`dry_run`."""
         """Told every record's outcome (see :mod:`accord.engine.plan`); a dry run collects them."""
 
     @classmethod
@@ -66,10 +74,36 @@ class Project:
             self.store.close()
             del self.__dict__["store"]
 
+    @contextmanager
+    def dry_run(self) -> Iterator[Plan]:
+        """Within this block every action computes what it would do, and keeps nothing.
+
+        The same engine code runs; its writes go to an in-memory overlay of each system and
+        to a state store transaction that is rolled back (see :mod:`accord.engine.dryrun`).
+        The plan collects every record's outcome.
+        """
+        if self.dry:
+            raise UsageError("already in a dry run")
+        saved = (self.__dict__.pop("store", None), self._connectors, self._contexts, self.recorder)
+        plan = Plan()
+        self._connectors, self._contexts, self.recorder = {}, {}, plan
+        self.dry = True
+        try:
+            yield plan
+        finally:
+            for connector in self._connectors.values():
+                connector.close()
+            if "store" in self.__dict__:
+                self.__dict__.pop("store").close()  # rolls the whole run back
+            store, self._connectors, self._contexts, self.recorder = saved
+            if store is not None:
+                self.__dict__["store"] = store
+            self.dry = False
+
     # -- resources ------------------------------------------------------------------------
     @cached_property
     def store(self) -> StateStore:
-        return StateStore(self.config.state_url)
+        return StateStore(self.config.state_url, dry_run=self.dry)
 
     @cached_property
     def mapping_names(self) -> dict[str, str]:
@@ -83,9 +117,10 @@ class Project:
                 for ref, settings in self.config.tables.items()
                 if ref.split(".", 1)[0] == system
             }
-            self._connectors[system] = open_connector(
+            connector = open_connector(
                 sys.connector, system, url=sys.url, tables=tables, options=sys.options
             )
+            self._connectors[system] = ShadowConnector(connector) if self.dry else connector
         return self._connectors[system]
 
     def context(self, mapping_name: str) -> MappingContext:
@@ -203,14 +238,99 @@ class Project:
         )
 
     def uncouple(
-        self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
+        self,
+        mapping: str,
+        keys: Sequence[str] | None = None,
+        *,
+        all: bool = False,
+        failed: bool = False,
+        skipped: bool = False,
     ) -> Job:
-        """Remove couplings; the records stay in both systems."""
+        """Remove couplings (named, all, or the failed and/or skipped ones); records stay."""
         self.check()
         self.context(mapping)
-        return uncouple_records(self, mapping, keys, all_=all)
+        return uncouple_records(self, mapping, keys, all_=all, failed=failed, skipped=skipped)
+
+    def errors(
+        self, mapping: str | None = None, *, limit: int | None = 50
+    ) -> list[CouplingProblem]:
+        """Failed and skipped couplings (all mappings in dependency order when none is named)."""
+        return repair.list_problems(self, self.ordered([mapping] if mapping else None), limit)
+
+    def find_deleted(self, mapping: str) -> Job:
+        """Mark couplings whose local or integration record was deleted as failed."""
+        self.check()
+        return repair.find_deleted(self, mapping)
+
+    def retry(
+        self,
+        mapping: str | None = None,
+        keys: Sequence[str] | None = None,
+        *,
+        all: bool = False,
+        sync: bool = False,
+    ) -> RepairResult:
+        """Clear the quarantine of couplings so the next sync (or ``sync=True``) retries them."""
+        return repair.retry(self, mapping, keys, all_=all, sync=sync)
+
+    def restore(
+        self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
+    ) -> RepairResult:
+        """Re-create the deleted record of broken couplings from the survivor and re-couple."""
+        return repair.restore(self, mapping, keys, all_=all)
+
+    def delete(
+        self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
+    ) -> RepairResult:
+        """Delete the surviving record of broken couplings, and the couplings."""
+        return repair.delete(self, mapping, keys, all_=all)
+
+    def match(
+        self,
+        mapping: str,
+        *,
+        on: Sequence[str] | None = None,
+        case_sensitive: Sequence[str] = (),
+        create_new: bool | None = None,
+        sync: bool | None = None,
+        progress: Progress | None = None,
+    ) -> MatchResult:
+        """Couple uncoupled records whose match criteria agree (match-based coupling).
+
+        ``on`` replaces the configured criteria with one group of fields (local or
+        integration names); ``case_sensitive`` marks criteria compared case-sensitively.
+        ``create_new`` and ``sync`` default to the mapping's ``create_new_if_no_match`` and
+        ``sync_after_coupling``.
+        """
+        self.check()
+        return match_records(
+            self,
+            mapping,
+            on=on,
+            case_sensitive=case_sensitive,
+            create_new=create_new,
+            sync=sync,
+            progress=progress or NoProgress(),
+        )
+
+    def resolve(
+        self,
+        mapping: str,
+        key: str,
+        winner: Direction,
+        *,
+        progress: Progress | None = None,
+    ) -> RunResult:
+        """Settle an update conflict: ``winner``'s side goes over (send: to-integration)."""
+        self.check()
+        return resolve_conflict(self, mapping, key, winner, progress or NoProgress())
 
     # -- reading --------------------------------------------------------------------------
+    def conflicts(self, mapping: str | None = None) -> list[OpenConflict]:
+        """Open update conflicts, with both values of every differing field."""
+        self.check()
+        return open_conflicts(self, self.ordered([mapping] if mapping else None))
+
     def jobs(self, *, limit: int = 20, mapping: str | None = None) -> list[Job]:
         name = self.config.mapping(mapping).name if mapping else None
         return self.store.jobs(limit=limit, mapping=name)

@@ -46,6 +46,56 @@ class CoupleResult:
 
 
 @dataclass(frozen=True)
+class Ambiguity:
+    """A case match-based coupling could not decide, for a person to resolve.
+
+    ``1:N``: one local record with several candidates. ``N:1``: several local records whose
+    only candidate is the same record. ``more`` counts the keys left out of the longer list.
+    """
+
+    kind: str  # "1:N" | "N:1"
+    local_keys: tuple[str, ...]
+    candidates: tuple[str, ...]
+    more: int = 0
+
+    @property
+    def records(self) -> int:
+        """Local records involved."""
+        return len(self.local_keys) + (self.more if self.kind == "N:1" else 0)
+
+
+@dataclass
+class MatchResult:
+    """What match-based coupling did: pairs coupled or created, and what it left alone."""
+
+    mapping: str
+    criteria: list[list[str]]  # local field names, one list per priority group
+    job: Job  # the coupling job (type couple)
+    coupled: list[tuple[str, str]] = field(default_factory=list)  # (local, integration)
+    created: list[tuple[str, str]] = field(default_factory=list)  # counterparts created
+    unmatched: list[str] = field(default_factory=list)  # local keys with no candidate
+    ambiguous: list[Ambiguity] = field(default_factory=list)
+    failed: int = 0  # records whose creation or coupling failed
+    create: RunResult | None = None  # the creation pass (--create-new)
+    sync: RunResult | None = None  # the synchronization of the newly coupled records
+
+    @property
+    def ambiguous_records(self) -> int:
+        return sum(a.records for a in self.ambiguous)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.unmatched
+            and not self.ambiguous
+            and not self.failed
+            and self.job.status is JobStatus.OK
+            and (self.create is None or self.create.ok)
+            and (self.sync is None or self.sync.ok)
+        )
+
+
+@dataclass(frozen=True)
 class MappingOverview:
     name: str
     direction: str

@@ -29,6 +29,16 @@ class Transferred:
     deferred: list[str] = field(default_factory=list)
 
 
+_NATIVE: dict[str, type] = {
+    "integer": int,
+    "decimal": Decimal,
+    "float": float,
+    "boolean": bool,
+    "datetime": datetime,
+    "date": date,
+}
+
+
 def _converter(info: FieldInfo) -> Converter:
     """The conversion into one destination field, with the common cases made cheap."""
     empty = blank(info)
@@ -43,14 +53,7 @@ def _converter(info: FieldInfo) -> Converter:
             return coerce(value, info)
 
         return text
-    native = {
-        "integer": int,
-        "decimal": Decimal,
-        "float": float,
-        "boolean": bool,
-        "datetime": datetime,
-        "date": date,
-    }.get(info.kind)
+    native = _NATIVE.get(info.kind)
 
     def other(value: Any) -> Any:
         if native is not None and value.__class__ is native:
@@ -70,13 +73,21 @@ class _Step:
 
 
 class TransferPlan:
-    """The compiled field rules of one pass onto one destination schema."""
+    """The compiled field rules of one pass onto one destination schema.
+
+    The rules become one generated Python function per plan (see :meth:`_compile`): a dict
+    display whose entries inline each converter's fast path (text that fits, a value already
+    of the field's native type), so a record costs no Python call per plain field.
+    """
 
     def __init__(self, rules: list[FieldRule], dest_schema: TableSchema) -> None:
         self.simple: list[tuple[str, str, Converter]] = []
         self.other: list[_Step] = []
+        infos: dict[str, FieldInfo] = {}
         for rule in rules:
-            convert = _converter(dest_schema.fields[rule.dest])
+            info = dest_schema.fields[rule.dest]
+            infos[rule.dest] = info
+            convert = _converter(info)
             if rule.source and not (rule.has_constant or rule.transform or rule.lookup):
                 self.simple.append((rule.dest, rule.source, convert))
             else:
@@ -90,6 +101,7 @@ class TransferPlan:
             except RecordError as exc:
                 self._constant_error = f"constant for {step.dest}: {exc}"
         self.other = [s for s in self.other if not s.rule.has_constant]
+        self._apply = self._compile(infos)
 
     def apply(
         self, source: Mapping[str, Any], resolved: Mapping[str, Mapping[str, str]]
@@ -97,30 +109,80 @@ class TransferPlan:
         """Destination values for ``source``; raises RecordError naming the field."""
         if self._constant_error:
             raise RecordError(self._constant_error)
-        values = {dest: convert(source.get(src)) for dest, src, convert in self.simple}
-        out = Transferred(values)
-        for step in self.other:
+        return self._apply(source, resolved)
+
+    def _compile(
+        self, infos: Mapping[str, FieldInfo]
+    ) -> Callable[[Mapping[str, Any], Mapping[str, Mapping[str, str]]], Transferred]:
+        """Generate the plan's function: simple copies, then lookups and transforms, then
+        constants, each through its converter (whose fast path is inlined).
+
+        Only names chosen here and ``repr`` of field names go into the source text.
+        """
+        env: dict[str, Any] = {
+            "Transferred": Transferred,
+            "RecordError": RecordError,
+            "EMPTY": {},
+            "constants": self.constants,
+        }
+        entries = []
+        for i, (dest, src, convert) in enumerate(self.simple):
+            env[f"c{i}"] = convert
+            entries.append(f"{dest!r}: {_inline(infos[dest], f'get({src!r})', f'c{i}', env, i)}")
+        lines = [
+            "def apply(source, resolved):",
+            "    get = source.get",
+            f"    values = {{{', '.join(entries)}}}",
+            "    deferred = []",
+        ]
+        for i, step in enumerate(self.other):
             rule = step.rule
-            value = source.get(step.source or "")
+            env[f"s{i}"] = step.convert
+            read = f"get({(step.source or '')!r})"
             if rule.transform is not None:
-                value = rule.transform.apply(value, inverse=rule.inverse_transform)
+                env[f"t{i}"] = rule.transform.apply
+                read = f"t{i}({read}, inverse={bool(rule.inverse_transform)!r})"
+            lines.append(f"    v = {read}")
             if rule.lookup:
-                if value is None or value == "":
-                    value = None
-                else:
-                    target = resolved.get(rule.lookup, {}).get(str(value))
-                    if target is None:
-                        if not rule.clear_on_missing:
-                            raise RecordError(
-                                f"{rule.source} {value!r} is not coupled in mapping "
-                                f"{rule.lookup}; synchronize {rule.lookup} first, or set "
-                                "clear_on_missing"
-                            )
-                        out.deferred.append(rule.dest)
-                    value = target
-            values[step.dest] = step.convert(value)
-        values.update(self.constants)
-        return out
+                env[f"m{i}"] = (
+                    f"{rule.source} {{!r}} is not coupled in mapping {rule.lookup}; "
+                    f"synchronize {rule.lookup} first, or set clear_on_missing"
+                )
+                lines += [
+                    "    if v is None or v == '':",
+                    "        v = None",
+                    "    else:",
+                    f"        t = resolved.get({rule.lookup!r}, EMPTY).get(str(v))",
+                    "        if t is None:",
+                    *(
+                        [f"            deferred.append({step.dest!r})"]
+                        if rule.clear_on_missing
+                        else [f"            raise RecordError(m{i}.format(v))"]
+                    ),
+                    "        v = t",
+                ]
+            lines.append(f"    values[{step.dest!r}] = s{i}(v)")
+        if self.constants:
+            lines.append("    values.update(constants)")
+        lines.append("    return Transferred(values, deferred)")
+        code = compile("\n".join(lines), "<accord transfer plan>", "exec")
+        exec(code, env)  # our own generated text, see the docstring
+        function: Callable[[Mapping[str, Any], Mapping[str, Mapping[str, str]]], Transferred] = env[
+            "apply"
+        ]
+        return function
+
+
+def _inline(info: FieldInfo, read: str, convert: str, env: dict[str, Any], i: int) -> str:
+    """An expression for ``convert(read)`` with the converter's fast path written out."""
+    if info.kind == "text":
+        fits = "" if info.length is None else f" and len(v) <= {int(info.length)}"
+        return f"(v if (v := {read}).__class__ is str and v{fits} else {convert}(v))"
+    native = _NATIVE.get(info.kind)
+    if native is None:
+        return f"{convert}({read})"
+    env[f"n{i}"] = native
+    return f"(v if (v := {read}).__class__ is n{i} else {convert}(v))"
 
 
 def transfer(

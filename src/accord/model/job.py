@@ -13,6 +13,9 @@ class JobType(StrEnum):
     SYNC = "sync"
     COUPLE = "couple"
     UNCOUPLE = "uncouple"
+    RETRY = "retry"  # quarantine cleared (accord retry)
+    DELETE = "delete"  # surviving records of broken couplings deleted (accord delete)
+    CHECK = "check"  # couplings checked for deleted records (accord errors --find-deleted)
 
 
 class JobStatus(StrEnum):

@@ -27,8 +27,12 @@ def head_revision() -> str | None:
 
 def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        return _revision(conn)
+
+
+def _revision(conn: sa.Connection) -> str | None:
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
 
 
 def upgrade(engine: sa.Engine) -> bool:
@@ -37,4 +41,12 @@ def upgrade(engine: sa.Engine) -> bool:
         return False
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")
+    return True
+
+
+def upgrade_on(conn: sa.Connection) -> bool:
+    """Upgrade inside a transaction the caller owns (a dry run rolls it back)."""
+    if _revision(conn) == head_revision():
+        return False
+    command.upgrade(alembic_config(conn), "head")
     return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from accord.connectors.base import redact_url
-from accord.connectors.sql.bulk import execute_many
+from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
 from accord.errors import StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
@@ -70,15 +71,23 @@ class StateStore:
             raise StateError(f"cannot use state store URL {redact_url(url)}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._dry: sa.Connection | None = None
+        self._made_by_dry_run: Path | None = None
+        if dry_run and url.startswith("sqlite"):
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:" and not Path(database).exists():
+                self._made_by_dry_run = Path(database)
         try:
-            migrate.upgrade(self.engine)
+            if dry_run:
+                # Even the schema of a new store is created inside the never-committed run.
+                self._dry = _dry_engine(url, connect_args).connect()
+                self._dry.begin()
+                migrate.upgrade_on(self._dry)
+            else:
+                migrate.upgrade(self.engine)
         except sa.exc.DBAPIError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StateError(f"cannot open state store {redact_url(url)}: {reason}") from None
-        self._dry: sa.Connection | None = None
-        if dry_run:
-            self._dry = _dry_engine(url, connect_args).connect()
-            self._dry.begin()
 
     def close(self) -> None:
         if self._dry is not None:
@@ -86,6 +95,9 @@ class StateStore:
             self._dry.close()
             self._dry.engine.dispose()
             self._dry = None
+            made = self._made_by_dry_run
+            if made is not None and made.exists() and made.stat().st_size == 0:
+                made.unlink()  # the empty file opening it left behind
         self.engine.dispose()
 
     @contextmanager
@@ -115,16 +127,14 @@ class StateStore:
     # -- couplings ------------------------------------------------------------------------
     def couplings_by(self, mapping: str, side: Side, keys: Iterable[str]) -> dict[str, Coupling]:
         """Couplings of ``mapping`` whose key on ``side`` is one of ``keys``, by that key."""
-        column = couplings.c.local_key if side is Side.LOCAL else couplings.c.integration_key
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Coupling] = {}
         with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
-                query = sa.select(couplings).where(
-                    couplings.c.mapping == mapping, column.in_(wanted[start : start + CHUNK])
-                )
-                for row in conn.execute(query).all():
-                    coupling = _coupling(row)
+                chunk = padded(wanted[start : start + CHUNK])
+                query = _prepared(conn, ("couplings_by", side), len(chunk))
+                for values in query.all(conn, _key_params(mapping, chunk)):
+                    coupling = _coupling_of(values)
                     found[
                         coupling.local_key if side is Side.LOCAL else coupling.integration_key
                     ] = coupling
@@ -134,32 +144,17 @@ class StateStore:
         self, mapping: str, side: Side, direction: Direction, keys: Iterable[str]
     ) -> dict[str, SyncState]:
         """A light read of coupling state by one side's keys (no Coupling objects)."""
-        key_col = couplings.c.local_key if side is Side.LOCAL else couplings.c.integration_key
-        version = (
-            couplings.c.local_version if side is Side.LOCAL else couplings.c.integration_version
-        )
-        result = (
-            couplings.c.result_to
-            if direction is Direction.TO_INTEGRATION
-            else couplings.c.result_from
-        )
-        columns = (
-            key_col,
-            version,
-            couplings.c.synced_at,
-            couplings.c.pending,
-            couplings.c.skipped,
-            result,
-        )
         wanted = list(dict.fromkeys(keys))
         out: dict[str, SyncState] = {}
+        quiet_results = ("", SyncResult.SUCCESS.value)
         with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
-                query = sa.select(*columns).where(
-                    couplings.c.mapping == mapping, key_col.in_(wanted[start : start + CHUNK])
-                )
-                for key, v, synced, pending, skipped, res in conn.execute(query).all():
-                    quiet = not pending and not skipped and res in ("", SyncResult.SUCCESS.value)
+                chunk = padded(wanted[start : start + CHUNK])
+                query = _prepared(conn, ("sync_states", side, direction), len(chunk))
+                for key, v, synced, pending, skipped, res in query.all(
+                    conn, _key_params(mapping, chunk)
+                ):
+                    quiet = not pending and not skipped and res in quiet_results
                     out[key] = SyncState(v, synced, quiet)
         return out
 
@@ -313,6 +308,49 @@ class StateStore:
             ).scalar_one_or_none()
         return value
 
+    # -- failed and skipped couplings (accord errors, retry, restore, delete) -------------
+    def problem_couplings(
+        self,
+        mapping: str,
+        *,
+        failed: bool = True,
+        skipped: bool = True,
+        limit: int | None = None,
+    ) -> list[Coupling]:
+        """Couplings of ``mapping`` that failed (and are not skipped) and/or are skipped.
+
+        Ordered by local key. Failed means the last pass in either direction failed.
+        """
+        failure = SyncResult.FAILURE.value
+        is_failed = sa.and_(
+            sa.not_(couplings.c.skipped),
+            sa.or_(couplings.c.result_to == failure, couplings.c.result_from == failure),
+        )
+        wanted = [c for c, on in ((is_failed, failed), (couplings.c.skipped, skipped)) if on]
+        if not wanted:
+            return []
+        query = (
+            sa.select(couplings)
+            .where(couplings.c.mapping == mapping, ATTENTION, sa.or_(*wanted))
+            .order_by(couplings.c.local_key)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_coupling(row) for row in conn.execute(query)]
+
+    def job_started(self, job_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each of these jobs started, by id (unknown ids are absent)."""
+        wanted = list(dict.fromkeys(job_ids))
+        out: dict[str, datetime] = {}
+        with self._read() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                query = sa.select(jobs.c.id, jobs.c.started_at).where(
+                    jobs.c.id.in_(wanted[start : start + CHUNK])
+                )
+                out.update({row.id: row.started_at for row in conn.execute(query)})
+        return out
+
 
 class StateTransaction:
     """Writes of one batch; the enclosing :meth:`StateStore.transaction` commits them."""
@@ -322,7 +360,8 @@ class StateTransaction:
 
     def insert_couplings(self, items: Sequence[Coupling]) -> None:
         if items:
-            execute_many(self.conn, couplings.insert(), [_row(c) for c in items])
+            # By column, straight from the objects: no dict per coupling.
+            execute_columns(self.conn, _INSERT, _columns(items))
 
     def update_couplings(self, items: Sequence[Coupling]) -> None:
         """Save couplings, found by (mapping, local key)."""
@@ -351,25 +390,16 @@ class StateTransaction:
         One statement per chunk instead of one parameter set per coupling: every other field
         was written in final form before the record was created.
         """
-        column = "local_version" if version_side is Side.LOCAL else "integration_version"
         for start in range(0, len(local_keys), CHUNK):
-            self.conn.execute(
-                couplings.update()
-                .where(
-                    couplings.c.mapping == mapping,
-                    couplings.c.local_key.in_(local_keys[start : start + CHUNK]),
-                )
-                .values({"pending": False, column: version})
-            )
+            chunk = padded(local_keys[start : start + CHUNK])
+            query = _prepared(self.conn, ("confirm", version_side), len(chunk))
+            query.execute(self.conn, {**_key_params(mapping, chunk), "b_version": version})
 
     def delete_couplings(self, mapping: str, local_keys: Sequence[str]) -> None:
         for start in range(0, len(local_keys), CHUNK):
-            self.conn.execute(
-                couplings.delete().where(
-                    couplings.c.mapping == mapping,
-                    couplings.c.local_key.in_(local_keys[start : start + CHUNK]),
-                )
-            )
+            chunk = padded(local_keys[start : start + CHUNK])
+            query = _prepared(self.conn, ("delete",), len(chunk))
+            query.execute(self.conn, _key_params(mapping, chunk))
 
     def delete_all_couplings(self, mapping: str) -> int:
         result = self.conn.execute(couplings.delete().where(couplings.c.mapping == mapping))
@@ -435,6 +465,22 @@ class StateTransaction:
             )
         return first
 
+    def clear_skipped(self, mapping: str, local_keys: Sequence[str]) -> int:
+        """Clear ``skipped`` and ``repeats`` (accord retry); returns how many changed."""
+        changed = 0
+        for start in range(0, len(local_keys), CHUNK):
+            result = self.conn.execute(
+                couplings.update()
+                .where(
+                    couplings.c.mapping == mapping,
+                    couplings.c.local_key.in_(local_keys[start : start + CHUNK]),
+                    sa.or_(couplings.c.skipped, couplings.c.repeats != 0),
+                )
+                .values(skipped=False, repeats=0)
+            )
+            changed += int(result.rowcount)
+        return changed
+
 
 def current_pid() -> int:
     """The pid recorded on jobs (a seam for tests that simulate a dead process)."""
@@ -478,6 +524,92 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# Statements of the per-batch hot paths: one parameter per key (``padded`` keeps their
+# sizes few), compiled once per dialect and size, run on the DBAPI cursor (see Prepared).
+_KEY_COLUMNS = {Side.LOCAL: couplings.c.local_key, Side.INTEGRATION: couplings.c.integration_key}
+_VERSION_COLUMNS = {
+    Side.LOCAL: couplings.c.local_version,
+    Side.INTEGRATION: couplings.c.integration_version,
+}
+_RESULT_COLUMNS = {
+    Direction.TO_INTEGRATION: couplings.c.result_to,
+    Direction.FROM_INTEGRATION: couplings.c.result_from,
+}
+_PREPARED: weakref.WeakKeyDictionary[sa.Dialect, dict[tuple[Any, ...], Prepared]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _key_params(mapping: str, keys: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
+    params["b_mapping"] = mapping
+    return params
+
+
+def _prepared(conn: sa.Connection, what: tuple[Any, ...], size: int) -> Prepared:
+    by_dialect = _PREPARED.setdefault(conn.dialect, {})
+    found = by_dialect.get((*what, size))
+    if found is None:
+        found = by_dialect[(*what, size)] = Prepared(_statement(what, size), conn.dialect)
+    return found
+
+
+def _statement(what: tuple[Any, ...], size: int) -> Any:
+    mapping_is = couplings.c.mapping == sa.bindparam("b_mapping")
+    keys: list[sa.BindParameter[str]] = [sa.bindparam(f"k{i}") for i in range(size)]
+    kind = what[0]
+    if kind == "couplings_by":
+        return sa.select(couplings).where(mapping_is, _KEY_COLUMNS[what[1]].in_(keys))
+    if kind == "sync_states":
+        side, direction = what[1], what[2]
+        column = _KEY_COLUMNS[side]
+        return sa.select(
+            column,
+            _VERSION_COLUMNS[side],
+            couplings.c.synced_at,
+            couplings.c.pending,
+            couplings.c.skipped,
+            _RESULT_COLUMNS[direction],
+        ).where(mapping_is, column.in_(keys))
+    where = (mapping_is, couplings.c.local_key.in_(keys))
+    if kind == "confirm":
+        version = _VERSION_COLUMNS[what[1]]
+        return (
+            couplings.update()
+            .where(*where)
+            .values({"pending": False, version: sa.bindparam("b_version", type_=version.type)})
+        )
+    assert kind == "delete"
+    return couplings.delete().where(*where)
+
+
+_INSERT = couplings.insert()
+
+
+def _columns(items: Sequence[Coupling]) -> dict[str, list[Any]]:
+    """What :func:`_row` gives, by column (``_value_``: the enum's value without the
+    descriptor call ``.value`` costs)."""
+    return {
+        "mapping": [c.mapping for c in items],
+        "local_key": [c.local_key for c in items],
+        "integration_key": [c.integration_key for c in items],
+        "pending": [c.pending for c in items],
+        "local_version": [c.local_version for c in items],
+        "integration_version": [c.integration_version for c in items],
+        "result_to": [c.result_to._value_ for c in items],
+        "job_to": [c.job_to for c in items],
+        "error_to": [c.error_to for c in items],
+        "result_from": [c.result_from._value_ for c in items],
+        "job_from": [c.job_from for c in items],
+        "error_from": [c.error_from for c in items],
+        "repeats": [c.repeats for c in items],
+        "skipped": [c.skipped for c in items],
+        "last_values": [c.last_values for c in items],
+        "coupled_at": [c.coupled_at for c in items],
+        "synced_at": [c.synced_at for c in items],
+    }
+
+
 def _row(c: Coupling) -> dict[str, Any]:
     return {
         "mapping": c.mapping,
@@ -501,6 +633,50 @@ def _row(c: Coupling) -> dict[str, Any]:
 
 
 _RESULTS = {r.value: r for r in SyncResult}
+
+
+def _coupling_of(values: Sequence[Any]) -> Coupling:
+    """A coupling from a row of ``select(couplings)`` as a processed tuple (table order)."""
+    (
+        id_,
+        mapping,
+        local_key,
+        integration_key,
+        pending,
+        local_version,
+        integration_version,
+        result_to,
+        job_to,
+        error_to,
+        result_from,
+        job_from,
+        error_from,
+        repeats,
+        skipped,
+        last_values,
+        coupled_at,
+        synced_at,
+    ) = values
+    return Coupling(
+        mapping,
+        local_key,
+        integration_key,
+        id_,
+        bool(pending),
+        local_version,
+        integration_version,
+        _RESULTS[result_to],
+        job_to,
+        error_to,
+        _RESULTS[result_from],
+        job_from,
+        error_from,
+        repeats,
+        bool(skipped),
+        last_values,
+        coupled_at,
+        synced_at,
+    )
 
 
 def _coupling(row: sa.Row[Any]) -> Coupling:

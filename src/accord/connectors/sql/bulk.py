@@ -21,26 +21,36 @@ def execute_many(
     """Run ``stmt`` once per row of ``rows`` (all rows have the same keys)."""
     if len(rows) < 2:
         return conn.execute(stmt, list(rows))
-    keys = list(rows[0])
+    return execute_columns(conn, stmt, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def execute_columns(
+    conn: sa.Connection, stmt: UpdateBase, columns: Mapping[str, Sequence[Any]]
+) -> sa.CursorResult[Any]:
+    """:func:`execute_many` for parameters given by column: name → one value per row."""
+    keys = list(columns)
+    count = len(columns[keys[0]]) if keys else 0
+    if count < 2:
+        return conn.execute(stmt, [{k: columns[k][i] for k in keys} for i in range(count)])
     compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
     names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
     if set(names) != set(keys) or compiled.literal_execute_params or compiled.post_compile_params:
-        return conn.execute(stmt, list(rows))
+        return conn.execute(stmt, [{k: columns[k][i] for k in keys} for i in range(count)])
     # NOTE: _bind_processors is SQLAlchemy's own per-bind lookup (stable since 1.4): the
     # same conversions conn.execute would apply, computed once for the statement.
     processors: Mapping[str, Any] = compiled._bind_processors
-    columns = []
+    values = []
     for name in names:
-        values = [row[name] for row in rows]
+        column = columns[name]
         process = processors.get(name)
-        columns.append(values if process is None else _processed(values, process))
-    params: list[Any] = list(zip(*columns, strict=True))
+        values.append(column if process is None else _processed(column, process))
+    params: list[Any] = list(zip(*values, strict=True))
     if not compiled.positional:
         params = [dict(zip(names, row, strict=True)) for row in params]
     return conn.exec_driver_sql(compiled.string, params)
 
 
-def _processed(values: list[Any], process: Any) -> list[Any]:
+def _processed(values: Sequence[Any], process: Any) -> list[Any]:
     """Apply a type processor, once per distinct value (batch stamps repeat a lot)."""
     done: dict[Any, Any] = {}
     out = []
@@ -53,3 +63,88 @@ def _processed(values: list[Any], process: Any) -> list[Any]:
         except TypeError:  # unhashable: convert it as it is
             out.append(process(value))
     return out
+
+
+class Prepared:
+    """A statement compiled once for one dialect and run on the DBAPI cursor.
+
+    ``conn.execute(select)`` costs, per execution, the statement's cache lookup and parameter
+    construction, and per row a ``Row`` with its type processors. A batch loop runs the same
+    statement again and again with other values for a few parameters: here it is compiled
+    once, each parameter's bind processor and each column's result processor is looked up
+    once, and rows come back as plain tuples. Parameters not given at execution keep the
+    values bound when the statement was built (a filter's values, a limit).
+
+    Result processors run once per distinct raw value of a column (batch stamps repeat a
+    lot). Statements this cannot run as is (``supported`` false) go through ``conn.execute``.
+    """
+
+    def __init__(self, stmt: Any, dialect: sa.Dialect) -> None:
+        self.stmt = stmt
+        self.dialect = dialect
+        compiled = stmt.compile(dialect=dialect)
+        self.string = compiled.string
+        self.positional = compiled.positional
+        self.supported = not (
+            compiled.literal_execute_params
+            or compiled.post_compile_params
+            or getattr(compiled, "escaped_bind_names", None)
+        )
+        self.defaults: dict[str, Any] = dict(compiled.construct_params(_check=False))
+        self.names = list(compiled.positiontup or []) if self.positional else list(self.defaults)
+        # NOTE: SQLAlchemy's own per-bind lookup, as in execute_columns.
+        self.processors: Mapping[str, Any] = compiled._bind_processors
+        self.types = [c.type for c in getattr(stmt, "selected_columns", ())]
+        self._results: tuple[Any, list[Any]] | None = None
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        merged = {**self.defaults, **values}
+        processors = self.processors
+        out = [merged[n] if (p := processors.get(n)) is None else p(merged[n]) for n in self.names]
+        return tuple(out) if self.positional else dict(zip(self.names, out, strict=True))
+
+    def all(self, conn: sa.Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of the statement run with ``values``, through the result processors."""
+        if not self.supported:
+            return [tuple(row) for row in conn.execute(self.stmt, dict(values))]
+        result = conn.exec_driver_sql(self.string, self.params(values))
+        try:
+            description = result.cursor.description
+            rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())
+        finally:
+            result.close()
+        processors = self._result_processors(description)
+        if not processors or not rows:
+            return rows
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for position, process in processors:
+            columns[position] = _processed(columns[position], process)
+        return list(zip(*columns, strict=True))
+
+    def execute(self, conn: sa.Connection, values: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; returns the row count."""
+        if not self.supported:
+            return int(conn.execute(self.stmt, dict(values)).rowcount)
+        result = conn.exec_driver_sql(self.string, self.params(values))
+        return int(result.rowcount)
+
+    def _result_processors(self, description: Any) -> list[tuple[int, Any]]:
+        codes = tuple(d[1] for d in description or ())
+        cached = self._results
+        if cached is None or cached[0] != codes:
+            # NOTE: the processors SQLAlchemy's result metadata would use for these columns.
+            found = [
+                (i, t._cached_result_processor(self.dialect, code))
+                for i, (t, code) in enumerate(zip(self.types, codes, strict=False))
+            ]
+            cached = self._results = (codes, [(i, p) for i, p in found if p is not None])
+        return cached[1]
+
+
+def padded(keys: Sequence[Any]) -> list[Any]:
+    """``keys`` padded with its last key to the next power of two (IN ignores repeats), so
+    statements with one parameter per key come in a few sizes only."""
+    size = 1
+    while size < len(keys):
+        size *= 2
+    return [*keys, *[keys[-1]] * (size - len(keys))] if keys else []

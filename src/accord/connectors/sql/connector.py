@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
-from accord.connectors.sql.bulk import execute_many
+from accord.connectors.sql.bulk import Prepared, execute_many
 from accord.connectors.sql.schema import reflect_table, table_schema
 from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
 from accord.model import Change, ChangeKind, Record, TableSchema, TableSettings, WriteResult
@@ -109,7 +109,7 @@ class SqlConnector:
         mod_pos = names.index(schema.modified) if schema.modified else None
         convert_key = self._key_converter(schema)
 
-        def to_records(rows: Sequence[sa.Row[Any]]) -> list[Record]:
+        def to_records(rows: Sequence[Sequence[Any]]) -> list[Record]:
             out = []
             for row in rows:
                 version = row[mod_pos] if mod_pos is not None else None
@@ -131,27 +131,29 @@ class SqlConnector:
 
         by_modified = modified_after is not None and mod_col is not None
         order = (mod_col, key_col) if by_modified else (key_col,)
-        last: tuple[Any, ...] | None = None
+        # Two statements, each compiled once for the whole read: the first page, and the
+        # pages after a (modified, key) or key; only that position changes between pages.
+        after_key = key_col > sa.bindparam("b_last_key", type_=key_col.type)
+        if by_modified:
+            assert mod_col is not None
+            after_mod = sa.bindparam("b_last_mod", type_=mod_col.type)
+            after_key = sa.or_(mod_col > after_mod, sa.and_(mod_col == after_mod, after_key))
+        first = sa.select(*columns).where(*conditions).order_by(*order).limit(batch_size)
+        pages = (
+            self._prepared(first),
+            self._prepared(first.where(after_key)),
+        )
+        last: dict[str, Any] | None = None
         while True:
-            query = sa.select(*columns).where(*conditions)
-            if last is not None:
-                if by_modified:
-                    assert mod_col is not None
-                    query = query.where(
-                        sa.or_(mod_col > last[0], sa.and_(mod_col == last[0], key_col > last[1]))
-                    )
-                else:
-                    query = query.where(key_col > last[0])
-            rows = self._fetch(query.order_by(*order).limit(batch_size))
-            if not rows:
+            page = self._fetch_prepared(pages[last is not None], last or {})
+            if not page:
                 return
-            tail = rows[-1]
+            tail = page[-1]
+            last = {"b_last_key": tail[key_pos]}
             if by_modified and mod_pos is not None:
-                last = (tail[mod_pos], tail[key_pos])
-            else:
-                last = (tail[key_pos],)
-            yield to_records(rows)
-            if len(rows) < batch_size:
+                last["b_last_mod"] = tail[mod_pos]
+            yield to_records(page)
+            if len(page) < batch_size:
                 return
 
     def count(
@@ -197,6 +199,18 @@ class SqlConnector:
         if modified_after is not None and schema.modified:
             conditions.append(t.c[schema.modified] > modified_after)
         return conditions
+
+    def _prepared(self, query: sa.Select[Any]) -> Prepared:
+        return Prepared(query, self.engine.dialect)
+
+    def _fetch_prepared(
+        self, query: Prepared, values: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        try:
+            with self.engine.connect() as conn:
+                return query.all(conn, values)
+        except sa.exc.DBAPIError as exc:
+            raise self._connection_error(exc) from None
 
     def _fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
         try:

@@ -1,0 +1,59 @@
+"""``accord conflicts`` and ``accord resolve`` on the demo."""
+
+from __future__ import annotations
+
+from tests.cli.support import Demo, accord, accord_json, explain, plain, utc_now_text
+
+
+def edit_both_sides(demo: Demo) -> tuple[str, str]:
+    local, remote = next(iter(demo.couplings("CUSTOMER").items()))
+    demo.execute(
+        "erp",
+        "UPDATE customer SET city = 'Bergen', last_modified = ? WHERE no = ?",
+        utc_now_text(),
+        local,
+    )
+    demo.execute(
+        "crm",
+        "UPDATE account SET address1_city = 'Milan', modifiedon = ? WHERE accountid = ?",
+        utc_now_text(),
+        remote,
+    )
+    return local, remote
+
+
+def test_conflict_listed_then_resolved(demo: Demo) -> None:
+    local, remote = edit_both_sides(demo)
+    assert accord("sync", "-c", demo.config).exit_code == 1  # the pair failed as a conflict
+
+    result = accord("conflicts", "-c", demo.config)
+    assert result.exit_code == 0, explain(result)
+    text = plain(result.stdout)
+    assert local in text and remote in text
+    assert "city" in text and "Bergen" in text and "Milan" in text
+
+    (item,) = accord_json("conflicts", "CUSTOMER", "-c", demo.config)
+    assert item["local_key"] == local
+    assert [(f["field"], f["local"], f["integration"]) for f in item["fields"]] == [
+        ("city", "Bergen", "Milan")
+    ]
+
+    result = accord("resolve", "CUSTOMER", local, "--get", "-c", demo.config)
+    assert result.exit_code == 0, explain(result)
+    assert demo.scalar("erp", "SELECT city FROM customer WHERE no = ?", local) == "Milan"
+    assert accord_json("conflicts", "-c", demo.config) == []
+    assert accord("sync", "-c", demo.config).exit_code == 0
+
+
+def test_resolve_needs_exactly_one_side(demo: Demo) -> None:
+    local, _ = edit_both_sides(demo)
+    for flags in ((), ("--send", "--get")):
+        result = accord("resolve", "CUSTOMER", local, *flags, "-c", demo.config)
+        assert result.exit_code == 2, explain(result)
+        assert "--send" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_conflicts(demo: Demo) -> None:
+    result = accord("conflicts", "-c", demo.config)
+    assert result.exit_code == 0, explain(result)
+    assert "no open conflicts" in result.stdout
