@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -28,9 +28,10 @@ from accord.cli.common import (
     sync_and_show,
     to_direction,
 )
-from accord.cli.plan import DryRunOpt, ShowOpt
+from accord.cli.plan import DryRunOpt, ShowOpt, plan_json, planned, print_plan
 from accord.engine.project import Project
-from accord.model import Direction
+from accord.engine.results import CoupleResult
+from accord.model import Direction, Job
 
 
 @app.command()
@@ -156,25 +157,31 @@ def couple(
         PassDirection | None,
         typer.Option("--sync", help="Synchronize right after coupling.", case_sensitive=False),
     ] = None,
+    dry_run: DryRunOpt = False,
+    show: ShowOpt = 20,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Couple one local record to an integration record (1:1)."""
     with open_project(config) as project:
-        result = project.couple(
-            mapping, local_key, to, create_new=create_new, sync=to_direction(sync_direction)
-        )
-        if json:
-            data = render.to_jsonable(result.coupling)
-            render.print_json(
-                console,
-                {
-                    "coupling": data,
-                    "created": result.created,
-                    "replaced": render.to_jsonable(result.replaced),
-                    "sync": render.run_json(result.sync) if result.sync else None,
-                },
+
+        def act() -> CoupleResult:
+            return project.couple(
+                mapping, local_key, to, create_new=create_new, sync=to_direction(sync_direction)
             )
+
+        if dry_run:
+            result, plan = planned(project, act)
+            if json:
+                render.print_json(console, plan_json(plan, _couple_json(result)))
+            else:
+                print_plan(console, plan, show)
+            if result.sync is not None:
+                exit_for(result.sync)
+            return
+        result = act()
+        if json:
+            render.print_json(console, _couple_json(result))
         else:
             c = result.coupling
             verb = "created and coupled" if result.created else "coupled"
@@ -192,6 +199,15 @@ def couple(
         exit_for(result.sync)
 
 
+def _couple_json(result: CoupleResult) -> dict[str, Any]:
+    return {
+        "coupling": render.to_jsonable(result.coupling),
+        "created": result.created,
+        "replaced": render.to_jsonable(result.replaced),
+        "sync": render.run_json(result.sync) if result.sync else None,
+    }
+
+
 @app.command()
 def uncouple(
     mapping: Annotated[str, typer.Argument(help="Mapping name.")],
@@ -207,12 +223,25 @@ def uncouple(
     skipped: Annotated[
         bool, typer.Option("--skipped", help="Remove the skipped (quarantined) couplings.")
     ] = False,
+    dry_run: DryRunOpt = False,
+    show: ShowOpt = 0,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Remove couplings; the records stay in both systems."""
     with open_project(config) as project:
-        job = project.uncouple(mapping, keys, all=all_, failed=failed, skipped=skipped)
+
+        def act() -> Job:
+            return project.uncouple(mapping, keys, all=all_, failed=failed, skipped=skipped)
+
+        if dry_run:
+            job, plan = planned(project, act)
+            if json:
+                render.print_json(console, plan_json(plan, render.job_json(job)))
+            else:
+                print_plan(console, plan, show)
+            return
+        job = act()
         if json:
             render.print_json(console, render.job_json(project.job(job.id)))
         else:

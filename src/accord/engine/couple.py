@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from accord.engine.pass_ import PassOptions
+from accord.engine.plan import PlannedChange
 from accord.engine.progress import Progress
 from accord.engine.results import CoupleResult, RunResult
 from accord.engine.sync import _run_pass, new_job
@@ -96,6 +97,16 @@ def couple_record(
     run_id = job.id
     store.start_job(job, run_id)
     coupling = Coupling(mapping.name, local_key, integration_key, coupled_at=utcnow())
+    for c in (current, other):
+        if c is not None:
+            reason = "replaced: its counterpart no longer exists"
+            _note(
+                project,
+                PlannedChange(
+                    c.mapping, Action.UNCOUPLE, c.local_key, c.integration_key, reason=reason
+                ),
+            )
+    _note(project, PlannedChange(mapping.name, Action.COUPLE, local_key, integration_key))
     with store.transaction() as tx:
         stale = [c.local_key for c in (current, other) if c is not None]
         tx.delete_couplings(mapping.name, stale)
@@ -133,7 +144,7 @@ def uncouple_records(
     if not all_ and not keys and not (failed or skipped):
         raise UsageError("name the records to uncouple, or use --all, --failed or --skipped")
     selected = (
-        [c.local_key for c in store.problem_couplings(mapping.name, failed=failed, skipped=skipped)]
+        store.problem_couplings(mapping.name, failed=failed, skipped=skipped)
         if failed or skipped
         else []
     )
@@ -141,25 +152,44 @@ def uncouple_records(
     store.start_job(job, job.id)
     with store.transaction() as tx:
         if all_:
+            if project.recorder.active:
+                for batch in store.iter_couplings(mapping.name):
+                    _note_uncoupled(project, batch)
             job.counters.add(Action.UNCOUPLE, tx.delete_all_couplings(mapping.name))
         elif failed or skipped:
-            tx.delete_couplings(mapping.name, selected)
+            tx.delete_couplings(mapping.name, [c.local_key for c in selected])
             job.counters.add(Action.UNCOUPLE, len(selected))
+            _note_uncoupled(project, selected)
         else:
             assert keys is not None
             by_local = store.couplings_by(mapping.name, Side.LOCAL, keys)
             by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, keys)
-            found, errors = [], []
+            found: list[Coupling] = []
+            errors = []
             for key in keys:
                 c = by_local.get(key) or by_integration.get(key)
                 if c is None:
                     errors.append(JobError(job.id, key, "", "not coupled"))
                     job.counters.add(Action.SKIP)
+                    _note(
+                        project, PlannedChange(mapping.name, Action.SKIP, key, reason="not coupled")
+                    )
                 else:
-                    found.append(c.local_key)
-            tx.delete_couplings(mapping.name, found)
+                    found.append(c)
+            tx.delete_couplings(mapping.name, [c.local_key for c in found])
             tx.add_errors(errors)
             job.counters.add(Action.UNCOUPLE, len(found))
+            _note_uncoupled(project, found)
         job.status, job.finished_at = JobStatus.OK, utcnow()
         tx.save_job(job)
     return job
+
+
+def _note(project: Project, change: PlannedChange) -> None:
+    if project.recorder.active:
+        project.recorder.record(change)
+
+
+def _note_uncoupled(project: Project, removed: Sequence[Coupling]) -> None:
+    for c in removed:
+        _note(project, PlannedChange(c.mapping, Action.UNCOUPLE, c.local_key, c.integration_key))
