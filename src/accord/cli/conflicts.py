@@ -69,8 +69,8 @@ def resolve(
 
 def conflicts_table(found: Iterable[OpenConflict]) -> Table:
     table = Table(title="Open update conflicts", title_justify="left")
-    for col in ("mapping", "record (local ↔ integration)"):
-        table.add_column(col, no_wrap=col == "mapping")
+    table.add_column("mapping", no_wrap=True)
+    table.add_column("record (local ↔ integration)", overflow="fold")
     for col in ("field", "local", "integration", "at last sync"):
         table.add_column(col, overflow="fold")
     for item in found:

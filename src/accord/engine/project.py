@@ -31,6 +31,7 @@ from accord.engine.plan import NoRecorder, Plan, Recorder
 from accord.engine.progress import NoProgress, Progress
 from accord.engine.repair import CouplingProblem, RepairResult
 from accord.engine.results import CoupleResult, MappingOverview, MatchResult, RunResult
+from accord.engine.review import ReviewLine, review
 from accord.engine.sync import run_sync
 from accord.engine.validate import check_mapping
 from accord.errors import ConfigError, StateError, UsageError
@@ -326,6 +327,11 @@ class Project:
         return resolve_conflict(self, mapping, key, winner, progress or NoProgress())
 
     # -- reading --------------------------------------------------------------------------
+    def review(self, mappings: Sequence[str] | None = None) -> list[ReviewLine]:
+        """Per mapping in dependency order: what a first full synchronization should do."""
+        self.check()
+        return review(self, self.ordered(mappings))
+
     def conflicts(self, mapping: str | None = None) -> list[OpenConflict]:
         """Open update conflicts, with both values of every differing field."""
         self.check()

@@ -1,0 +1,82 @@
+"""The full-synchronization review: per mapping, what a first synchronization should do.
+
+Reference §2.11: a mapping whose two tables both hold records should first couple them
+(match-based coupling), one whose tables only one side fills should be fully synchronized, and
+one with nothing on either side needs nothing. Counts use the mappings' filters; a side whose
+records are all coupled already has nothing left to match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from accord.model import TableMapping
+
+if TYPE_CHECKING:
+    from accord.engine.project import Project
+
+
+class Recommendation(StrEnum):
+    FULL_SYNC = "full synchronization"
+    COUPLE = "couple records"
+    NOTHING = "no records"
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewLine:
+    mapping: str
+    direction: str
+    depends_on: tuple[str, ...]
+    local_records: int
+    integration_records: int
+    coupled: int
+    recommendation: Recommendation
+    match_on: tuple[str, ...]  # the criteria match-based coupling would use, by priority
+    note: str = ""
+
+    @property
+    def matches_first(self) -> bool:
+        """Whether ``sync --full`` runs match-based coupling before the full synchronization."""
+        return self.recommendation is Recommendation.COUPLE and bool(self.match_on)
+
+
+def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLine]:
+    lines = []
+    for mapping in mappings:
+        ctx = project.context(mapping.name)
+        local = ctx.local.connector.count(ctx.local.table, filter=ctx.local.filter)
+        integration = ctx.integration.connector.count(
+            ctx.integration.table, filter=ctx.integration.filter
+        )
+        coupled = project.store.coupling_stats(mapping.name).total
+        if local > coupled and integration > coupled:
+            # uncoupled records (at least as counted) on both sides: couple them first
+            recommendation = Recommendation.COUPLE
+        elif local or integration:
+            recommendation = Recommendation.FULL_SYNC
+        else:
+            recommendation = Recommendation.NOTHING
+        match_on = tuple(f.field or "" for f in mapping.match_fields())
+        note = ""
+        if recommendation is Recommendation.COUPLE and not match_on:
+            note = (
+                "no match criteria: a full synchronization creates a counterpart for every "
+                "uncoupled record, duplicating those present on both sides"
+            )
+        lines.append(
+            ReviewLine(
+                mapping.name,
+                mapping.direction.value,
+                tuple(sorted(mapping.hard_dependencies())),
+                local,
+                integration,
+                coupled,
+                recommendation,
+                match_on,
+                note,
+            )
+        )
+    return lines
