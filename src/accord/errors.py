@@ -8,6 +8,7 @@ and where; the CLI prints that sentence and exits with code 2 (usage/configurati
     ├── FilterError            a $filter expression does not parse (names the position)
     ├── UsageError             a command was asked for something that does not exist or fit
     ├── StateError             the state store cannot be opened or migrated
+    │   └── BusyError             another run holds a mapping this one needs (exit code 3)
     ├── ConnectorError         a system could not be reached or answered with an error
     │   ├── RetriableConnectorError   worth trying again (lost connection, timeout, lock)
     │   └── FatalConnectorError       will fail again the same way (bad credentials, schema)
@@ -51,6 +52,10 @@ class UsageError(AccordError):
 
 class StateError(AccordError):
     """The state store cannot be opened, migrated or used."""
+
+
+class BusyError(StateError):
+    """Another run holds the lease of a mapping this run needs; try again later (or wait)."""
 
 
 class ConnectorError(AccordError):

@@ -105,6 +105,15 @@ def sync(
     ] = False,
     dry_run: DryRunOpt = False,
     show: ShowOpt = 0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            metavar="SECONDS",
+            help="If another run is at work on these mappings, wait for it this long.",
+        ),
+    ] = 0.0,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -139,6 +148,7 @@ def sync(
             full=full,
             records=keys,
             direction=way,
+            wait=wait,
         )
     exit_for(run)
 

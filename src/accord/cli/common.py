@@ -1,7 +1,8 @@
 """What every command module shares: the app, consoles, common options and error handling.
 
 Exit codes: 0 success, 1 the run had failed records (or a pass could not finish),
-2 usage or configuration error (bad config, unknown mapping, unreachable system).
+2 usage or configuration error (bad config, unknown mapping, unreachable system),
+3 another run is working on the same mappings (wait for it with ``sync --wait SECONDS``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from accord.cli import render
 from accord.cli.plan import plan_json, print_plan
 from accord.engine.project import Project
 from accord.engine.results import RunResult
-from accord.errors import AccordError
+from accord.errors import AccordError, BusyError
 from accord.model import Direction
 
 app = typer.Typer(
@@ -65,9 +66,15 @@ DirectionOpt = Annotated[
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """Errors a user can cause end in one sentence and exit code 2, never a traceback."""
+    """Errors a user can cause end in one sentence and exit code 2, never a traceback.
+
+    Exit code 3: another run holds a mapping this command needs (try again, or ``--wait``).
+    """
     try:
         yield
+    except BusyError as exc:  # not the user's mistake: another run is at work
+        err.print(f"[yellow]busy:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(3) from None
     except AccordError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

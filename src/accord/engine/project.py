@@ -12,8 +12,11 @@ Everything the CLI does is one call on :class:`Project`::
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import cached_property
 from types import TracebackType
 
@@ -34,7 +37,7 @@ from accord.engine.results import CoupleResult, MappingOverview, MatchResult, Ru
 from accord.engine.review import ReviewLine, review
 from accord.engine.sync import run_sync
 from accord.engine.validate import check_mapping
-from accord.errors import ConfigError, StateError, UsageError
+from accord.errors import BusyError, ConfigError, StateError, UsageError
 from accord.model import Coupling, Direction, Job, Side, TableMapping, TableSettings
 from accord.state import StateStore
 
@@ -50,6 +53,9 @@ class Project:
         self.recorder: Recorder = NoRecorder()
         self.dry = False
         """Inside :meth:`dry_run`."""
+        self.lease_ttl = timedelta(minutes=5)
+        """How long a lease lasts without a commit renewing it (a crashed run's lease)."""
+        self._leased: set[str] = set()
         """Told every record's outcome (see :mod:`accord.engine.plan`); a dry run collects them."""
 
     @classmethod
@@ -100,6 +106,35 @@ class Project:
             if store is not None:
                 self.__dict__["store"] = store
             self.dry = False
+
+    @contextmanager
+    def leased(self, mappings: Sequence[str], wait: float = 0.0) -> Iterator[None]:
+        """Hold the leases of these mappings: no other run works on them meanwhile.
+
+        Re-entrant (an action that runs another keeps its leases); a dry run takes none, as
+        it changes nothing. Waits up to ``wait`` seconds for a busy mapping, then raises
+        :class:`BusyError`.
+        """
+        names = {self.config.mapping(m).name for m in mappings} - self._leased
+        if self.dry or not names:
+            yield
+            return
+        holder = str(uuid.uuid4())
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.store.acquire_leases(sorted(names), holder, self.lease_ttl)
+                break
+            except BusyError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+        self._leased |= names
+        try:
+            yield
+        finally:
+            self._leased -= names
+            self.store.release_leases(holder)
 
     # -- resources ------------------------------------------------------------------------
     @cached_property
@@ -186,8 +221,13 @@ class Project:
         records: Sequence[str] | None = None,
         direction: Direction | None = None,
         progress: Progress | None = None,
+        wait: float = 0.0,
     ) -> RunResult:
-        """Synchronize modified records (or everything with ``full``, or only ``records``)."""
+        """Synchronize modified records (or everything with ``full``, or only ``records``).
+
+        Another run working on one of these mappings makes this one wait up to ``wait``
+        seconds, then raise :class:`BusyError`.
+        """
         if direction is Direction.BIDIRECTIONAL:
             raise UsageError(
                 "a direction for selected records is to-integration or from-integration"
@@ -207,14 +247,15 @@ class Project:
                 raise UsageError("--full and --records cannot be combined")
         self.check()  # nothing runs on an invalid configuration, whichever mappings are asked
         order = self.ordered(mappings)
-        return run_sync(
-            self,
-            order,
-            full=full,
-            records=records,
-            direction=direction,
-            progress=progress or NoProgress(),
-        )
+        with self.leased([m.name for m in order], wait):
+            return run_sync(
+                self,
+                order,
+                full=full,
+                records=records,
+                direction=direction,
+                progress=progress or NoProgress(),
+            )
 
     def couple(
         self,
@@ -228,15 +269,16 @@ class Project:
     ) -> CoupleResult:
         """Couple one local record to an integration record (or to a new one)."""
         self.check()
-        return couple_record(
-            self,
-            mapping,
-            local_key,
-            integration_key,
-            create_new=create_new,
-            sync=sync,
-            progress=progress or NoProgress(),
-        )
+        with self.leased([mapping]):
+            return couple_record(
+                self,
+                mapping,
+                local_key,
+                integration_key,
+                create_new=create_new,
+                sync=sync,
+                progress=progress or NoProgress(),
+            )
 
     def uncouple(
         self,
@@ -250,7 +292,8 @@ class Project:
         """Remove couplings (named, all, or the failed and/or skipped ones); records stay."""
         self.check()
         self.context(mapping)
-        return uncouple_records(self, mapping, keys, all_=all, failed=failed, skipped=skipped)
+        with self.leased([mapping]):
+            return uncouple_records(self, mapping, keys, all_=all, failed=failed, skipped=skipped)
 
     def errors(
         self, mapping: str | None = None, *, limit: int | None = 50
@@ -261,7 +304,8 @@ class Project:
     def find_deleted(self, mapping: str) -> Job:
         """Mark couplings whose local or integration record was deleted as failed."""
         self.check()
-        return repair.find_deleted(self, mapping)
+        with self.leased([mapping]):
+            return repair.find_deleted(self, mapping)
 
     def retry(
         self,
@@ -272,19 +316,22 @@ class Project:
         sync: bool = False,
     ) -> RepairResult:
         """Clear the quarantine of couplings so the next sync (or ``sync=True``) retries them."""
-        return repair.retry(self, mapping, keys, all_=all, sync=sync)
+        with self.leased([mapping] if mapping else [m.name for m in self.config.mappings]):
+            return repair.retry(self, mapping, keys, all_=all, sync=sync)
 
     def restore(
         self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
     ) -> RepairResult:
         """Re-create the deleted record of broken couplings from the survivor and re-couple."""
-        return repair.restore(self, mapping, keys, all_=all)
+        with self.leased([mapping]):
+            return repair.restore(self, mapping, keys, all_=all)
 
     def delete(
         self, mapping: str, keys: Sequence[str] | None = None, *, all: bool = False
     ) -> RepairResult:
         """Delete the surviving record of broken couplings, and the couplings."""
-        return repair.delete(self, mapping, keys, all_=all)
+        with self.leased([mapping]):
+            return repair.delete(self, mapping, keys, all_=all)
 
     def match(
         self,
@@ -304,15 +351,16 @@ class Project:
         ``sync_after_coupling``.
         """
         self.check()
-        return match_records(
-            self,
-            mapping,
-            on=on,
-            case_sensitive=case_sensitive,
-            create_new=create_new,
-            sync=sync,
-            progress=progress or NoProgress(),
-        )
+        with self.leased([mapping]):
+            return match_records(
+                self,
+                mapping,
+                on=on,
+                case_sensitive=case_sensitive,
+                create_new=create_new,
+                sync=sync,
+                progress=progress or NoProgress(),
+            )
 
     def resolve(
         self,
@@ -324,7 +372,8 @@ class Project:
     ) -> RunResult:
         """Settle an update conflict: ``winner``'s side goes over (send: to-integration)."""
         self.check()
-        return resolve_conflict(self, mapping, key, winner, progress or NoProgress())
+        with self.leased([mapping]):
+            return resolve_conflict(self, mapping, key, winner, progress or NoProgress())
 
     # -- reading --------------------------------------------------------------------------
     def review(self, mappings: Sequence[str] | None = None) -> list[ReviewLine]:

@@ -22,11 +22,19 @@ from sqlalchemy import event
 
 from accord.connectors.base import redact_url
 from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
-from accord.errors import StateError
+from accord.errors import BusyError, StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
 from accord.state import migrate
-from accord.state.tables import ATTENTION, couplings, job_errors, jobs, key_series, watermarks
+from accord.state.tables import (
+    ATTENTION,
+    couplings,
+    job_errors,
+    jobs,
+    key_series,
+    leases,
+    watermarks,
+)
 
 CHUNK = 500
 COUNTER_NAMES = tuple(Counters().as_dict())
@@ -59,6 +67,7 @@ class StateStore:
     def __init__(self, url: str, *, dry_run: bool = False) -> None:
         self.url = url
         self.dry_run = dry_run
+        self.holders: dict[str, timedelta] = {}  # leases this store holds: holder → lifetime
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
             database = sa.engine.make_url(url).database
@@ -122,7 +131,7 @@ class StateStore:
     def transaction(self) -> Iterator[StateTransaction]:
         """All writes of one batch, committed together."""
         with self._write() as conn:
-            yield StateTransaction(conn)
+            yield StateTransaction(conn, self.holders)
 
     # -- couplings ------------------------------------------------------------------------
     def couplings_by(self, mapping: str, side: Side, keys: Iterable[str]) -> dict[str, Coupling]:
@@ -351,12 +360,70 @@ class StateStore:
                 out.update({row.id: row.started_at for row in conn.execute(query)})
         return out
 
+    # -- leases: one run at a time per mapping --------------------------------------------
+    def acquire_leases(self, mappings: Sequence[str], holder: str, ttl: timedelta) -> None:
+        """Take the lease of every mapping, or of none: BusyError names the holder.
+
+        A lease is free when nobody holds it, when it expired, or when its holder was a
+        process of this host that is gone. While held, every transaction renews it.
+        """
+        now = utcnow()
+        mine = {
+            "holder": holder,
+            "host": socket.gethostname(),
+            "pid": current_pid(),
+            "acquired_at": now,
+            "expires_at": now + ttl,
+        }
+        with self._write() as conn:  # all or nothing: BusyError rolls back what was taken
+            for name in sorted(set(mappings)):  # one order, so two runs never wait in a cycle
+                if not self._take(conn, name, mine, now):
+                    row = conn.execute(sa.select(leases).where(leases.c.mapping == name)).one()
+                    raise BusyError(
+                        f"mapping {name} is being worked on by another run (process {row.pid} "
+                        f"on {row.host}, since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC); "
+                        f"try again later, or wait for it (sync --wait SECONDS)"
+                    )
+        self.holders[holder] = ttl
+
+    def _take(self, conn: sa.Connection, name: str, mine: dict[str, Any], now: datetime) -> bool:
+        row = conn.execute(sa.select(leases).where(leases.c.mapping == name)).first()
+        if row is None:
+            inserted = conn.execute(_insert_ignoring_conflict(conn, {"mapping": name, **mine}))
+            if inserted.rowcount == 1:
+                return True
+            row = conn.execute(sa.select(leases).where(leases.c.mapping == name)).one()
+        free = (
+            row.holder == mine["holder"]
+            or row.expires_at < now
+            or (row.host == mine["host"] and not _alive(row.pid))
+        )
+        if not free:
+            return False
+        taken = conn.execute(  # compare-and-set: only if nobody took it in between
+            leases.update()
+            .where(leases.c.mapping == name, leases.c.holder == row.holder)
+            .values(**mine)
+        )
+        return taken.rowcount == 1
+
+    def release_leases(self, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute(leases.delete().where(leases.c.holder == holder))
+        self.holders.pop(holder, None)
+
+    def held_leases(self) -> list[sa.Row[Any]]:
+        """Leases currently recorded (held or expired), by mapping."""
+        with self._read() as conn:
+            return list(conn.execute(sa.select(leases).order_by(leases.c.mapping)))
+
 
 class StateTransaction:
     """Writes of one batch; the enclosing :meth:`StateStore.transaction` commits them."""
 
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, holders: dict[str, timedelta] | None = None) -> None:
         self.conn = conn
+        self.holders = holders or {}
 
     def insert_couplings(self, items: Sequence[Coupling]) -> None:
         if items:
@@ -406,6 +473,10 @@ class StateTransaction:
         return int(result.rowcount)
 
     def save_job(self, job: Job) -> None:
+        for holder, ttl in self.holders.items():  # a run still saving its work is alive
+            self.conn.execute(
+                leases.update().where(leases.c.holder == holder).values(expires_at=utcnow() + ttl)
+            )
         self.conn.execute(
             jobs.update()
             .where(jobs.c.id == job.id)
@@ -512,6 +583,19 @@ def _dry_engine(url: str, connect_args: dict[str, Any]) -> sa.Engine:
         event.listen(engine, "connect", no_driver_transactions)
         event.listen(engine, "begin", explicit_begin)
     return engine
+
+
+def _insert_ignoring_conflict(conn: sa.Connection, row: dict[str, Any]) -> sa.Executable:
+    """INSERT that does nothing when the key exists (another run inserted it first)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(leases).values(**row).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(leases).values(**row).on_conflict_do_nothing()
+    return leases.insert().prefix_with("IGNORE").values(**row)  # MySQL / MariaDB
 
 
 def _alive(pid: int) -> bool:

@@ -100,3 +100,17 @@ key_series = sa.Table(
     sa.Column("table_ref", sa.String(255), primary_key=True),
     sa.Column("last_number", sa.Integer, nullable=False),
 )
+
+# One row per mapping a run is working on: a second run of the same mappings waits or stops.
+# The lease expires unless renewed (every batch commit renews it), so a crashed holder
+# blocks for one lease at most (and not at all on its own host, where its pid is checked).
+leases = sa.Table(
+    "accord_leases",
+    metadata,
+    sa.Column("mapping", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(36), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
