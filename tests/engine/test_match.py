@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord import ConfigError, Direction, JobStatus, JobType, UsageError
+from accord.engine import match as match_module
 from accord.engine.plan import Plan
 from accord.model import Action
 from accord.testing import drop_database
@@ -475,3 +476,43 @@ def test_property_couplings_are_one_to_one_agree_and_are_never_guessed(tmp_path)
     finally:
         for url in world.urls:
             drop_database(url)
+
+
+def test_a_record_coupled_meanwhile_by_another_run_is_not_coupled_twice(world: World, monkeypatch):
+    criteria(world, name="priority = 0")
+    for i in range(1, 4):
+        customer(world, f"C0000{i}", f"Company {i}")
+        account(world, f"acc-{i}", f"Company {i}")
+    account(world, "acc-other", "Other")
+    settle = match_module._Matcher.settle
+    with world.project() as p:
+
+        def settle_then_couple_by_hand(self):
+            pairs = settle(self)
+            p.couple("CUSTOMER", "C00002", "acc-other")  # another run, between read and write
+            return pairs
+
+        monkeypatch.setattr(match_module._Matcher, "settle", settle_then_couple_by_hand)
+        result = p.match("CUSTOMER", sync=False)
+        assert sorted(result.coupled) == [("C00001", "acc-1"), ("C00003", "acc-3")]
+        assert result.failed == 1 and not result.ok
+        (error,) = p.job(result.job.id).errors
+        assert (error.source_key, error.destination_key) == ("C00002", "acc-2")
+        assert error.message == "coupled meanwhile by another run"
+        assert coupled_pairs(p, "CUSTOMER")["C00002"] == "acc-other"
+
+
+def test_a_dry_run_plans_the_match_and_keeps_nothing(world: World):
+    criteria(world, name="priority = 0")
+    customer(world, "C00001", "One")
+    customer(world, "C00002", "Nowhere")
+    account(world, "acc-1", "One")
+    with world.project() as p:
+        with p.dry_run() as plan:
+            dry = p.match("CUSTOMER", create_new=True, sync=False)
+        assert coupled_pairs(p, "CUSTOMER") == {} and len(world.crm.rows("account")) == 1
+        first = plan.changes[0]
+        assert (first.action, first.key, first.target) == (Action.COUPLE, "C00001", "acc-1")
+        assert [c.action for c in plan.changes if c.key == "C00002"] == [Action.INSERT]
+        real = p.match("CUSTOMER", create_new=True, sync=False)
+        assert real.coupled == dry.coupled and len(real.created) == len(dry.created) == 1

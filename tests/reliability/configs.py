@@ -326,9 +326,18 @@ def located_mutations(draw: st.DrawFn) -> Mutated:
                 "unset variable",
                 "unknown lookup",
                 "duplicate key",
+                "odd line breaks",
             ]
         )
     )
+    if kind == "odd line breaks":
+        # Characters str.splitlines() breaks at, in a comment: they end no line in TOML.
+        odd = draw(st.lists(st.sampled_from(["\x85", "\u2028", "\u2029"]), min_size=1))
+        header = draw(st.sampled_from(HEADER_LINES))
+        lines = list(LINES)
+        lines[0] = "# " + "".join(odd) + " comment"
+        lines.insert(header, "zz_unknown = 1")
+        return Mutated("\n".join(lines) + "\n", f"{kind} {odd!r}, key after {header}", header + 1)
     if kind == "unknown key":
         header = draw(st.sampled_from([0, *HEADER_LINES]))
         name = draw(st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True))
@@ -400,6 +409,8 @@ WRONG_TYPES = [
     ("name", '"bad name!"'),
     ("name", '""'),
     ("name", '"' + "N" * 101 + '"'),
+    ("name", "0x" + "f" * 4000),
+    ("direction", "0x" + "f" * 4000),
     ("table", '"erp"'),
     ("table", '"nowhere.currency"'),
     ("integration_table", "3"),

@@ -83,26 +83,34 @@ def load_text(directory: Path, text: str | bytes) -> tuple[Path, Config | Config
     return path, outcome
 
 
-def check_error(path: Path, error: ConfigError, text: str) -> None:
+def lines_of(text: str | bytes) -> list[str]:
+    """The file's lines as an editor numbers them: ended by \n, \r\n or \r, nothing else."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def check_error(path: Path, error: ConfigError, text: str | bytes) -> None:
     """The error names the file and, when it names a line, a real line of it."""
     assert error.source == str(path)
-    lines = text.splitlines() or [""]
+    lines = lines_of(text)
     assert 0 <= error.line <= len(lines), (error.line, len(lines), str(error))
     assert error.message, "an error says what is wrong"
     assert str(error).startswith(f"{path}:{error.line}: " if error.line else f"{path}: ")
 
 
-def check_outcome(directory: Path, mutated: Mutated) -> ConfigError | None:
-    path, outcome = load_text(directory, mutated.text)
+def check_outcome(directory: Path, text: str | bytes) -> ConfigError | None:
+    path, outcome = load_text(directory, text)
     if isinstance(outcome, Config):
         assert outcome.path == path
         return None
-    check_error(path, outcome, mutated.text)
+    check_error(path, outcome, text)
     # Any problem can be tied to a line, except a section missing from the whole file.
     if outcome.line == 0:
         key = outcome.message.split(":", 1)[0]
         assert outcome.message == f"{key}: is required", str(outcome)
-        assert not re.search(rf"^\s*\[*\s*{key}\b", mutated.text, re.MULTILINE), str(outcome)
+        shown = "\n".join(lines_of(text))
+        assert not re.search(rf"^\s*\[*\s*{key}\b", shown, re.MULTILINE), str(outcome)
     return outcome
 
 
@@ -118,7 +126,7 @@ def test_the_unmutated_configuration_loads(workdir: Path) -> None:
 def test_line_edits_load_or_fail_with_a_located_config_error(
     workdir: Path, mutated: Mutated
 ) -> None:
-    check_outcome(workdir, mutated)
+    check_outcome(workdir, mutated.text)
 
 
 @fuzz(400)
@@ -128,7 +136,7 @@ def test_line_edits_load_or_fail_with_a_located_config_error(
 def test_other_values_load_or_fail_with_a_located_config_error(
     workdir: Path, mutated: Mutated
 ) -> None:
-    check_outcome(workdir, mutated)
+    check_outcome(workdir, mutated.text)
 
 
 @fuzz(200)
@@ -136,13 +144,13 @@ def test_other_values_load_or_fail_with_a_located_config_error(
 def test_changed_field_rows_load_or_fail_with_a_located_config_error(
     workdir: Path, mutated: Mutated
 ) -> None:
-    check_outcome(workdir, mutated)
+    check_outcome(workdir, mutated.text)
 
 
 @fuzz(300)
 @given(mutated=located_mutations())
 def test_errors_name_the_mutated_line(workdir: Path, mutated: Mutated) -> None:
-    error = check_outcome(workdir, mutated)
+    error = check_outcome(workdir, mutated.text)
     assert error is not None, f"{mutated.what}: loaded"
     assert error.line == mutated.line, (mutated.what, str(error))
 
@@ -150,7 +158,7 @@ def test_errors_name_the_mutated_line(workdir: Path, mutated: Mutated) -> None:
 @fuzz(30)
 @given(mutated=cycle_mutations())
 def test_cycles_are_named_at_a_mapping_in_the_cycle(workdir: Path, mutated: Mutated) -> None:
-    error = check_outcome(workdir, mutated)
+    error = check_outcome(workdir, mutated.text)
     assert error is not None
     assert "cycle" in error.message
     # The line is the [[mappings]] header of one of the mappings the message names.
@@ -166,10 +174,7 @@ def test_cycles_are_named_at_a_mapping_in_the_cycle(workdir: Path, mutated: Muta
 def test_random_text_loads_or_fails_with_a_located_config_error(
     workdir: Path, text: str | bytes
 ) -> None:
-    path, outcome = load_text(workdir, text)
-    if isinstance(outcome, ConfigError):
-        shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        check_error(path, outcome, shown)
+    check_outcome(workdir, text)
 
 
 def test_a_huge_integer_is_a_config_error_on_its_line(workdir: Path) -> None:
@@ -194,6 +199,14 @@ def test_an_unterminated_string_on_the_last_line_names_that_line(workdir: Path) 
     _, outcome = load_text(workdir, text)
     assert isinstance(outcome, ConfigError)
     assert outcome.line == len(text.splitlines())
+
+
+def test_text_that_is_not_utf8_names_the_line_of_the_bad_byte(workdir: Path) -> None:
+    data = VALID.encode().replace(b'"no"', b'"n\xff"')
+    _, outcome = load_text(workdir, data)
+    assert isinstance(outcome, ConfigError)
+    assert outcome.line == line_of('key = "no"')
+    assert "not UTF-8" in outcome.message
 
 
 def test_project_load_creates_no_state_database(workdir: Path) -> None:

@@ -79,15 +79,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     config_path = find_config(path)
     source = str(config_path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        data = config_path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found (give --config PATH, set ACCORD_CONFIG, "
             "or run 'accord demo' to create an example)",
             source=source,
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read configuration: {exc}", source=source) from None
+    try:
+        # Line ends as a text-mode read gives them: \r\n and \r become \n.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read configuration: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            source=source,
+            line=data[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1,
+        ) from None
     raw = _parse_toml(text, source)
     try:
         model = ConfigModel.model_validate(raw)
@@ -139,12 +148,12 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
 
 
 def _last_line(text: str) -> int:
-    return max(1, len(text.splitlines()))
+    return max(1, len(text.rstrip("\n").split("\n")))
 
 
 def _long_number_line(text: str) -> int:
     """The line of the first number (outside strings) too long for Python to convert."""
-    lines = text.splitlines()
+    lines = text.split("\n")
     for number, line in enumerate(lines, start=1):
         if _LONG_NUMBER.search(_STRINGS.sub('""', line).split("#", 1)[0]):
             return number
@@ -158,7 +167,7 @@ def _deepest_line(text: str) -> int:
     """The line where brackets and braces (outside strings and comments) nest deepest."""
     depth = deepest = 0
     found = 1
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         code = _STRINGS.sub('""', line)
         for char in code:
             if char == "#":
@@ -180,8 +189,8 @@ def _describe_loc(loc: Sequence[Any], raw: dict[str, Any]) -> str:
             label = f"[{item}]"
             if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
                 name = node[item].get("name")
-                if name and parts and parts[-1] == "mappings":
-                    label = f"[{item}] ({name})"
+                if isinstance(name, str) and name and parts and parts[-1] == "mappings":
+                    label = f"[{item}] ({name if len(name) <= 60 else name[:57] + '...'})"
             parts.append(label)
         else:
             parts.append(("." if parts else "") + str(item))

@@ -84,7 +84,9 @@ def _inline_items(lines: Sequence[str], start: int, end: int) -> list[int]:
 
 def locate(text: str, path: Sequence[str | int]) -> int:
     """1-based line number for a validation error location, 0 if nothing matches."""
-    lines = text.splitlines()
+    # Lines end at \n only, as tomllib and editors count them (splitlines would also break
+    # at \x0c, \x85 or \u2028 inside a comment or a string and shift every later line).
+    lines = text.split("\n")
     sections = _sections(lines)
     if not path:
         return 0

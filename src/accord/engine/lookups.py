@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from accord.model import Direction, FieldRule, Side
-from accord.model.values import is_blank
 from accord.state import StateStore
 
 
@@ -27,13 +26,16 @@ def resolve_lookups(
     lookup_rules = [r for r in rules if r.lookup and not r.has_constant and r.source]
     if not lookup_rules:
         return {}
-    for values in sources:
-        for rule in lookup_rules:
-            value = values.get(rule.source or "")
-            if rule.transform is not None:
-                value = rule.transform.apply(value, inverse=rule.inverse_transform)
-            if not is_blank(value):
-                wanted[rule.lookup or ""].add(str(value))
+    records = list(sources)
+    for rule in lookup_rules:  # by rule: one comprehension over the batch each
+        source = rule.source or ""
+        values_of: Iterable[Any] = (values.get(source) for values in records)
+        if rule.transform is not None:
+            apply, inverse = rule.transform.apply, rule.inverse_transform
+            values_of = [apply(value, inverse=inverse) for value in values_of]
+        wanted[rule.lookup or ""].update(
+            str(value) for value in values_of if not (value is None or value == "")
+        )
     side = Side.LOCAL if direction is Direction.TO_INTEGRATION else Side.INTEGRATION
     resolved: dict[str, dict[str, str]] = {}
     for name, keys in wanted.items():

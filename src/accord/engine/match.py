@@ -341,7 +341,7 @@ def _write(
         chunk = pairs[start : start + size]
         by_local: dict[str, Coupling] = {}
         by_integration: dict[str, Coupling] = {}
-        if _others_running(project, job):
+        if _others_active(project, job):
             # Another run of this mapping may have coupled either side since it was read.
             by_local = store.couplings_by(mapping, Side.LOCAL, [p[0] for p in chunk])
             by_integration = store.couplings_by(mapping, Side.INTEGRATION, [p[1] for p in chunk])
@@ -377,10 +377,17 @@ def _write(
         tx.save_job(job)
 
 
-def _others_running(project: Project, job: Job) -> bool:
-    """Whether another job of the mapping is running (every run that couples logs a job)."""
+def _others_active(project: Project, job: Job) -> bool:
+    """Whether another job of the mapping ran since this one started (or still runs).
+
+    Every run that couples or uncouples records logs a job, so when there is none, the
+    couplings read at the start are still the couplings now and need no second look.
+    """
     recent = project.store.jobs(limit=50, mapping=job.mapping)
-    return any(j.status is JobStatus.RUNNING and j.id != job.id for j in recent)
+    return any(
+        j.id != job.id and (j.finished_at is None or j.finished_at >= job.started_at)
+        for j in recent
+    )
 
 
 def _create(

@@ -316,6 +316,7 @@ class Project:
         sync: bool = False,
     ) -> RepairResult:
         """Clear the quarantine of couplings so the next sync (or ``sync=True``) retries them."""
+        repair.check_selection(keys, all, "retry")  # the usage error first, then the lease
         with self.leased([mapping] if mapping else [m.name for m in self.config.mappings]):
             return repair.retry(self, mapping, keys, all_=all, sync=sync)
 

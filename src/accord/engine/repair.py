@@ -250,7 +250,7 @@ def retry(
     sync: bool,
 ) -> RepairResult:
     """Clear ``skipped`` and ``repeats`` so the next sync processes these couplings again."""
-    _check_selection(keys, all_, "retry")
+    check_selection(keys, all_, "retry")
     if mapping_name is None and not all_:
         raise UsageError("name the mapping of these records")
     mappings = project.ordered([mapping_name] if mapping_name else None)
@@ -323,7 +323,7 @@ def restore(
     pending coupling before it is written. Both records present: "not broken", nothing done.
     Both gone: reported, the coupling stays (uncouple it).
     """
-    _check_selection(keys, all_, "restore")
+    check_selection(keys, all_, "restore")
     project.check()
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
@@ -441,7 +441,7 @@ def delete(
     A record whose counterpart still exists is never deleted ("not broken"). A coupling
     whose two records are both gone is removed.
     """
-    _check_selection(keys, all_, "delete")
+    check_selection(keys, all_, "delete")
     project.check()
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
@@ -531,7 +531,7 @@ def _delete_survivors(
 
 
 # -- shared -------------------------------------------------------------------------------
-def _check_selection(keys: Sequence[str] | None, all_: bool, verb: str) -> None:
+def check_selection(keys: Sequence[str] | None, all_: bool, verb: str) -> None:
     if keys and all_:
         raise UsageError(f"name the records to {verb}, or use --all, not both")
     if not keys and not all_:

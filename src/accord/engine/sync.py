@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from accord.engine.pass_ import Pass, PassOptions
 from accord.engine.progress import Progress
 from accord.engine.results import RunResult
-from accord.errors import ConnectorError, UsageError
+from accord.errors import AccordError, ConnectorError, UsageError
 from accord.model import Direction, Job, JobStatus, JobType, Side, TableMapping
 from accord.state.store import utcnow
 
@@ -56,7 +56,7 @@ def run_sync(
             options = PassOptions(
                 full=full,
                 keys=keys,
-                batch_size=project.batch_size,
+                batch_size=_batch_size(project, mapping),
                 create_uncoupled=True if full else None,
                 run_started=started,
                 explicit=records is not None,
@@ -75,6 +75,27 @@ def run_sync(
         if not ok:
             broken.add(mapping.name.lower())
     return result
+
+
+def _batch_size(project: Project, mapping: TableMapping) -> int:
+    """Records per batch: the project's, or by default what both systems take at once.
+
+    The default is raised (never lowered) to the smaller of the two connectors' write batch
+    sizes: an SQLite connector declares 5,000, so a pass between two SQLite databases makes
+    fewer commits and queries per record. A batch size given to the project is kept as is.
+    """
+    size = project.batch_size
+    defaults = getattr(type(project).__init__, "__kwdefaults__", None) or {}
+    if size != defaults.get("batch_size"):
+        return size
+    try:
+        takes = min(
+            project.connector(ref.system).capabilities.batch_size
+            for ref in (mapping.table, mapping.integration_table)
+        )
+    except AccordError:
+        return size  # the pass reports it when it opens the connector
+    return max(size, takes)
 
 
 def _run_pass(

@@ -176,8 +176,13 @@ class TransferPlan:
 def _inline(info: FieldInfo, read: str, convert: str, env: dict[str, Any], i: int) -> str:
     """An expression for ``convert(read)`` with the converter's fast path written out."""
     if info.kind == "text":
+        # Blanks are common (an ERP stores no value as ''): the converter's first test, inline.
+        env[f"e{i}"] = blank(info)
         fits = "" if info.length is None else f" and len(v) <= {int(info.length)}"
-        return f"(v if (v := {read}).__class__ is str and v{fits} else {convert}(v))"
+        return (
+            f"(v if (v := {read}).__class__ is str and v{fits} "
+            f"else e{i} if v is None or v == '' else {convert}(v))"
+        )
     native = _NATIVE.get(info.kind)
     if native is None:
         return f"{convert}({read})"

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "accord_alembic_version"
+LOCK_KEY = 0x616363_6F7264  # "accord": the advisory lock that serializes migrations
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -36,11 +37,26 @@ def _revision(conn: sa.Connection) -> str | None:
 
 
 def upgrade(engine: sa.Engine) -> bool:
-    """Upgrade to the newest schema; returns whether anything had to be done."""
-    if current_revision(engine) == head_revision():
+    """Upgrade to the newest schema; returns whether anything had to be done.
+
+    Two processes may open a new store at once: on PostgreSQL an advisory lock lets one
+    migrate while the other waits and then finds nothing to do; on SQLite the loser of the
+    race fails on a table the winner created, and finds the schema done on a second look.
+    """
+    head = head_revision()
+    if current_revision(engine) == head:
         return False
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+                if _revision(conn) == head:
+                    return False
+            command.upgrade(alembic_config(conn), "head")
+    except sa.exc.DBAPIError:
+        if current_revision(engine) == head:
+            return False  # another process migrated it meanwhile
+        raise
     return True
 
 

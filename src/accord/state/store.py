@@ -69,11 +69,21 @@ class StateStore:
         self.dry_run = dry_run
         self.holders: dict[str, timedelta] = {}  # leases this store holds: holder → lifetime
         connect_args: dict[str, Any] = {}
+        dry_url = url
         if url.startswith("sqlite"):
+            connect_args["timeout"] = 30
             database = sa.engine.make_url(url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            connect_args["timeout"] = 30
+                if dry_run and not Path(database).exists():
+                    dry_url = "sqlite://"  # nothing to read yet: plan in memory, leave no file
+                elif not dry_run:
+                    try:
+                        Path(database).parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise StateError(
+                            f"cannot create the folder of state store {redact_url(url)}: "
+                            f"{exc.strerror or exc}"
+                        ) from None
         try:
             self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
@@ -81,15 +91,10 @@ class StateStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._dry: sa.Connection | None = None
-        self._made_by_dry_run: Path | None = None
-        if dry_run and url.startswith("sqlite"):
-            database = sa.engine.make_url(url).database
-            if database and database != ":memory:" and not Path(database).exists():
-                self._made_by_dry_run = Path(database)
         try:
             if dry_run:
                 # Even the schema of a new store is created inside the never-committed run.
-                self._dry = _dry_engine(url, connect_args).connect()
+                self._dry = _dry_engine(dry_url, connect_args).connect()
                 self._dry.begin()
                 migrate.upgrade_on(self._dry)
             else:
@@ -104,9 +109,6 @@ class StateStore:
             self._dry.close()
             self._dry.engine.dispose()
             self._dry = None
-            made = self._made_by_dry_run
-            if made is not None and made.exists() and made.stat().st_size == 0:
-                made.unlink()  # the empty file opening it left behind
         self.engine.dispose()
 
     @contextmanager

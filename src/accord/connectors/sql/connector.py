@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
-from accord.connectors.sql.bulk import Prepared, execute_many
+from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many
 from accord.connectors.sql.schema import reflect_table, table_schema
 from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
 from accord.model import Change, ChangeKind, Record, TableSchema, TableSettings, WriteResult
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from accord.filters import Filter
 
 KEYS_PER_QUERY = 500
+SQLITE_BATCH_SIZE = 5000
 
 
 class _RowMissing(Exception):
@@ -48,7 +49,9 @@ class SqlConnector:
         self.name = name
         self.url = url
         self._settings = dict(tables)
-        self.capabilities = Capabilities(batch_size=int(options.get("batch_size", 1000)))
+        # SQLite is in-process: bigger batches mean fewer commits and queries per record.
+        default_batch = SQLITE_BATCH_SIZE if url.startswith("sqlite") else 1000
+        self.capabilities = Capabilities(batch_size=int(options.get("batch_size", default_batch)))
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
             connect_args["timeout"] = float(options.get("busy_timeout", 30))
@@ -109,13 +112,36 @@ class SqlConnector:
         mod_pos = names.index(schema.modified) if schema.modified else None
         convert_key = self._key_converter(schema)
 
-        def to_records(rows: Sequence[Sequence[Any]]) -> list[Record]:
+        def to_records(
+            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]] = ()
+        ) -> list[Record]:
+            if processed:
+                return processed_records(rows, processed)
             out = []
             for row in rows:
                 version = row[mod_pos] if mod_pos is not None else None
                 if version is not None and version.tzinfo is not None:
                     version = naive_utc(version)
                 out.append(Record(str(row[key_pos]), dict(zip(names, row, strict=True)), version))
+            return out
+
+        def processed_records(
+            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]]
+        ) -> list[Record]:
+            """Records from raw rows and the processed values of some of their columns."""
+            dicts = [dict(zip(names, row, strict=True)) for row in rows]
+            for position, column in processed:
+                name = names[position]
+                for values, value in zip(dicts, column, strict=True):
+                    values[name] = value
+            key_name = names[key_pos]
+            mod_name = names[mod_pos] if mod_pos is not None else None
+            out = []
+            for values in dicts:
+                version = values[mod_name] if mod_name is not None else None
+                if version is not None and version.tzinfo is not None:
+                    version = naive_utc(version)
+                out.append(Record(str(values[key_name]), values, version))
             return out
 
         if keys is not None:
@@ -145,14 +171,16 @@ class SqlConnector:
         )
         last: dict[str, Any] | None = None
         while True:
-            page = self._fetch_prepared(pages[last is not None], last or {})
+            page, processed = self._fetch_prepared(pages[last is not None], last or {})
             if not page:
                 return
-            tail = page[-1]
-            last = {"b_last_key": tail[key_pos]}
+            records = to_records(page, processed)
+            tail = records[-1]
+            # the position as the database holds it: processed values, as bound before
+            last = {"b_last_key": tail.values[names[key_pos]]}
             if by_modified and mod_pos is not None:
-                last["b_last_mod"] = tail[mod_pos]
-            yield to_records(page)
+                last["b_last_mod"] = tail.values[names[mod_pos]]
+            yield records
             if len(page) < batch_size:
                 return
 
@@ -205,10 +233,10 @@ class SqlConnector:
 
     def _fetch_prepared(
         self, query: Prepared, values: Mapping[str, Any]
-    ) -> Sequence[Sequence[Any]]:
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, list[Any]]]]:
         try:
             with self.engine.connect() as conn:
-                return query.all(conn, values)
+                return query.fetch(conn, values)
         except sa.exc.DBAPIError as exc:
             raise self._connection_error(exc) from None
 
@@ -299,7 +327,8 @@ class SqlConnector:
     ) -> None:
         key_name = schema.key
         convert_key = self._key_converter(schema)
-        inserts: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        stamped = schema.modified if stamp is not None else None
+        inserts: dict[tuple[str, ...], list[Change]] = defaultdict(list)
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         deletes: list[Any] = []
         for change in changes:
@@ -308,18 +337,25 @@ class SqlConnector:
                 if key is not None:  # else no record can have it
                     deletes.append(key)
                 continue
-            values = dict(change.values)
-            if stamp is not None and schema.modified:
-                values[schema.modified] = stamp
             if change.kind is ChangeKind.INSERT:
-                values[key_name] = convert_key(change.key)
-                inserts[tuple(sorted(values))].append(values)
-            else:
-                row = {f"v_{k}": v for k, v in values.items()}
-                row["k_"] = convert_key(change.key)
-                updates[tuple(sorted(values))].append(row)
-        for rows in inserts.values():
-            execute_many(conn, t.insert(), rows)
+                # grouped by field names as given: changes of one plan share their order
+                inserts[tuple(change.values)].append(change)
+                continue
+            values = dict(change.values)
+            if stamped:
+                values[stamped] = stamp
+            row = {f"v_{k}": v for k, v in values.items()}
+            row["k_"] = convert_key(change.key)
+            updates[tuple(sorted(values))].append(row)
+        for names, group in inserts.items():
+            # By column, without a dict per row: the fields, then the stamp and the key.
+            columns = {
+                n: [c.values[n] for c in group] for n in names if n not in (stamped, key_name)
+            }
+            if stamped:
+                columns[stamped] = [stamp] * len(group)
+            columns[key_name] = [convert_key(c.key) for c in group]
+            execute_columns(conn, t.insert(), columns)
         key_col = t.c[key_name]
         for cols, rows in updates.items():
             stmt = (
