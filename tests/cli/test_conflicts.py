@@ -45,12 +45,27 @@ def test_conflict_listed_then_resolved(demo: Demo) -> None:
     assert accord("sync", "-c", demo.config).exit_code == 0
 
 
-def test_resolve_needs_exactly_one_side(demo: Demo) -> None:
+def test_resolve_needs_exactly_one_side_and_a_selection(demo: Demo) -> None:
     local, _ = edit_both_sides(demo)
-    for flags in ((), ("--send", "--get")):
-        result = accord("resolve", "CUSTOMER", local, *flags, "-c", demo.config)
+    for flags in ((local,), (local, "--send", "--get")):
+        result = accord("resolve", "CUSTOMER", *flags, "-c", demo.config)
         assert result.exit_code == 2, explain(result)
         assert "--send" in result.stderr and "Traceback" not in result.stderr
+    for flags in (("--send",), (local, "--all", "--send")):
+        result = accord("resolve", "CUSTOMER", *flags, "-c", demo.config)
+        assert result.exit_code == 2, explain(result)
+        assert "--all" in result.stderr
+
+
+def test_resolve_all(demo: Demo) -> None:
+    local, _ = edit_both_sides(demo)
+    accord("sync", "-c", demo.config)
+    result = accord("resolve", "CUSTOMER", "--all", "--send", "-c", demo.config)
+    assert result.exit_code == 0, explain(result)
+    assert demo.scalar("erp", "SELECT city FROM customer WHERE no = ?", local) == "Bergen"
+    assert accord_json("conflicts", "-c", demo.config) == []
+    result = accord("resolve", "CUSTOMER", "--all", "--send", "-c", demo.config)
+    assert "no open conflicts" in result.stdout
 
 
 def test_no_conflicts(demo: Demo) -> None:

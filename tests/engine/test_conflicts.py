@@ -198,7 +198,7 @@ def test_open_conflicts_list_both_values_and_resolve_settles_them(world_factory)
         assert (field.local, field.integration) == ("Bergen", "Milan")
         assert not field.known_base  # only the merge policy keeps the base
 
-        run = p.resolve("CUSTOMER", remote, Direction.FROM_INTEGRATION)  # either key names it
+        run = p.resolve("CUSTOMER", [remote], Direction.FROM_INTEGRATION)  # either key names it
         assert run.ok
         assert world.erp.get("customer", "C00001")["city"] == "Milan"
         assert p.conflicts() == []
@@ -212,7 +212,7 @@ def test_resolve_send_releases_a_quarantined_conflict(world_factory):
             p.sync(["CUSTOMER"])
         (found,) = p.conflicts("CUSTOMER")
         assert found.skipped
-        assert p.resolve("CUSTOMER", "C00001", Direction.TO_INTEGRATION).ok
+        assert p.resolve("CUSTOMER", ["C00001"], Direction.TO_INTEGRATION).ok
         assert world.crm.get("account", remote)["address1_city"] == "Bergen"
         assert not p.store.get_coupling("CUSTOMER", local_key="C00001").skipped
         assert p.conflicts() == []
@@ -235,6 +235,6 @@ def test_resolve_refuses_what_cannot_be_resolved(world_factory):
     world = world_factory(update_conflict="none")
     with synced(world) as p:
         with pytest.raises(UsageError, match="not coupled"):
-            p.resolve("CUSTOMER", "NOPE", Direction.TO_INTEGRATION)
+            p.resolve("CUSTOMER", ["NOPE"], Direction.TO_INTEGRATION)
         with pytest.raises(UsageError, match="to-integration: no conflicts"):
-            p.resolve("CURRENCY", "EUR", Direction.TO_INTEGRATION)
+            p.resolve("CURRENCY", ["EUR"], Direction.TO_INTEGRATION)

@@ -103,6 +103,14 @@ def sync(
     full: Annotated[
         bool, typer.Option("--full", help="Create and couple uncoupled records too.")
     ] = False,
+    match: Annotated[
+        bool,
+        typer.Option(
+            "--match/--no-match",
+            help="With --full: first couple matching records where both sides hold some "
+            "(as accord review recommends).",
+        ),
+    ] = True,
     dry_run: DryRunOpt = False,
     show: ShowOpt = 0,
     wait: Annotated[
@@ -149,6 +157,7 @@ def sync(
             records=keys,
             direction=way,
             wait=wait,
+            match_first=match,
         )
     exit_for(run)
 

@@ -44,7 +44,12 @@ def conflicts(
 @app.command()
 def resolve(
     mapping: Annotated[str, typer.Argument(help="Mapping name.")],
-    key: Annotated[str, typer.Argument(help="Local or integration key of the coupled record.")],
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Local or integration keys of coupled records.")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every open conflict of the mapping.")
+    ] = False,
     send: Annotated[
         bool, typer.Option("--send", help="The local record wins (to-integration).")
     ] = False,
@@ -54,16 +59,20 @@ def resolve(
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Settle one conflict: one side's values go over, then the other side's own fields back."""
+    """Settle conflicts: one side's values go over, then the other side's own fields back."""
     with open_project(config) as project:
         if send == get:
             raise UsageError("say which side wins: --send (local) or --get (integration)")
+        if bool(keys) == all_:
+            raise UsageError("name the records to resolve, or use --all, not both")
         winner = Direction.TO_INTEGRATION if send else Direction.FROM_INTEGRATION
-        run = project.resolve(mapping, key, winner)
+        run = project.resolve(mapping, None if all_ else keys, winner)
         if json:
             render.print_json(console, render.run_json(run))
+        elif not run.jobs:
+            console.print("no open conflicts to resolve")
         else:
-            console.print(render.summary_table(run, f"Resolved {escape(key)}"))
+            console.print(render.summary_table(run, "Resolved"))
     exit_for(run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -111,17 +112,18 @@ def _read(side: SideContext, keys: list[str]) -> dict[str, Record]:
     return {r.key: r for batch in side.connector.read(side.table, keys=keys) for r in batch}
 
 
-def resolve_conflict(
+def resolve_conflicts(
     project: Project,
     mapping_name: str,
-    key: str,
+    keys: Sequence[str] | None,
     winner: Direction,
     progress: Progress,
 ) -> RunResult:
-    """Settle one pair: the winner's values go over, then the other side's own fields back.
+    """Settle conflicts: the winner's values go over, then the other side's own fields back.
 
-    The record is named by either side's key. A quarantined (skipped) coupling is released
-    first: choosing a side is the decision quarantine was waiting for.
+    Records are named by either side's key; ``keys=None`` settles every open conflict of the
+    mapping. A quarantined (skipped) coupling is released first: choosing a side is the
+    decision quarantine was waiting for.
     """
     mapping = project.config.mapping(mapping_name)
     if mapping.direction is not Direction.BIDIRECTIONAL:
@@ -129,18 +131,29 @@ def resolve_conflict(
     if winner is Direction.BIDIRECTIONAL:
         raise UsageError("resolve sends one side's values: --send or --get")
     store = project.store
-    c = store.get_coupling(mapping.name, local_key=key) or store.get_coupling(
-        mapping.name, integration_key=key
-    )
-    if c is None:
-        raise UsageError(f"{key!r} is not coupled in mapping {mapping.name}")
-    if c.skipped:
+    if keys is None:
+        chosen = [c for c in store.attention(mapping.name) if is_conflict(c)]
+    else:
+        by_local = store.couplings_by(mapping.name, Side.LOCAL, keys)
+        by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, keys)
+        chosen = []
+        for key in keys:
+            c = by_local.get(key) or by_integration.get(key)
+            if c is None:
+                raise UsageError(f"{key!r} is not coupled in mapping {mapping.name}")
+            chosen.append(c)
+    if not chosen:
+        return RunResult(str(uuid.uuid4()))
+    released = [c for c in chosen if c.skipped]
+    for c in released:
         c.skipped, c.repeats = False, 0
+    if released:
         with store.transaction() as tx:
-            tx.update_couplings([c])
-    run = project.sync([mapping.name], records=[c.local_key], direction=winner, progress=progress)
+            tx.update_couplings(released)
+    local_keys = [c.local_key for c in chosen]
+    run = project.sync([mapping.name], records=local_keys, direction=winner, progress=progress)
     back = project.sync(
-        [mapping.name], records=[c.local_key], direction=winner.opposite, progress=progress
+        [mapping.name], records=local_keys, direction=winner.opposite, progress=progress
     )
     run.jobs.extend(back.jobs)
     run.not_run.update(back.not_run)

@@ -120,7 +120,10 @@ def match_records(
     create_new: bool | None,
     sync: bool | None,
     progress: Progress,
+    report_unmatched: bool | None = None,
 ) -> MatchResult:
+    """Couple what matches. ``report_unmatched=False``: records without a candidate are no
+    failure (a full synchronization is about to create them)."""
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
     groups = resolve_criteria(project.config, ctx, on, case_sensitive)
@@ -148,7 +151,8 @@ def match_records(
         progress.pass_finished(job)
         raise
     pairs = matcher.settle()
-    errors = matcher.failures(result, report_unmatched=not creating)
+    report = not creating if report_unmatched is None else report_unmatched
+    errors = matcher.failures(result, report_unmatched=report)
     _write(project, result, pairs, errors)
     progress.pass_finished(job)
     if creating and matcher.unmatched:
@@ -300,6 +304,8 @@ class _Matcher:
         errors = []
         for key, found in self.several.items():
             candidates = [keys[n] for n in found]
+            result.held_local.add(key)
+            result.held_integration.update(candidates)
             more = max(0, len(candidates) - LISTED)
             result.ambiguous.append(Ambiguity("1:N", (key,), tuple(candidates[:LISTED]), more))
             message = (
@@ -310,6 +316,8 @@ class _Matcher:
         for candidate, claimants in self.contested.items():
             target = keys[candidate]
             local_keys = [k for k, _ in claimants]
+            result.held_local.update(local_keys)
+            result.held_integration.add(target)
             more = max(0, len(local_keys) - LISTED)
             result.ambiguous.append(Ambiguity("N:1", tuple(local_keys[:LISTED]), (target,), more))
             for key in local_keys:

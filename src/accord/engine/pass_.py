@@ -43,6 +43,8 @@ from accord.model.values import fingerprint, same
 from accord.state import StateStore
 from accord.state.store import utcnow
 
+AMBIGUOUS = "not created: match-based coupling found it ambiguous (see accord jobs)"
+
 
 @dataclass(frozen=True)
 class PassOptions:
@@ -67,6 +69,9 @@ class PassOptions:
     probe_first: bool = False
     """Read only keys and versions first, and whole records only for those that need work:
     for a pass that will mostly meet echoes of the pass before it."""
+    hold: frozenset[str] = frozenset()
+    """Source keys not to create even when uncoupled: match-based coupling found them
+    ambiguous, and creating a counterpart would make a duplicate."""
 
 
 @dataclass
@@ -247,7 +252,10 @@ class Pass:
         for r in records:
             c = couplings.get(r.key)
             if c is None:
-                if self.creates:
+                if r.key in self.options.hold:
+                    self.job.counters.skipped += 1
+                    self._note(Action.SKIP, r.key, "", reason=AMBIGUOUS)
+                elif self.creates:
                     creations.append((r, None))
                 elif self.options.keys is not None:
                     self._fail(

@@ -25,7 +25,7 @@ from accord.config.locate import locate
 from accord.connectors.base import Connector
 from accord.connectors.registry import open_connector
 from accord.engine import repair
-from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflict
+from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflicts
 from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
 from accord.engine.dryrun import ShadowConnector
@@ -222,8 +222,13 @@ class Project:
         direction: Direction | None = None,
         progress: Progress | None = None,
         wait: float = 0.0,
+        match_first: bool = True,
     ) -> RunResult:
         """Synchronize modified records (or everything with ``full``, or only ``records``).
+
+        A full synchronization follows :meth:`review`: where both sides hold uncoupled records
+        and the mapping declares match criteria, it couples the matching ones first (unless
+        ``match_first`` is false), then creates and couples the rest.
 
         Another run working on one of these mappings makes this one wait up to ``wait``
         seconds, then raise :class:`BusyError`.
@@ -255,6 +260,7 @@ class Project:
                 records=records,
                 direction=direction,
                 progress=progress or NoProgress(),
+                match_first=match_first,
             )
 
     def couple(
@@ -366,15 +372,16 @@ class Project:
     def resolve(
         self,
         mapping: str,
-        key: str,
+        keys: Sequence[str] | None,
         winner: Direction,
         *,
         progress: Progress | None = None,
     ) -> RunResult:
-        """Settle an update conflict: ``winner``'s side goes over (send: to-integration)."""
+        """Settle update conflicts (``keys=None``: all of the mapping's): ``winner``'s side
+        goes over (send: to-integration, get: from-integration)."""
         self.check()
         with self.leased([mapping]):
-            return resolve_conflict(self, mapping, key, winner, progress or NoProgress())
+            return resolve_conflicts(self, mapping, keys, winner, progress or NoProgress())
 
     # -- reading --------------------------------------------------------------------------
     def review(self, mappings: Sequence[str] | None = None) -> list[ReviewLine]:

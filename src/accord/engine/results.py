@@ -78,6 +78,8 @@ class MatchResult:
     failed: int = 0  # records whose creation or coupling failed
     create: RunResult | None = None  # the creation pass (--create-new)
     sync: RunResult | None = None  # the synchronization of the newly coupled records
+    held_local: set[str] = field(default_factory=set)  # every local key left ambiguous
+    held_integration: set[str] = field(default_factory=set)  # and every candidate involved
 
     @property
     def ambiguous_records(self) -> int:

@@ -29,7 +29,14 @@ def run_sync(
     records: Sequence[str] | None,
     direction: Direction | None,
     progress: Progress,
+    match_first: bool = False,
 ) -> RunResult:
+    """Run each mapping's passes in dependency order; a failed mapping stops its dependants.
+
+    ``match_first`` (a full synchronization following the review): where both sides hold
+    uncoupled records and the mapping declares match criteria, couple the matching ones first;
+    records left ambiguous are then held back from creation (a person decides).
+    """
     result = RunResult(str(uuid.uuid4()))
     started = utcnow()
     project.store.interrupt_stale_jobs()
@@ -48,6 +55,13 @@ def run_sync(
                     f"it cannot run {direction.value}"
                 )
             passes = (direction,)
+        held: dict[Direction, frozenset[str]] = {}
+        if full and match_first and records is None:
+            matched = _match_first(project, mapping, progress, result)
+            if matched is None:
+                broken.add(mapping.name.lower())
+                continue
+            held = matched
         ok = True
         for index, d in enumerate(passes):
             keys = None
@@ -62,6 +76,7 @@ def run_sync(
                 explicit=records is not None,
                 # the second pass of a full run mostly meets what the first one just wrote
                 probe_first=full and index > 0,
+                hold=held.get(d, frozenset()),
             )
             job, settle = _run_pass(project, mapping, d, options, progress, result)
             ok = ok and job.status is not JobStatus.ERROR
@@ -75,6 +90,41 @@ def run_sync(
         if not ok:
             broken.add(mapping.name.lower())
     return result
+
+
+def _match_first(
+    project: Project, mapping: TableMapping, progress: Progress, result: RunResult
+) -> dict[Direction, frozenset[str]] | None:
+    """Match-based coupling ahead of a full sync, when the review recommends it.
+
+    Returns the source keys each direction must not create (ambiguous matches), or None when
+    matching could not run (the mapping is then broken for its dependants).
+    """
+    from accord.engine.match import match_records  # match runs syncs: a cycle at import time
+    from accord.engine.review import review
+
+    (line,) = review(project, [mapping])
+    if not line.matches_first:
+        return {}
+    try:
+        matched = match_records(
+            project,
+            mapping.name,
+            on=None,
+            case_sensitive=(),
+            create_new=False,
+            sync=False,
+            progress=progress,
+            report_unmatched=False,
+        )
+    except ConnectorError as exc:
+        result.not_run[mapping.name] = f"match-based coupling failed: {exc}"
+        return None
+    result.jobs.append(matched.job)
+    return {
+        Direction.TO_INTEGRATION: frozenset(matched.held_local),
+        Direction.FROM_INTEGRATION: frozenset(matched.held_integration),
+    }
 
 
 def _batch_size(project: Project, mapping: TableMapping) -> int:
