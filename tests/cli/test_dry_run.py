@@ -76,3 +76,16 @@ def test_couple_and_uncouple_dry_runs(demo: Demo) -> None:
     ]
     assert fingerprint(demo) == before
     assert local not in demo.couplings("CUSTOMER")
+
+
+def test_match_dry_run_plans_the_couplings_the_real_match_makes(demo: Demo) -> None:
+    pairs = demo.couplings("CUSTOMER")
+    accord("uncouple", "CUSTOMER", "--all", "-c", demo.config)
+    before = fingerprint(demo)
+    planned = accord_json("match", "CUSTOMER", "--no-sync", "--dry-run", "-c", demo.config)
+    assert fingerprint(demo) == before and demo.couplings("CUSTOMER") == {}
+    assert planned["counts"] == {"CUSTOMER": {"coupled": len(pairs)}}
+    done = accord_json("match", "CUSTOMER", "--no-sync", "-c", demo.config)
+    assert planned["result"]["job"]["counters"] == done["job"]["counters"]
+    assert {(c["key"], c["target"]) for c in planned["plan"]} == set(pairs.items())
+    assert demo.couplings("CUSTOMER") == pairs

@@ -75,7 +75,10 @@ def demo(
             "  accord couplings CUSTOMER --limit 5   # which record is coupled to which\n"
             "  accord sync                           # only what changed since: nothing to write\n"
             "  accord sync CUSTOMER --records C00001 --direction to-integration\n"
-            "  accord uncouple CUSTOMER C00001       # the records stay, the link goes\n"
+            "  accord uncouple CUSTOMER --all        # the records stay, the links go\n"
+            "  accord review                         # what a first full sync would do\n"
+            "  accord match CUSTOMER --dry-run       # couple them back by name, city, e-mail\n"
+            "  accord conflicts / accord errors      # what needs a person's decision\n"
             f"[dim](or pass --config {escape(str(cfg))} from anywhere)[/]"
         )
     exit_for(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from accord.cli import render
 from accord.cli.common import ConfigOpt, JsonOpt, app, console, open_project
+from accord.cli.plan import DryRunOpt, plan_json, print_plan
 from accord.engine.results import MatchResult
 
 
@@ -57,6 +59,7 @@ def match(
     show: Annotated[
         int, typer.Option("--show", min=0, help="Ambiguous cases and unmatched keys listed.")
     ] = 20,
+    dry_run: DryRunOpt = False,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -69,14 +72,20 @@ def match(
             "create_new": create_new,
             "sync": sync,
         }
+        with project.dry_run() if dry_run else nullcontext() as plan:
+            if json:
+                result = project.match(mapping, **kwargs)
+            else:
+                project.context(project.config.mapping(mapping).name)  # errors before the bars
+                with render.BarProgress(console) as bars:
+                    result = project.match(mapping, progress=bars, **kwargs)
         if json:
-            result = project.match(mapping, **kwargs)
-            render.print_json(console, match_json(result))
+            data = match_json(result)
+            render.print_json(console, plan_json(plan, data) if plan is not None else data)
         else:
-            project.context(project.config.mapping(mapping).name)  # errors before the bars
-            with render.BarProgress(console) as bars:
-                result = project.match(mapping, progress=bars, **kwargs)
             show_result(result, show)
+            if plan is not None:
+                print_plan(console, plan, show)
     if not result.ok:
         raise typer.Exit(1)
 
