@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from accord.config.locate import locate
 from accord.config.schema import ConfigModel, FieldModel, MappingModel
+from accord.connectors.retry import RetryPolicy
 from accord.errors import ConfigError, FilterError
 from accord.filters import parse_filter
 from accord.model import (
@@ -40,6 +41,8 @@ class SystemConfig:
     connector: str
     url: str
     options: dict[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """How calls that failed for a passing reason are retried (``retry = {...}``)."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,15 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
     for name, sys in model.systems.items():
         line = locate(text, ("systems", name, "url"))
         url = _resolve_sqlite(_expand(sys.url, source, line), base, source, line)
-        systems[name] = SystemConfig(name, sys.connector, url, sys.options)
+        retry = sys.retry
+        if retry.max_backoff < retry.backoff:
+            raise fail(
+                f"systems.{name}.retry: max_backoff ({retry.max_backoff:g}) is less than "
+                f"backoff ({retry.backoff:g})",
+                ("systems", name, "retry", "max_backoff"),
+            )
+        retry_policy = RetryPolicy(retry.attempts, retry.backoff, retry.max_backoff)
+        systems[name] = SystemConfig(name, sys.connector, url, sys.options, retry_policy)
     line = locate(text, ("state", "url"))
     state_url = _resolve_sqlite(_expand(model.state.url, source, line), base, source, line)
 

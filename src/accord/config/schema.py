@@ -18,10 +18,22 @@ class StateModel(_Strict):
     url: str = "sqlite:///.accord/state.db"
 
 
+class RetryModel(_Strict):
+    """``retry = { attempts = 5, backoff = 0.5, max_backoff = 30 }`` on a system.
+
+    Strict types: ``attempts = true`` or ``backoff = "1"`` is a mistake, not a number.
+    """
+
+    attempts: int = Field(default=3, ge=1, le=100, strict=True)
+    backoff: float = Field(default=0.5, ge=0, le=3600, strict=True)
+    max_backoff: float = Field(default=30.0, ge=0, le=3600, strict=True)
+
+
 class SystemModel(_Strict):
     connector: str = "sql"
     url: str
     options: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryModel = Field(default_factory=RetryModel)
 
 
 class SeriesModel(_Strict):

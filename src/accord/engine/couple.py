@@ -13,6 +13,7 @@ from accord.engine.sync import _run_pass, new_job
 from accord.errors import UsageError
 from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, JobType, Side
 from accord.state.store import utcnow
+from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
     from accord.engine.context import SideContext
@@ -150,12 +151,14 @@ def uncouple_records(
     )
     job = new_job(mapping.name, JobType.UNCOUPLE, None)
     store.start_job(job, job.id)
+    reached("uncouple.started")
     with store.transaction() as tx:
         if all_:
             if project.recorder.active:
                 for batch in store.iter_couplings(mapping.name):
                     _note_uncoupled(project, batch)
             job.counters.add(Action.UNCOUPLE, tx.delete_all_couplings(mapping.name))
+            reached("uncouple.deleting")  # deleted, not committed
         elif failed or skipped:
             tx.delete_couplings(mapping.name, [c.local_key for c in selected])
             job.counters.add(Action.UNCOUPLE, len(selected))
@@ -182,6 +185,7 @@ def uncouple_records(
             _note_uncoupled(project, found)
         job.status, job.finished_at = JobStatus.OK, utcnow()
         tx.save_job(job)
+    reached("uncouple.done")
     return job
 
 

@@ -44,6 +44,7 @@ from accord.model import (
     UpdateConflict,
 )
 from accord.state.store import utcnow
+from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
     from accord.engine.context import MappingContext, SideContext
@@ -121,6 +122,7 @@ def match_records(
     sync: bool | None,
     progress: Progress,
     report_unmatched: bool | None = None,
+    run_id: str | None = None,
 ) -> MatchResult:
     """Couple what matches. ``report_unmatched=False``: records without a candidate are no
     failure (a full synchronization is about to create them)."""
@@ -136,7 +138,7 @@ def match_records(
     creating = sends and (mapping.create_new_if_no_match if create_new is None else create_new)
     store = project.store
     store.interrupt_stale_jobs()
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())  # a full sync logs its matching under its own run
     job = new_job(mapping.name, JobType.COUPLE, None)
     job.message = f"match-based coupling on {describe_groups(groups)}"
     store.start_job(job, run_id)
@@ -361,10 +363,12 @@ def _write(
                 errors.append(JobError(job.id, local, integration, message))
             else:
                 fresh.append(Coupling(mapping, local, integration, coupled_at=now))
+        reached("match.coupling")
         with store.transaction() as tx:
             tx.insert_couplings(fresh)
             job.counters.add(Action.COUPLE, len(fresh))
             tx.save_job(job)
+        reached("match.coupled")
         result.coupled.extend((c.local_key, c.integration_key) for c in fresh)
         if recorder.active:
             for c in fresh:

@@ -42,6 +42,7 @@ from accord.model import (
 from accord.model.values import fingerprint, same
 from accord.state import StateStore
 from accord.state.store import utcnow
+from accord.testing.killpoints import reached
 
 AMBIGUOUS = "not created: match-based coupling found it ambiguous (see accord jobs)"
 
@@ -164,6 +165,7 @@ class Pass:
                     newest = max((r.version for r in batch if r.version is not None), default=None)
                     if newest is not None and (max_seen is None or newest > max_seen):
                         max_seen = newest
+                reached("pass.read")
                 self._process(batch)
                 self.progress.advanced(self.job, len(batch))
         finally:
@@ -171,10 +173,12 @@ class Pass:
                 gc.unfreeze()
         self.job.finished_at = utcnow()
         self.job.status = JobStatus.FAILED if self.job.counters.failed else JobStatus.OK
+        reached("pass.finishing")
         with self.store.transaction() as tx:
             if self.options.keys is None and max_seen is not None:
                 tx.set_watermark(self.mapping.name, self.src.side, min(max_seen, started))
             tx.save_job(self.job)
+        reached("pass.finished")
         self.progress.pass_finished(self.job)
         return self.job
 
@@ -313,6 +317,7 @@ class Pass:
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
             tx.save_job(self.job)
+        reached("pass.committed")
 
     def _write(self, changes: list[Change]) -> list[WriteResult]:
         """Write in chunks the destination accepts (its declared batch size)."""
@@ -320,6 +325,7 @@ class Pass:
         results: list[WriteResult] = []
         for start in range(0, len(changes), size):
             results.extend(self.dst.connector.write(self.dst.table, changes[start : start + size]))
+            reached("pass.written")  # written, not yet recorded in the state store
         return results
 
     def _drop_quiet_echoes(self, records: list[Record]) -> list[Record]:
@@ -660,6 +666,7 @@ class Pass:
             # Committed before the write: a crash after it leaves a pending coupling that the
             # next run resolves by looking the record up, never a second record.
             tx.insert_couplings(new_couplings)
+        reached("pass.pending")
 
     def _record_result(self, state: _BatchState, item: _Pending, result: WriteResult) -> None:
         c, r = item.coupling, item.record

@@ -24,6 +24,7 @@ from accord.config import Config, dependency_order, load_config
 from accord.config.locate import locate
 from accord.connectors.base import Connector
 from accord.connectors.registry import open_connector
+from accord.connectors.retry import RetryingConnector
 from accord.engine import repair
 from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflicts
 from accord.engine.context import MappingContext, SideContext, compile_filter
@@ -146,6 +147,12 @@ class Project:
         return {m.name.lower(): m.name for m in self.config.mappings}
 
     def connector(self, system: str) -> Connector:
+        """The system's connector, opened on first use.
+
+        Every connector is wrapped in a :class:`RetryingConnector` (the system's ``retry``
+        setting); a dry run lays its :class:`ShadowConnector` over that, so the reads a dry
+        run makes are retried like a real run's, and its writes never reach the system.
+        """
         if system not in self._connectors:
             sys = self.config.systems[system]
             tables = {
@@ -153,8 +160,11 @@ class Project:
                 for ref, settings in self.config.tables.items()
                 if ref.split(".", 1)[0] == system
             }
-            connector = open_connector(
-                sys.connector, system, url=sys.url, tables=tables, options=sys.options
+            connector: Connector = RetryingConnector(
+                open_connector(
+                    sys.connector, system, url=sys.url, tables=tables, options=sys.options
+                ),
+                sys.retry,
             )
             self._connectors[system] = ShadowConnector(connector) if self.dry else connector
         return self._connectors[system]

@@ -103,7 +103,16 @@ def _match_first(
     from accord.engine.match import match_records  # match runs syncs: a cycle at import time
     from accord.engine.review import review
 
-    (line,) = review(project, [mapping])
+    try:
+        (line,) = review(project, [mapping])
+    except ConnectorError as exc:  # a system cannot even be counted: log it as a failed job
+        job = new_job(mapping.name, JobType.COUPLE, None)
+        project.store.start_job(job, result.run_id)
+        job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
+        with project.store.transaction() as tx:
+            tx.save_job(job)
+        result.jobs.append(job)
+        return None
     if not line.matches_first:
         return {}
     try:
@@ -116,9 +125,10 @@ def _match_first(
             sync=False,
             progress=progress,
             report_unmatched=False,
+            run_id=result.run_id,
         )
-    except ConnectorError as exc:
-        result.not_run[mapping.name] = f"match-based coupling failed: {exc}"
+    except ConnectorError:  # match_records logged its job as failed
+        result.jobs.extend(project.store.jobs(limit=1, mapping=mapping.name))
         return None
     result.jobs.append(matched.job)
     return {

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +159,20 @@ class StateStore:
         wanted = list(dict.fromkeys(keys))
         out: dict[str, SyncState] = {}
         quiet_results = ("", SyncResult.SUCCESS.value)
+        # Couplings written by one batch share their state: one (immutable) object each.
+        shared: dict[tuple[Any, ...], SyncState] = {}
         with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = padded(wanted[start : start + CHUNK])
                 query = _prepared(conn, ("sync_states", side, direction), len(chunk))
-                for key, v, synced, pending, skipped, res in query.all(
-                    conn, _key_params(mapping, chunk)
-                ):
-                    quiet = not pending and not skipped and res in quiet_results
-                    out[key] = SyncState(v, synced, quiet)
+                for row in query.all(conn, _key_params(mapping, chunk)):
+                    rest = row[1:]
+                    state = shared.get(rest)
+                    if state is None:
+                        v, synced, pending, skipped, res = rest
+                        quiet = not pending and not skipped and res in quiet_results
+                        state = shared[rest] = SyncState(v, synced, quiet)
+                    out[row[0]] = state
         return out
 
     def get_coupling(
@@ -672,28 +678,31 @@ def _statement(what: tuple[Any, ...], size: int) -> Any:
 _INSERT = couplings.insert()
 
 
-def _columns(items: Sequence[Coupling]) -> dict[str, list[Any]]:
-    """What :func:`_row` gives, by column (``_value_``: the enum's value without the
-    descriptor call ``.value`` costs)."""
-    return {
-        "mapping": [c.mapping for c in items],
-        "local_key": [c.local_key for c in items],
-        "integration_key": [c.integration_key for c in items],
-        "pending": [c.pending for c in items],
-        "local_version": [c.local_version for c in items],
-        "integration_version": [c.integration_version for c in items],
-        "result_to": [c.result_to._value_ for c in items],
-        "job_to": [c.job_to for c in items],
-        "error_to": [c.error_to for c in items],
-        "result_from": [c.result_from._value_ for c in items],
-        "job_from": [c.job_from for c in items],
-        "error_from": [c.error_from for c in items],
-        "repeats": [c.repeats for c in items],
-        "skipped": [c.skipped for c in items],
-        "last_values": [c.last_values for c in items],
-        "coupled_at": [c.coupled_at for c in items],
-        "synced_at": [c.synced_at for c in items],
-    }
+_COLUMN_ATTRIBUTES = {
+    "mapping": "mapping",
+    "local_key": "local_key",
+    "integration_key": "integration_key",
+    "pending": "pending",
+    "local_version": "local_version",
+    "integration_version": "integration_version",
+    "result_to": "result_to._value_",  # the enum's value without the descriptor call
+    "job_to": "job_to",
+    "error_to": "error_to",
+    "result_from": "result_from._value_",
+    "job_from": "job_from",
+    "error_from": "error_from",
+    "repeats": "repeats",
+    "skipped": "skipped",
+    "last_values": "last_values",
+    "coupled_at": "coupled_at",
+    "synced_at": "synced_at",
+}
+_PICK_COLUMNS = attrgetter(*_COLUMN_ATTRIBUTES.values())
+
+
+def _columns(items: Sequence[Coupling]) -> dict[str, Sequence[Any]]:
+    """What :func:`_row` gives, by column: rows picked and turned into columns in C."""
+    return dict(zip(_COLUMN_ATTRIBUTES, zip(*map(_PICK_COLUMNS, items), strict=True), strict=True))
 
 
 def _row(c: Coupling) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -289,14 +290,29 @@ class SqlConnector:
                 self._apply(conn, t, schema, changes, stamp)
             results = [WriteResult(c.key, True, stamp) for c in changes]
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            if _may_not_write(exc):
+                raise self._refused(table, exc) from None
             if exc.connection_invalidated or not _is_data_error(exc):
                 raise self._connection_error(exc) from None
             results = self._write_one_by_one(t, schema, changes, stamp)
-        except (sa.exc.DBAPIError, _RowMissing, sa.exc.StatementError):
+        except (sa.exc.DBAPIError, _RowMissing, sa.exc.StatementError) as exc:
+            if isinstance(exc, sa.exc.DBAPIError) and _may_not_write(exc):
+                raise self._refused(table, exc) from None
             results = self._write_one_by_one(t, schema, changes, stamp)
         if schema.modified and stamp is None:
             self._read_back_versions(table, results)
         return results
+
+    def _refused(self, table: str, exc: sa.exc.DBAPIError) -> FatalConnectorError:
+        """A read-only user or connection: one error for the pass, not one per record.
+
+        Failing every record alone would quarantine couplings whose records are fine; the
+        pass stops instead, and the next run after the permission is fixed goes on as usual.
+        """
+        return FatalConnectorError(
+            f"system '{self.name}' ({redact_url(self.url)}): may not write to table "
+            f"'{table}': {_reason(exc)} (the database user or connection is read-only)"
+        )
 
     def _write_one_by_one(
         self, t: sa.Table, schema: TableSchema, changes: Sequence[Change], stamp: datetime | None
@@ -349,9 +365,13 @@ class SqlConnector:
             updates[tuple(sorted(values))].append(row)
         for names, group in inserts.items():
             # By column, without a dict per row: the fields, then the stamp and the key.
-            columns = {
-                n: [c.values[n] for c in group] for n in names if n not in (stamped, key_name)
-            }
+            fields = [n for n in names if n not in (stamped, key_name)]
+            columns: dict[str, Sequence[Any]] = {}
+            if len(fields) > 1:  # rows picked in C, then turned into columns in C
+                picked = map(itemgetter(*fields), [c.values for c in group])
+                columns = dict(zip(fields, zip(*picked, strict=True), strict=True))
+            elif fields:
+                columns = {fields[0]: [c.values[fields[0]] for c in group]}
             if stamped:
                 columns[stamped] = [stamp] * len(group)
             columns[key_name] = [convert_key(c.key) for c in group]
@@ -444,6 +464,23 @@ def _reason(exc: Exception) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+_READ_ONLY_SQLSTATES = frozenset({"42501", "25006"})
+"""PostgreSQL: insufficient_privilege, read_only_sql_transaction."""
+_READ_ONLY_MYSQL_ERRORS = frozenset({1142, 1290, 1792})
+"""MariaDB/MySQL: command denied to user, running with --read-only, read-only transaction."""
+
+
+def _may_not_write(exc: sa.exc.DBAPIError) -> bool:
+    """The database refuses this user or connection every write to the table."""
+    orig = exc.orig
+    if getattr(orig, "sqlite_errorname", None) == "SQLITE_READONLY":
+        return True
+    if getattr(orig, "sqlstate", None) in _READ_ONLY_SQLSTATES:
+        return True
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    return bool(args) and args[0] in _READ_ONLY_MYSQL_ERRORS
 
 
 def _is_data_error(exc: sa.exc.DBAPIError) -> bool:
