@@ -465,7 +465,14 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
         f"CURRENCY and SALESPEOPLE synchronized"
     )
 
+    # Rounds interleave the raw copies and the engine, each engine run on a fresh copy of the
+    # untouched world: on a shared machine the load drifts, and a ratio taken within one round
+    # compares like with like.
+    snapshot = {p: p.read_bytes() for p in (world.erp_path, world.crm_path, world.state_path)}
     raw: dict[str, list[float]] = {"sqlite3": [], "SQLAlchemy Core": []}
+    engine_runs: list[dict[str, Any]] = []
+    wrong: list[str] = []
+    profile_path = world.directory / "engine.pstats"
     for i in range(repeat):
         for label, copy, name in (
             ("sqlite3", raw_sqlite3, "account_raw"),
@@ -476,28 +483,39 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
             if rows != world.expected:
                 problem(f"raw copy ({label}) copied {rows} rows, expected {world.expected}")
             raw[label].append(took)
+        for path, data in snapshot.items():
+            path.write_bytes(data)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        last = i == repeat - 1
+        args = [
+            str(world.config_path),
+            *(["--profile-to", str(profile_path)] if profile and last else []),
+        ]
+        engine_runs.append(run_child(Path(__file__), ["--child", *args]))
+        wrong += verify(world, engine_runs[-1])
         console.print(
-            f"raw copy {i + 1}/{repeat}: sqlite3 {seconds(raw['sqlite3'][-1])}, "
-            f"SQLAlchemy Core {seconds(raw['SQLAlchemy Core'][-1])}"
+            f"round {i + 1}/{repeat}: sqlite3 {seconds(raw['sqlite3'][-1])}, "
+            f"SQLAlchemy Core {seconds(raw['SQLAlchemy Core'][-1])}, "
+            f"engine {seconds(engine_runs[-1]['sync_s'])} "
+            f"({engine_runs[-1]['sync_s'] / raw['sqlite3'][-1]:.2f}×)"
         )
-
-    profile_path = world.directory / "engine.pstats"
-    args = [str(world.config_path), *(["--profile-to", str(profile_path)] if profile else [])]
-    result = run_child(Path(__file__), ["--child", *args])
-    wrong = verify(world, result)
     for message in wrong:
         problem(message)
+    ratios = [run["sync_s"] / r for run, r in zip(engine_runs, raw["sqlite3"], strict=True)]
+    result = sorted(engine_runs, key=lambda run: run["sync_s"])[len(engine_runs) // 2]
 
     raw_sqlite = median(raw["sqlite3"])
     raw_sa = median(raw["SQLAlchemy Core"])
     engine_s = result["sync_s"]
-    engine_ratio = engine_s / raw_sqlite
-    peak = result["peak_rss_mb"]
+    engine_ratio = median(ratios)  # per round: engine / raw sqlite3
+    peak = max(run["peak_rss_mb"] for run in engine_runs)
     rows = world.expected
     verdict = "" if not wrong else " (WRONG RESULT)"
 
     table(
-        f"Full sync of {rows:,} customers into an empty CRM (raw: median of {repeat})",
+        f"Full sync of {rows:,} customers into an empty CRM (medians of {repeat} rounds; "
+        f"× raw: median of the rounds' ratios)",
         ("variant", "seconds", "rows/s", "× raw sqlite3"),
         [
             (
