@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,3 +272,31 @@ def seconds(value: float) -> str:
 
 def ratio(value: float) -> str:
     return f"{value:.2f}×"
+
+
+def engine_bench_main(
+    argv: list[str] | None,
+    *,
+    doc: str,
+    title: str,
+    default_records: int,
+    records_help: str,
+    run: Callable[..., list[Figure]],
+    engine_child: Callable[[str, str | None], None],
+) -> None:
+    """The command line every engine-vs-raw benchmark shares (and its child-process mode)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--records", type=int, default=None, help=records_help)
+    parser.add_argument("--quick", action="store_true", help="10× smaller")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds to take the median of")
+    parser.add_argument("--profile", action="store_true", help="cProfile the engine run")
+    parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", metavar="PSTATS", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        engine_child(args.child, args.profile_to)
+        return
+    records = args.records or (default_records // 10 if args.quick else default_records)
+    figures_table(title, run(records, repeat=args.repeat, profile=args.profile))

@@ -21,7 +21,6 @@ the engine run, top 25 lines by cumulative time).
 
 from __future__ import annotations
 
-import argparse
 import pstats
 import sqlite3
 import sys
@@ -37,7 +36,7 @@ from common import (
     child_result,
     console,
     current_rss_mb,
-    figures_table,
+    engine_bench_main,
     fresh_dir,
     maxrss_mb,
     median,
@@ -625,19 +624,15 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=None, help="ERP customers (default 100,000)")
-    parser.add_argument("--quick", action="store_true", help="10× smaller")
-    parser.add_argument("--repeat", type=int, default=3, help="raw copies to take the median of")
-    parser.add_argument("--profile", action="store_true", help="cProfile the engine run")
-    parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", metavar="PSTATS", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        engine_child(args.child, args.profile_to)
-        return
-    records = args.records or (DEFAULT_RECORDS // 10 if args.quick else DEFAULT_RECORDS)
-    figures_table("Full sync — figures", run(records, repeat=args.repeat, profile=args.profile))
+    engine_bench_main(
+        argv,
+        doc=__doc__ or "",
+        title="Full sync — figures",
+        default_records=DEFAULT_RECORDS,
+        records_help="ERP customers (default 100,000)",
+        run=run,
+        engine_child=engine_child,
+    )
 
 
 if __name__ == "__main__":

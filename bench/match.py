@@ -24,7 +24,6 @@ Run alone: ``python bench/match.py --records 100000`` (``--profile`` adds a cPro
 
 from __future__ import annotations
 
-import argparse
 import pstats
 import sqlite3
 import sys
@@ -39,7 +38,7 @@ from common import (
     child_result,
     console,
     current_rss_mb,
-    figures_table,
+    engine_bench_main,
     fresh_dir,
     median,
     peak_rss_mb,
@@ -268,19 +267,15 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=None, help="records per side (100,000)")
-    parser.add_argument("--quick", action="store_true", help="10× smaller")
-    parser.add_argument("--repeat", type=int, default=3, help="raw runs to take the median of")
-    parser.add_argument("--profile", action="store_true", help="cProfile the engine run")
-    parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", metavar="PSTATS", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        engine_child(args.child, args.profile_to)
-        return
-    records = args.records or (DEFAULT_RECORDS // 10 if args.quick else DEFAULT_RECORDS)
-    figures_table("Match — figures", run(records, repeat=args.repeat, profile=args.profile))
+    engine_bench_main(
+        argv,
+        doc=__doc__ or "",
+        title="Match — figures",
+        default_records=DEFAULT_RECORDS,
+        records_help="records per side (100,000)",
+        run=run,
+        engine_child=engine_child,
+    )
 
 
 if __name__ == "__main__":
