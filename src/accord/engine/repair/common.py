@@ -1,0 +1,152 @@
+"""What the repair actions share: selecting couplings, checking records, logging outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from accord.engine.plan import PlannedChange
+from accord.engine.repair.results import Outcome, RepairOutcome
+from accord.errors import ConnectorError, UsageError
+from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, Side
+from accord.state.store import utcnow
+
+if TYPE_CHECKING:
+    from accord.engine.context import MappingContext, SideContext
+    from accord.engine.project import Project
+
+PASSES = (Direction.TO_INTEGRATION, Direction.FROM_INTEGRATION)
+
+
+def check_selection(keys: Sequence[str] | None, all_: bool, verb: str) -> None:
+    if keys and all_:
+        raise UsageError(f"name the records to {verb}, or use --all, not both")
+    if not keys and not all_:
+        raise UsageError(f"name the records to {verb}, or use --all")
+
+
+def select(project: Project, mapping: str, keys: Sequence[str]) -> tuple[list[Coupling], list[str]]:
+    """Couplings named by either side's key (each once), and the keys that name none."""
+    by_local = project.store.couplings_by(mapping, Side.LOCAL, keys)
+    by_integration = project.store.couplings_by(mapping, Side.INTEGRATION, keys)
+    found: dict[str, Coupling] = {}
+    unknown = []
+    for key in dict.fromkeys(keys):
+        c = by_local.get(key) or by_integration.get(key)
+        if c is None:
+            unknown.append(key)
+        else:
+            found.setdefault(c.local_key, c)
+    return list(found.values()), unknown
+
+
+def selection(
+    project: Project, mapping: str, keys: Sequence[str] | None, all_: bool
+) -> tuple[list[Coupling], list[str]]:
+    """``--all`` selects the couplings on the errors page (failed or skipped)."""
+    if all_:
+        return project.store.problem_couplings(mapping), []
+    assert keys is not None
+    return select(project, mapping, keys)
+
+
+def in_order(outcomes: list[RepairOutcome], keys: Sequence[str] | None) -> list[RepairOutcome]:
+    """Outcomes in the order the keys were named (by local key for ``--all``)."""
+    if not keys:
+        return sorted(outcomes, key=lambda o: o.local_key)
+    position = {k: i for i, k in reversed(list(enumerate(keys)))}
+    last = len(position)
+    return sorted(
+        outcomes,
+        key=lambda o: min(position.get(o.local_key, last), position.get(o.integration_key, last)),
+    )
+
+
+def existing(side: SideContext, keys: Sequence[str], batch_size: int) -> set[str]:
+    """Which of ``keys`` exist on ``side``: one keys-only read per batch of keys."""
+    found: set[str] = set()
+    size = max(1, batch_size)
+    for start in range(0, len(keys), size):
+        chunk = keys[start : start + size]
+        for batch in side.connector.read(side.table, keys=chunk, fields=[], batch_size=size):
+            found.update(r.key for r in batch)
+    return found
+
+
+def coupling_states(
+    project: Project, ctx: MappingContext, selected: list[Coupling]
+) -> list[tuple[Coupling, bool, bool]]:
+    """Each coupling with whether its local and its integration record exist."""
+    local = existing(ctx.local, [c.local_key for c in selected], project.batch_size)
+    integration = existing(
+        ctx.integration, [c.integration_key for c in selected], project.batch_size
+    )
+    return [(c, c.local_key in local, c.integration_key in integration) for c in selected]
+
+
+def why_not_broken(c: Coupling) -> str:
+    if c.pending:
+        return "its record is being created; the next sync completes it"
+    return "both records exist"
+
+
+def outcome(c: Coupling, outcome: Outcome, message: str = "") -> RepairOutcome:
+    return RepairOutcome(c.mapping, c.local_key, c.integration_key, outcome, message)
+
+
+def not_coupled(mapping: str, key: str) -> RepairOutcome:
+    return RepairOutcome(mapping, key, "", Outcome.NOT_COUPLED, "not coupled")
+
+
+def job_errors(
+    job: Job, outcomes: Sequence[RepairOutcome], side: Side = Side.LOCAL
+) -> list[JobError]:
+    """One job error per record that could not be handled (source: the side acted on)."""
+    errors = []
+    for o in outcomes:
+        if not o.ok:
+            source, dest = (
+                (o.local_key, o.integration_key)
+                if side is Side.LOCAL
+                else (o.integration_key, o.local_key)
+            )
+            errors.append(JobError(job.id, source, dest, o.message))
+    return errors
+
+
+def record(
+    project: Project,
+    outcomes: Sequence[RepairOutcome],
+    actions: dict[Outcome, Action],
+    side: Side = Side.LOCAL,
+) -> None:
+    """Tell the recorder each outcome (failures as FAIL, records left alone as UNCHANGED)."""
+    recorder = project.recorder
+    if not recorder.active:
+        return
+    for o in outcomes:
+        action = actions.get(o.outcome) or (Action.FAIL if not o.ok else Action.UNCHANGED)
+        key, target = (
+            (o.local_key, o.integration_key)
+            if side is Side.LOCAL
+            else (o.integration_key, o.local_key)
+        )
+        reason = "" if action in (Action.DELETE, Action.MODIFY) else o.message
+        recorder.record(PlannedChange(o.mapping, action, key, target, reason=reason))
+
+
+def close(job: Job) -> None:
+    job.status = JobStatus.FAILED if job.counters.failed else JobStatus.OK
+    job.finished_at = utcnow()
+
+
+def finish(project: Project, job: Job) -> None:
+    close(job)
+    with project.store.transaction() as tx:
+        tx.save_job(job)
+
+
+def abort(project: Project, job: Job, exc: ConnectorError) -> None:
+    job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
+    with project.store.transaction() as tx:
+        tx.save_job(job)
