@@ -76,7 +76,8 @@ class RetryPolicy:
 
     def delay(self, failures: int, jitter: float) -> float:
         """Seconds to wait after ``failures`` failures in a row; ``jitter`` is in [0, 1)."""
-        cap = min(self.max_backoff, self.backoff * 2.0 ** min(failures - 1, 64))
+        # the exponent is bounded only so that the float cannot overflow
+        cap = min(self.max_backoff, self.backoff * 2.0 ** min(failures - 1, 1000))
         return cap * (0.5 + jitter / 2)
 
 
@@ -215,6 +216,9 @@ class RetryingConnector:
         failures, began = 0, time.monotonic()
         while True:
             skipping = failures > 0 and not by_version and last_key is not None
+            # after a failure, the records of the last version delivered come again: drop them
+            resume_version = last_version if failures > 0 and by_version else None
+            resume_ties = ties
             try:
                 for batch in self.inner.read(
                     table, filter=filter, modified_after=after, fields=fields, batch_size=batch_size
@@ -224,19 +228,36 @@ class RetryingConnector:
                         if at is None:
                             continue
                         batch, skipping = batch[at + 1 :], False
-                    elif by_version and last_version is not None:
-                        batch = [r for r in batch if r.version != last_version or r.key not in ties]
+                    elif resume_version is not None:
+                        batch = [
+                            r
+                            for r in batch
+                            if r.version != resume_version or r.key not in resume_ties
+                        ]
+                        if batch and batch[-1].version != resume_version:
+                            resume_version = None  # past that version: nothing more to drop
                     if not batch:
                         continue
-                    for r in batch:
-                        if r.version is not None and r.version == last_version:
-                            ties.add(r.key)
-                        elif last_version is not None and (
-                            r.version is None or r.version < last_version
+                    if by_version:
+                        first, tail = batch[0].version, batch[-1].version
+                        if (
+                            first is None
+                            or tail is None
+                            or tail < first
+                            or (last_version is not None and first < last_version)
                         ):
-                            by_version = False  # not in version order after all: go by position
+                            by_version = False  # not in version order after all: by position
                         else:
-                            last_version, ties = r.version, {r.key}
+                            # the keys delivered with the newest version: the batch's tail
+                            run = []
+                            for r in reversed(batch):
+                                if r.version != tail:
+                                    break
+                                run.append(r.key)
+                            if tail == last_version:
+                                ties.update(run)
+                            else:
+                                last_version, ties = tail, set(run)
                     last_key = batch[-1].key
                     failures = 0
                     yield batch

@@ -132,6 +132,8 @@ class Project:
                 time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
         self._leased |= names
         try:
+            # Every action starts here: jobs a killed run left "running" are marked interrupted.
+            self.store.interrupt_stale_jobs()
             yield
         finally:
             self._leased -= names

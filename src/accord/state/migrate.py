@@ -39,9 +39,9 @@ def _revision(conn: sa.Connection) -> str | None:
 def upgrade(engine: sa.Engine) -> bool:
     """Upgrade to the newest schema; returns whether anything had to be done.
 
-    Two processes may open a new store at once: on PostgreSQL an advisory lock lets one
-    migrate while the other waits and then finds nothing to do; on SQLite the loser of the
-    race fails on a table the winner created, and finds the schema done on a second look.
+    Two processes may open a new store at once: a lock (PostgreSQL: an advisory lock;
+    SQLite: the database's write lock, taken before any DDL) lets one migrate while the other
+    waits and then finds nothing to do.
     """
     head = head_revision()
     if current_revision(engine) == head:
@@ -50,8 +50,10 @@ def upgrade(engine: sa.Engine) -> bool:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-                if _revision(conn) == head:
-                    return False
+            elif conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, DDL inside it
+            if _revision(conn) == head:
+                return False
             command.upgrade(alembic_config(conn), "head")
     except sa.exc.DBAPIError:
         if current_revision(engine) == head:

@@ -73,6 +73,8 @@ class Fault:
     def hits(self, operation: Operation, table: str, number: int) -> bool:
         if operation != self.operation or (self.table is not None and table != self.table):
             return False
+        if operation == "read" and self.kind in (FaultKind.CONSTRAINT, FaultKind.READ_ONLY):
+            return False  # faults of writes only
         return number >= self.at and (self.times is None or number < self.at + self.times)
 
 
@@ -212,7 +214,7 @@ class FaultyConnector:
             batch_size=batch_size,
         ):
             fault = self._fault("read", table)
-            if fault is not None and fault.kind in (FaultKind.DISCONNECT, FaultKind.TIMEOUT):
+            if fault is not None:
                 raise self._lost(fault, f"reading table '{table}'")
             yield batch
 
