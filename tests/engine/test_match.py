@@ -516,3 +516,31 @@ def test_a_dry_run_plans_the_match_and_keeps_nothing(world: World):
         assert [c.action for c in plan.changes if c.key == "C00002"] == [Action.INSERT]
         real = p.match("CUSTOMER", create_new=True, sync=False)
         assert real.coupled == dry.coupled and len(real.created) == len(dry.created) == 1
+
+
+def test_a_match_that_dies_before_its_sync_leaves_the_sync_due(world_factory, monkeypatch):
+    """The new couplings record the synchronization as due before it runs."""
+    world = world_factory(update_conflict="send")
+    criteria(world, name="priority = 0")
+    text = world.path.read_text().replace(  # no re-read window: only what is due is read
+        '[tables."erp.customer"]\n',
+        '[tables."crm.account"]\noverlap_seconds = 0\n\n[tables."erp.customer"]\n'
+        "overlap_seconds = 0\n",
+    )
+    world.path.write_text(text)
+    customer(world, "C00001", "Shared", "Oslo")
+    account(world, "acc-1", "Shared", "Rome")
+
+    def dies(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process is stopped between coupling and syncing
+
+    with world.project() as p:
+        assert p.sync().ok  # uncoupled records are ignored, but the watermarks move past them
+        monkeypatch.setattr(match_module, "run_sync", dies)
+        with pytest.raises(KeyboardInterrupt):
+            p.match("CUSTOMER", sync=True)
+        assert coupled_pairs(p, "CUSTOMER") == {"C00001": "acc-1"}
+        monkeypatch.undo()
+        assert p.sync().ok  # an ordinary incremental sync, nothing changed since
+        assert world.crm.get("account", "acc-1")["address1_city"] == "Oslo"
+        assert p.sync().totals().written == 0

@@ -41,6 +41,7 @@ from accord.model import (
     JobStatus,
     JobType,
     Side,
+    SyncResult,
     UpdateConflict,
 )
 from accord.state.store import utcnow
@@ -155,21 +156,25 @@ def match_records(
     pairs = matcher.settle()
     report = not creating if report_unmatched is None else report_unmatched
     errors = matcher.failures(result, report_unmatched=report)
-    _write(project, result, pairs, errors)
+    syncing = mapping.sync_after_coupling if sync is None else sync
+    direction: Direction | None = mapping.direction
+    if direction is Direction.BIDIRECTIONAL:
+        # As the reference: the conflict policy picks the direction; otherwise both passes
+        # run over the selected records, to-integration first.
+        direction = {
+            UpdateConflict.SEND: Direction.TO_INTEGRATION,
+            UpdateConflict.GET: Direction.FROM_INTEGRATION,
+        }.get(mapping.update_conflict)
+    # The synchronization that follows is recorded as due on each new coupling first: if the
+    # run dies before it, the next sync still brings the new pairs in line.
+    due = (direction.passes if direction else mapping.direction.passes) if syncing else ()
+    _write(project, result, pairs, errors, due)
     progress.pass_finished(job)
     if creating and matcher.unmatched:
         _create(project, result, matcher.unmatched, run_id, progress)
     else:
         result.unmatched = matcher.unmatched
-    if (mapping.sync_after_coupling if sync is None else sync) and result.coupled:
-        direction: Direction | None = mapping.direction
-        if direction is Direction.BIDIRECTIONAL:
-            # As the reference: the conflict policy picks the direction; otherwise both passes
-            # run over the selected records, to-integration first.
-            direction = {
-                UpdateConflict.SEND: Direction.TO_INTEGRATION,
-                UpdateConflict.GET: Direction.FROM_INTEGRATION,
-            }.get(mapping.update_conflict)
+    if syncing and result.coupled:
         result.sync = run_sync(
             project,
             [mapping],
@@ -341,7 +346,11 @@ class _Matcher:
 
 
 def _write(
-    project: Project, result: MatchResult, pairs: list[tuple[str, str]], errors: list[JobError]
+    project: Project,
+    result: MatchResult,
+    pairs: list[tuple[str, str]],
+    errors: list[JobError],
+    due: Sequence[Direction] = (),
 ) -> None:
     """Couplings in batches (one transaction each), then the job's errors and counters."""
     store, job, mapping, recorder = project.store, result.job, result.mapping, project.recorder
@@ -362,7 +371,10 @@ def _write(
                 message = "coupled meanwhile by another run"
                 errors.append(JobError(job.id, local, integration, message))
             else:
-                fresh.append(Coupling(mapping, local, integration, coupled_at=now))
+                c = Coupling(mapping, local, integration, coupled_at=now)
+                for d in due:
+                    c.set_result(d, SyncResult.DEFERRED, job.id)
+                fresh.append(c)
         reached("match.coupling")
         with store.transaction() as tx:
             tx.insert_couplings(fresh)
