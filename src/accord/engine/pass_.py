@@ -19,6 +19,7 @@ from itertools import chain
 from accord.engine.context import MappingContext, SideContext
 from accord.engine.keys import KeyAllocator
 from accord.engine.lookups import resolve_lookups
+from accord.engine.merge import MergeBase
 from accord.engine.plan import NoRecorder, PlannedChange, Recorder
 from accord.engine.progress import Progress
 from accord.engine.transfer import TransferPlan, Transferred, differences
@@ -39,7 +40,7 @@ from accord.model import (
     UpdateConflict,
     WriteResult,
 )
-from accord.model.values import fingerprint, same
+from accord.model.values import same
 from accord.state import StateStore
 from accord.state.store import utcnow
 from accord.testing.killpoints import reached
@@ -139,11 +140,15 @@ class Pass:
         )
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
         # A three-way merge needs the values both sides agreed on at the last sync.
-        self.base_pairs = (
-            [(r.source, r.dest) for r in self.rules if r.bidirectional and r.source is not None]
+        self.merge = (
+            MergeBase(
+                [(r.source, r.dest) for r in self.rules if r.bidirectional and r.source],
+                self.src.side,
+                self.dst.side,
+            )
             if self.mapping.direction is Direction.BIDIRECTIONAL
             and self.mapping.update_conflict is UpdateConflict.MERGE
-            else []
+            else None
         )
 
     # -- driving --------------------------------------------------------------------------
@@ -412,9 +417,10 @@ class Pass:
         diff = differences(wanted.values, dest.values)
         if not self.options.explicit and c.result(d.opposite) is SyncResult.DEFERRED:
             # The other direction cleared a lookup it could not translate yet: its blank is
-            # not the real value, so this pass must not carry it over the destination's.
+            # not the real value, so this pass must not carry it over the destination's
+            # (unless a merge base shows the source really edited it).
             for name in self.soft_lookups:
-                if not self._changed_on_source(r, c, name):  # a real edit is not a blank
+                if not (self.merge and self.merge.changed_on_source(r, c, name)):
                     diff.pop(name, None)
         dest_changed = (
             self.mapping.direction is Direction.BIDIRECTIONAL
@@ -434,8 +440,8 @@ class Pass:
             conflicting = [
                 rule.dest for rule in self.rules if rule.bidirectional and rule.dest in diff
             ]
-            if conflicting and self.mapping.update_conflict is UpdateConflict.MERGE:
-                clashes, theirs = self._merge(r, c, dest, conflicting)
+            if conflicting and self.merge is not None:
+                clashes, theirs = self.merge.split(r, c, dest, conflicting)
                 if clashes:
                     message = self._conflict_message(r, dest, clashes, diff, c)
                     self._fail_coupling(state, r, c, message, conflict=True)
@@ -504,7 +510,7 @@ class Pass:
                 keep_destination_version=keep,
                 before=before,
                 theirs=frozenset(theirs),
-                held={**dest.values, **diff} if self.base_pairs else None,
+                held={**dest.values, **diff} if self.merge else None,
             )
         )
         changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
@@ -529,66 +535,6 @@ class Pass:
             f"{what} ({shown}); resolve with 'accord resolve' (--send or --get) or set "
             f"update_conflict"
         )
-
-    def _merge(
-        self, r: Record, c: Coupling, dest: Record, fields: list[str]
-    ) -> tuple[list[str], list[str]]:
-        """Three-way merge against the values agreed at the last sync.
-
-        Returns the fields changed on both sides (a conflict) and those changed only on the
-        destination (its edit stands). Fields changed only on the source are simply sent.
-        Without a recorded base every differing field counts as changed on both sides.
-        """
-        base = c.last_values or {}
-        src_base = base.get(self.src.side.value, {})
-        dst_base = base.get(self.dst.side.value, {})
-        source_of = {t: s for s, t in self.base_pairs}
-        clashes, theirs = [], []
-        for t in fields:
-            s = source_of[t]
-            src_changed = s not in src_base or fingerprint(r.values.get(s)) != src_base[s]
-            dst_changed = t not in dst_base or fingerprint(dest.values.get(t)) != dst_base[t]
-            if src_changed and dst_changed:
-                clashes.append(t)
-            elif dst_changed:
-                theirs.append(t)
-        return clashes, theirs
-
-    def _changed_on_source(self, r: Record, c: Coupling, dest_field: str) -> bool:
-        """Whether the source edited this field since the last sync (known only with a base)."""
-        if not self.base_pairs or not c.last_values:
-            return False
-        source = next((s for s, t in self.base_pairs if t == dest_field), None)
-        base = c.last_values.get(self.src.side.value, {})
-        return source is not None and (
-            source in base and fingerprint(r.values.get(source)) != base[source]
-        )
-
-    def _agree(
-        self, c: Coupling, r: Record, held: dict[str, object], theirs: Iterable[str]
-    ) -> None:
-        """Keep the values both sides now hold in bidirectional fields: the next merge's base.
-
-        ``held`` is what the destination holds after this pass (a field left unwritten keeps
-        its own value). Fields whose destination edit is still on its way back keep their old
-        base, so that the opposite pass sees that edit as a change.
-        """
-        old = c.last_values or {}
-        src_old = old.get(self.src.side.value, {})
-        dst_old = old.get(self.dst.side.value, {})
-        keep = set(theirs)
-        src: dict[str, object] = {}
-        dst: dict[str, object] = {}
-        for s, t in self.base_pairs:
-            if t in keep:  # not agreed yet: the destination's edit is still on its way back
-                if s in src_old:
-                    src[s] = src_old[s]
-                if t in dst_old:
-                    dst[t] = dst_old[t]
-                continue
-            src[s] = fingerprint(r.values.get(s))
-            dst[t] = fingerprint(held.get(t))
-        c.last_values = {self.src.side.value: src, self.dst.side.value: dst}
 
     def _deletion_conflict(
         self,
@@ -720,8 +666,8 @@ class Pass:
         held: dict[str, object] | None = None,
         theirs: Iterable[str] = (),
     ) -> None:
-        if self.base_pairs and record is not None:
-            self._agree(c, record, wanted.values if held is None else held, theirs)
+        if self.merge is not None and record is not None:
+            self.merge.agree(c, record, wanted.values if held is None else held, theirs)
         result = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
         c.set_result(self.direction, result, self.job.id)
         c.repeats = 0
