@@ -483,13 +483,20 @@ class Pass:
             # The destination also changed, in fields only the other direction writes (or its
             # pass was skipped by a conflict): complete the pair in this same run.
             self.settle_keys.append(c.key(dst_side))
-        # An explicit one-way sync must not mark the destination's own one-way edits as done.
-        keep = both_changed or (
-            self.options.keys is not None
+        # An explicit one-way sync must not mark the destination's own one-way edits as done:
+        # the opposite direction is left due (retried), while the destination's version is
+        # taken as synchronized, so that its edits made *before* this sync do not later count
+        # as a change that conflicts with the source's next edits.
+        keep = both_changed
+        due_back = (
+            not both_changed
+            and self.options.keys is not None
             and self.has_back_rules
             and not c.pending
             and _newer(dest, c.version(dst_side))
         )
+        if due_back:
+            c.set_result(d.opposite, SyncResult.DEFERRED, self.job.id)
         if not diff:
             c.set_version(self.src.side, r.version)
             if not keep:
