@@ -207,10 +207,7 @@ class Pass:
         ) + len(retry)
         retry_set = set(retry)
         retried = (
-            (
-                (batch, False)
-                for batch in read(self.src.table, keys=retry, fields=fields, batch_size=size)
-            )
+            self._retried(read(self.src.table, keys=retry, fields=fields, batch_size=size), retry)
             if retry
             else iter(())
         )
@@ -225,6 +222,42 @@ class Pass:
             )
         )
         return chain(retried, main), total
+
+    def _retried(
+        self, batches: Iterator[list[Record]], keys: list[str]
+    ) -> Iterator[tuple[list[Record], bool]]:
+        seen: set[str] = set()
+        for batch in batches:
+            seen.update(r.key for r in batch)
+            yield batch, False
+        gone = [k for k in keys if k not in seen]
+        if gone:
+            self._settle_orphans(gone)
+
+    def _settle_orphans(self, source_keys: list[str]) -> None:
+        """Pending creations whose source record was deleted before they could finish.
+
+        Nothing to create any more: if the destination record was never written the coupling
+        goes; if it was (the run died after writing it), the pair is confirmed as coupled, so
+        that the deleted source is a deletion conflict like any other, never re-created.
+        """
+        found = self.store.couplings_by(self.mapping.name, self.src.side, source_keys)
+        pending = [c for c in found.values() if c.pending]
+        if not pending:
+            return
+        written = self._read_destination([c.key(self.dst.side) for c in pending])
+        drop, confirm = [], []
+        for c in pending:
+            dest = written.get(c.key(self.dst.side))
+            if dest is None:
+                drop.append(c.local_key)
+            else:
+                c.pending = False
+                c.set_version(self.dst.side, dest.version)
+                confirm.append(c)
+        with self.store.transaction() as tx:
+            tx.delete_couplings(self.mapping.name, drop)
+            tx.update_couplings(confirm)
 
     def _with_missing(
         self, batches: Iterator[list[Record]], keys: list[str]
