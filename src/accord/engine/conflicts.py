@@ -134,11 +134,10 @@ def resolve_conflicts(
     if keys is None:
         chosen = [c for c in store.attention(mapping.name) if is_conflict(c)]
     else:
-        by_local = store.couplings_by(mapping.name, Side.LOCAL, keys)
-        by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, keys)
+        named = store.couplings_named(mapping.name, keys)
         chosen = []
         for key in keys:
-            c = by_local.get(key) or by_integration.get(key)
+            c = named.get(key)
             if c is None:
                 raise UsageError(f"{key!r} is not coupled in mapping {mapping.name}")
             chosen.append(c)

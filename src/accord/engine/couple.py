@@ -11,7 +11,7 @@ from accord.engine.progress import Progress
 from accord.engine.results import CoupleResult, RunResult
 from accord.engine.sync import _run_pass, new_job
 from accord.errors import UsageError
-from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, JobType, Side
+from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, JobType
 from accord.state.store import utcnow
 from accord.testing.killpoints import reached
 
@@ -165,12 +165,11 @@ def uncouple_records(
             _note_uncoupled(project, selected)
         else:
             assert keys is not None
-            by_local = store.couplings_by(mapping.name, Side.LOCAL, keys)
-            by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, keys)
+            named = store.couplings_named(mapping.name, keys)
             found: list[Coupling] = []
             errors = []
             for key in keys:
-                c = by_local.get(key) or by_integration.get(key)
+                c = named.get(key)
                 if c is None:
                     errors.append(JobError(job.id, key, "", "not coupled"))
                     job.counters.add(Action.SKIP)

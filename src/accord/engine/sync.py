@@ -10,7 +10,7 @@ from accord.engine.pass_ import Pass, PassOptions
 from accord.engine.progress import Progress
 from accord.engine.results import RunResult
 from accord.errors import AccordError, ConnectorError, UsageError
-from accord.model import Direction, Job, JobStatus, JobType, Side, TableMapping
+from accord.model import Direction, Job, JobStatus, JobType, TableMapping
 from accord.state.store import utcnow
 
 if TYPE_CHECKING:
@@ -200,12 +200,10 @@ def _source_keys(
     project: Project, mapping: TableMapping, direction: Direction, records: Sequence[str]
 ) -> tuple[str, ...]:
     """Records are named by their local key (or, failing that, integration key)."""
-    store = project.store
-    by_local = store.couplings_by(mapping.name, Side.LOCAL, records)
-    by_integration = store.couplings_by(mapping.name, Side.INTEGRATION, records)
+    named = project.store.couplings_named(mapping.name, records)
     out = []
     for key in records:
-        c = by_local.get(key) or by_integration.get(key)
+        c = named.get(key)
         if c is not None:
             out.append(c.key_on_source(direction))
         else:

@@ -152,6 +152,18 @@ class StateStore:
                     ] = coupling
         return found
 
+    def couplings_named(self, mapping: str, keys: Iterable[str]) -> dict[str, Coupling]:
+        """Couplings named by either side's key (a local key first), by the name used."""
+        wanted = list(dict.fromkeys(keys))
+        by_local = self.couplings_by(mapping, Side.LOCAL, wanted)
+        by_integration = self.couplings_by(mapping, Side.INTEGRATION, wanted)
+        out = {}
+        for key in wanted:
+            c = by_local.get(key) or by_integration.get(key)
+            if c is not None:
+                out[key] = c
+        return out
+
     def sync_states(
         self, mapping: str, side: Side, direction: Direction, keys: Iterable[str]
     ) -> dict[str, SyncState]:

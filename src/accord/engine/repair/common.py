@@ -27,12 +27,11 @@ def check_selection(keys: Sequence[str] | None, all_: bool, verb: str) -> None:
 
 def select(project: Project, mapping: str, keys: Sequence[str]) -> tuple[list[Coupling], list[str]]:
     """Couplings named by either side's key (each once), and the keys that name none."""
-    by_local = project.store.couplings_by(mapping, Side.LOCAL, keys)
-    by_integration = project.store.couplings_by(mapping, Side.INTEGRATION, keys)
+    named = project.store.couplings_named(mapping, keys)
     found: dict[str, Coupling] = {}
     unknown = []
     for key in dict.fromkeys(keys):
-        c = by_local.get(key) or by_integration.get(key)
+        c = named.get(key)
         if c is None:
             unknown.append(key)
         else:
