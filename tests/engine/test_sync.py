@@ -6,6 +6,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 from accord import JobStatus, Project
+from accord.engine.progress import NoProgress
+from accord.model import Direction, Job
 from tests.engine.conftest import World
 
 
@@ -184,3 +186,35 @@ def test_writes_are_chunked_to_the_destinations_batch_size(world: World, monkeyp
         run = p.sync(["CURRENCY", "CUSTOMER"], full=True)
         assert run.ok and max(sizes) == 2 and sum(sizes) >= 7  # 2 currencies + 5 customers
     assert len(world.crm.rows("account")) == 4 + 5
+
+
+class EditAfterFirstPass(NoProgress):
+    """A user edits a record the first pass of a full run just created, before the second."""
+
+    def __init__(self, world: World, project: Project, local_key: str) -> None:
+        self.world, self.project, self.local_key = world, project, local_key
+        self.edited = ""
+
+    def pass_finished(self, job: Job) -> None:
+        if job.direction is Direction.TO_INTEGRATION and not self.edited:
+            coupling = self.project.store.get_coupling("CUSTOMER", local_key=self.local_key)
+            assert coupling is not None
+            self.edited = coupling.integration_key
+            self.world.crm.put("account", self.edited, {"name": "Edited in the CRM"})
+
+
+def test_full_sync_second_pass_tells_echoes_from_edits_made_between_the_passes(world: World):
+    # The second pass of a full run counts the records the first one wrote as unchanged
+    # from memory (their echoes): a record edited in between is not one of them.
+    for i in range(1, 6):
+        world.erp.put("customer", f"C{i}", {"name": f"Customer {i}", "city": "Oslo"})
+    with world.project() as p:
+        edit = EditAfterFirstPass(world, p, "C3")
+        run = p.sync(["CUSTOMER"], full=True, progress=edit)
+        assert run.ok, [(j.direction, j.message) for j in run.jobs]
+        again = p.sync(["CUSTOMER"], full=True)
+    assert edit.edited
+    back = [j for j in run.jobs if j.direction is Direction.FROM_INTEGRATION]
+    assert [(j.counters.modified, j.counters.unchanged) for j in back] == [(1, 4)]
+    assert world.erp.get("customer", "C3")["name"] == "Edited in the CRM"
+    assert again.totals().written == 0

@@ -58,7 +58,7 @@ def couple_record(
         if current is not None:  # stale: its counterpart was deleted
             with store.transaction() as tx:
                 tx.delete_couplings(mapping.name, [local_key])
-        job, _ = _run_pass(project, mapping, Direction.TO_INTEGRATION, options, progress, run)
+        job = _run_pass(project, mapping, Direction.TO_INTEGRATION, options, progress, run).job
         created = store.get_coupling(mapping.name, local_key=local_key)
         if created is None or job.counters.inserted != 1:
             message = job.message or "the record could not be created"

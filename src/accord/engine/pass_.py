@@ -11,7 +11,7 @@ duplicate: the rerun finds the pending coupling and checks whether the record ex
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
@@ -35,7 +35,6 @@ from accord.model import (
     JobError,
     JobStatus,
     Record,
-    Side,
     SyncResult,
     UpdateConflict,
     WriteResult,
@@ -44,6 +43,11 @@ from accord.model.values import same
 from accord.state import StateStore
 from accord.state.store import utcnow
 from accord.testing.killpoints import reached
+
+MAX_ECHOES = 500_000
+"""Echoes a pass remembers for the next (about 100 bytes each); beyond, the state store
+answers for the rest."""
+_QUIET = (SyncResult.NONE, SyncResult.SUCCESS)
 
 AMBIGUOUS = "not created: match-based coupling found it ambiguous (see accord jobs)"
 
@@ -74,6 +78,10 @@ class PassOptions:
     hold: frozenset[str] = frozenset()
     """Source keys not to create even when uncoupled: match-based coupling found them
     ambiguous, and creating a counterpart would make a duplicate."""
+    echoes: Mapping[str, object] = field(default_factory=dict)
+    """Source keys the pass before this one wrote, with the version it recorded, where it
+    left the coupling quiet in this direction: a record still at that version is an echo,
+    counted unchanged without asking the state store (see :attr:`Pass.echoes`)."""
 
 
 @dataclass
@@ -139,6 +147,10 @@ class Pass:
             not r.bidirectional for r in back
         )
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
+        # Destination key → version recorded, for records written this pass and left quiet
+        # for the opposite direction: what a full run's second pass will meet as echoes.
+        self.echoes: dict[str, object] = {}
+        self._remember_echoes = options.full and self.mapping.direction is Direction.BIDIRECTIONAL
         # A three-way merge needs the values both sides agreed on at the last sync.
         self.merge = (
             MergeBase(
@@ -372,6 +384,17 @@ class Pass:
         A light query of coupling state per batch, instead of whole couplings: the second pass
         of a full run mostly meets the records the first one just wrote.
         """
+        echoes = self.options.echoes
+        if echoes:
+            unknown = []
+            for r in records:
+                if r.version is not None and echoes.get(r.key) == r.version:
+                    self.job.counters.unchanged += 1
+                else:
+                    unknown.append(r)
+            records = unknown
+        if not records:
+            return records
         states = self.store.sync_states(
             self.mapping.name, self.src.side, self.direction, [r.key for r in records]
         )
@@ -624,6 +647,7 @@ class Pass:
         unkeyed = sum(1 for _, c, _ in ready if c is None)
         new_couplings: list[Coupling] = []
         now = utcnow()
+        new_coupling = self._new_coupling
         with self.store.transaction() as tx:
             # A restored record replaces its broken coupling in the same transaction.
             tx.delete_couplings(self.mapping.name, state.replace)
@@ -631,19 +655,7 @@ class Pass:
             for r, c, wanted in ready:
                 fresh = c is None
                 if c is None:
-                    dest_key = next(keys)
-                    local, integ = (
-                        (r.key, dest_key) if self.src.side is Side.LOCAL else (dest_key, r.key)
-                    )
-                    c = Coupling(self.mapping.name, local, integ, pending=True, coupled_at=now)
-                    # Final form but for the destination's version, known after the write.
-                    c.set_version(self.src.side, r.version)
-                    self._succeed(c, wanted, record=r)
-                    # One stamp for the batch (it is as much "this run" as the clock's).
-                    c.synced_at = now
-                    c.pending = True
-                    if self.has_back_rules:
-                        c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
+                    c = new_coupling(r, next(keys), wanted, now)
                     new_couplings.append(c)
                 pending.append(_Pending(Action.INSERT, r, c, wanted, fresh=fresh))
                 changes.append(
@@ -653,6 +665,33 @@ class Pass:
             # next run resolves by looking the record up, never a second record.
             tx.insert_couplings(new_couplings)
         reached("pass.pending")
+
+    def _new_coupling(
+        self, r: Record, dest_key: str, wanted: Transferred, now: datetime
+    ) -> Coupling:
+        """A pending coupling in final form but for the destination's version (known once
+        written): as :meth:`_succeed` would leave it, with one stamp for the batch."""
+        job = self.job.id
+        done = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
+        # The other direction owns fields this pass does not write: it is due at once.
+        due, due_job = (
+            (SyncResult.DEFERRED, job) if self.has_back_rules else (SyncResult.NONE, None)
+        )
+        if self.direction is Direction.TO_INTEGRATION:
+            c = Coupling(
+                self.mapping.name, r.key, dest_key, pending=True, local_version=r.version,
+                result_to=done, job_to=job, result_from=due, job_from=due_job,
+                coupled_at=now, synced_at=now,
+            )  # fmt: skip
+        else:
+            c = Coupling(
+                self.mapping.name, dest_key, r.key, pending=True, integration_version=r.version,
+                result_to=due, job_to=due_job, result_from=done, job_from=job,
+                coupled_at=now, synced_at=now,
+            )  # fmt: skip
+        if self.merge is not None:
+            self.merge.agree(c, r, wanted.values, ())
+        return c
 
     def _record_result(self, state: _BatchState, item: _Pending, result: WriteResult) -> None:
         c, r = item.coupling, item.record
@@ -683,6 +722,8 @@ class Pass:
                 self.settle_keys.append(c.key(self.dst.side))
             if item.fresh:
                 state.confirm.setdefault(result.version, []).append(c.local_key)
+                if not self.has_back_rules:  # else the opposite direction is due (deferred)
+                    self._echo(c.key(self.dst.side), result.version)
                 return
             if self.has_back_rules:
                 c.set_result(self.direction.opposite, SyncResult.DEFERRED, self.job.id)
@@ -694,6 +735,12 @@ class Pass:
             c.set_version(self.dst.side, result.version)
         self._succeed(c, item.transferred, record=r, held=item.held, theirs=item.theirs)
         state.save.append(c)
+        if not c.skipped and c.result(self.direction.opposite) in _QUIET:
+            self._echo(c.key(self.dst.side), c.version(self.dst.side))
+
+    def _echo(self, key: str, version: object) -> None:
+        if self._remember_echoes and version is not None and len(self.echoes) < MAX_ECHOES:
+            self.echoes[key] = version
 
     # -- outcomes -------------------------------------------------------------------------
     def _succeed(

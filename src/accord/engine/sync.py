@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from accord.engine.pass_ import Pass, PassOptions
 from accord.engine.progress import Progress
@@ -63,6 +63,7 @@ def run_sync(
                 continue
             held = matched
         ok = True
+        echoes: dict[str, object] = {}
         for index, d in enumerate(passes):
             keys = None
             if records is not None:
@@ -77,8 +78,9 @@ def run_sync(
                 # the second pass of a full run mostly meets what the first one just wrote
                 probe_first=full and index > 0,
                 hold=held.get(d, frozenset()),
+                echoes=echoes if full and index > 0 else {},
             )
-            job, settle = _run_pass(project, mapping, d, options, progress, result)
+            job, settle, echoes = _run_pass(project, mapping, d, options, progress, result)
             ok = ok and job.status is not JobStatus.ERROR
             if settle and d is Direction.FROM_INTEGRATION and Direction.TO_INTEGRATION in passes:
                 # Records created in the local system by this pass: send back the fields the
@@ -87,6 +89,7 @@ def run_sync(
                 _run_pass(
                     project, mapping, Direction.TO_INTEGRATION, settle_options, progress, result
                 )
+                echoes = {}
         if not ok:
             broken.add(mapping.name.lower())
     return result
@@ -158,6 +161,16 @@ def _batch_size(project: Project, mapping: TableMapping) -> int:
     return max(size, takes)
 
 
+class PassOutcome(NamedTuple):
+    """A pass's job, and what the opposite pass needs from it."""
+
+    job: Job
+    settle: list[str]
+    """Destination keys whose records the opposite pass must complete."""
+    echoes: dict[str, object]
+    """Destination keys written and left quiet, with their version (see PassOptions)."""
+
+
 def _run_pass(
     project: Project,
     mapping: TableMapping,
@@ -165,7 +178,7 @@ def _run_pass(
     options: PassOptions,
     progress: Progress,
     result: RunResult,
-) -> tuple[Job, list[str]]:
+) -> PassOutcome:
     job = new_job(mapping.name, JobType.SYNC, direction)
     if options.full:
         job.message = "full synchronization"
@@ -193,7 +206,7 @@ def _run_pass(
         with store.transaction() as tx:
             tx.save_job(job)
         progress.pass_finished(job)
-    return job, runner.settle_keys
+    return PassOutcome(job, runner.settle_keys, runner.echoes)
 
 
 def _source_keys(
