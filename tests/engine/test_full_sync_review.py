@@ -49,11 +49,16 @@ def test_matched_pairs_that_differ_are_conflicts_under_policy_none(world: World)
         assert world.crm.get("account", "acc-1")["address1_city"] == "Rome"
 
 
-def test_ambiguous_matches_are_held_back_not_duplicated(world: World):
+def twins(world: World) -> None:
+    """Matching on name; one customer "Twin", two accounts "Twin": an ambiguous match."""
     criteria(world, name="priority = 0")
     customer(world, "C00001", "Twin")
     account(world, "acc-1", "Twin")
     account(world, "acc-2", "Twin")
+
+
+def test_ambiguous_matches_are_held_back_not_duplicated(world: World):
+    twins(world)
     customer(world, "C00002", "Solo")
     account(world, "acc-3", "Other")
     with world.project() as p:
@@ -95,3 +100,39 @@ def test_resolve_all_settles_every_conflict_of_a_mapping(world: World):
         assert {r["city"] for r in world.erp.rows("customer").values()} == {"Rome"}
         assert p.sync().totals().written == 0
         assert p.resolve("CUSTOMER", None, Direction.TO_INTEGRATION).jobs == []  # none left
+
+
+def test_uncoupled_records_are_matched_even_when_stale_couplings_hide_them(world: World):
+    # Couplings whose record was deleted still count as coupled: by the counts alone,
+    # every CRM account looks coupled, and the twins would be copied both ways.
+    twins(world)
+    customer(world, "C00002", "Solo")
+    customer(world, "C00003", "Solo too")
+    with world.project() as p:
+        p.sync(full=True)  # the twins are held back; the solos get accounts
+        for c in p.couplings("CUSTOMER"):
+            world.crm.delete("account", c.integration_key)  # two stale couplings
+        (line,) = p.review(["CUSTOMER"])
+        assert (line.local_records, line.integration_records, line.coupled) == (3, 2, 2)
+        assert line.matches_first
+        run = p.sync(full=True)
+        pairs = coupled_pairs(p, "CUSTOMER")
+        assert "C00001" not in pairs and not {"acc-1", "acc-2"} & set(pairs.values())
+        assert sorted(world.crm.rows("account")) == ["acc-1", "acc-2"]  # no third twin
+        assert len(world.erp.rows("customer")) == 3  # neither account copied
+        assert p.sync(full=True).totals().written == 0
+    assert any(j.type is JobType.COUPLE for j in run.jobs)
+
+
+def test_a_fully_coupled_side_needs_no_matching(world: World):
+    criteria(world, name="priority = 0")
+    customer(world, "C00001", "Shared")
+    account(world, "acc-1", "Shared")
+    with world.project() as p:
+        p.sync(full=True)
+        customer(world, "C00002", "Only local")  # uncoupled on one side only
+        (line,) = p.review(["CUSTOMER"])
+        assert not line.matches_first
+        run = p.sync(full=True)
+    assert not any(j.type is JobType.COUPLE for j in run.jobs)
+    assert len(world.crm.rows("account")) == 2

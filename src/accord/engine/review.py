@@ -8,7 +8,7 @@ records are all coupled already has nothing left to match.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from accord.model import TableMapping
 
 if TYPE_CHECKING:
+    from accord.engine.context import SideContext
     from accord.engine.project import Project
 
 
@@ -52,8 +53,12 @@ def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLin
             ctx.integration.table, filter=ctx.integration.filter
         )
         coupled = project.store.coupling_stats(mapping.name).total
-        if local > coupled and integration > coupled:
-            # uncoupled records (at least as counted) on both sides: couple them first
+        if (local > coupled and integration > coupled) or (
+            local
+            and integration
+            and _uncoupled_on_both_sides(project, mapping.name, local, integration)
+        ):
+            # uncoupled records on both sides: couple them first
             recommendation = Recommendation.COUPLE
         elif local or integration:
             recommendation = Recommendation.FULL_SYNC
@@ -80,3 +85,35 @@ def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLin
             )
         )
     return lines
+
+
+def _uncoupled_on_both_sides(
+    project: Project, mapping: str, local_count: int, integration_count: int
+) -> bool:
+    """Whether each side holds a record (passing the filters) that is not coupled.
+
+    The counts alone can hide them: couplings whose record was deleted, or fell outside a
+    filter, still count as coupled. Creating counterparts for uncoupled records present on
+    both sides would duplicate them, so this is checked record by record (keys only), the
+    smaller side first and each side only until its first uncoupled record.
+    """
+    ctx = project.context(mapping)
+    sides = [ctx.local, ctx.integration]
+    if integration_count < local_count:
+        sides.reverse()
+    return all(_has_uncoupled(project, mapping, side) for side in sides)
+
+
+def _has_uncoupled(project: Project, mapping: str, side: SideContext) -> bool:
+    batches = side.connector.read(
+        side.table, filter=side.filter, fields=[], batch_size=project.batch_size
+    )
+    try:
+        for batch in batches:
+            coupled = project.store.couplings_by(mapping, side.side, [r.key for r in batch])
+            if any(r.key not in coupled for r in batch):
+                return True
+        return False
+    finally:
+        if isinstance(batches, Generator):  # stopped early: let go of its connection now
+            batches.close()
