@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -110,3 +113,19 @@ def test_job_prefix_lookup_and_counters(store):
     found = store.job("abcd")
     assert found is not None and found.counters.inserted == 7 and found.status is JobStatus.OK
     assert store.job("zzz") is None
+
+
+def test_a_closed_store_keeps_nothing_alive(tmp_path: Path) -> None:
+    # A long-lived process (a web UI, a scheduler) opens and closes stores again and again:
+    # the hot statements a store prepared must go with it, not pin its dialect for good.
+    dialects = []
+    for i in range(3):
+        store = StateStore(f"sqlite:///{tmp_path}/state{i}.db")
+        store.couplings_by("CUSTOMER", Side.LOCAL, ["C1", "C2"])
+        with store.transaction() as tx:
+            tx.delete_couplings("CUSTOMER", ["C1"])
+        dialects.append(weakref.ref(store.engine.dialect))
+        store.close()
+        del store, tx
+    gc.collect()
+    assert [d() for d in dialects] == [None, None, None]

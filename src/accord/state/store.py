@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +68,7 @@ class StateStore:
         self.url = url
         self.dry_run = dry_run
         self.holders: dict[str, timedelta] = {}  # leases this store holds: holder → lifetime
+        self.statements = _Statements()
         connect_args: dict[str, Any] = {}
         dry_url = url
         if url.startswith("sqlite"):
@@ -134,7 +134,7 @@ class StateStore:
     def transaction(self) -> Iterator[StateTransaction]:
         """All writes of one batch, committed together."""
         with self._write() as conn:
-            yield StateTransaction(conn, self.holders)
+            yield StateTransaction(conn, self.holders, self.statements)
 
     # -- couplings ------------------------------------------------------------------------
     def couplings_by(self, mapping: str, side: Side, keys: Iterable[str]) -> dict[str, Coupling]:
@@ -144,7 +144,7 @@ class StateStore:
         with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = padded(wanted[start : start + CHUNK])
-                query = _prepared(conn, ("couplings_by", side), len(chunk))
+                query = self.statements.get(conn, ("couplings_by", side), len(chunk))
                 for values in query.all(conn, _key_params(mapping, chunk)):
                     coupling = _coupling_of(values)
                     found[
@@ -176,7 +176,7 @@ class StateStore:
         with self._read() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = padded(wanted[start : start + CHUNK])
-                query = _prepared(conn, ("sync_states", side, direction), len(chunk))
+                query = self.statements.get(conn, ("sync_states", side, direction), len(chunk))
                 for row in query.all(conn, _key_params(mapping, chunk)):
                     rest = row[1:]
                     state = shared.get(rest)
@@ -441,9 +441,15 @@ class StateStore:
 class StateTransaction:
     """Writes of one batch; the enclosing :meth:`StateStore.transaction` commits them."""
 
-    def __init__(self, conn: sa.Connection, holders: dict[str, timedelta] | None = None) -> None:
+    def __init__(
+        self,
+        conn: sa.Connection,
+        holders: dict[str, timedelta] | None = None,
+        statements: _Statements | None = None,
+    ) -> None:
         self.conn = conn
         self.holders = holders or {}
+        self.statements = statements or _Statements()
 
     def insert_couplings(self, items: Sequence[Coupling]) -> None:
         if items:
@@ -479,13 +485,13 @@ class StateTransaction:
         """
         for start in range(0, len(local_keys), CHUNK):
             chunk = padded(local_keys[start : start + CHUNK])
-            query = _prepared(self.conn, ("confirm", version_side), len(chunk))
+            query = self.statements.get(self.conn, ("confirm", version_side), len(chunk))
             query.execute(self.conn, {**_key_params(mapping, chunk), "b_version": version})
 
     def delete_couplings(self, mapping: str, local_keys: Sequence[str]) -> None:
         for start in range(0, len(local_keys), CHUNK):
             chunk = padded(local_keys[start : start + CHUNK])
-            query = _prepared(self.conn, ("delete",), len(chunk))
+            query = self.statements.get(self.conn, ("delete",), len(chunk))
             query.execute(self.conn, _key_params(mapping, chunk))
 
     def delete_all_couplings(self, mapping: str) -> int:
@@ -639,9 +645,6 @@ _RESULT_COLUMNS = {
     Direction.TO_INTEGRATION: couplings.c.result_to,
     Direction.FROM_INTEGRATION: couplings.c.result_from,
 }
-_PREPARED: weakref.WeakKeyDictionary[sa.Dialect, dict[tuple[Any, ...], Prepared]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _key_params(mapping: str, keys: Sequence[str]) -> dict[str, Any]:
@@ -650,12 +653,21 @@ def _key_params(mapping: str, keys: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-def _prepared(conn: sa.Connection, what: tuple[Any, ...], size: int) -> Prepared:
-    by_dialect = _PREPARED.setdefault(conn.dialect, {})
-    found = by_dialect.get((*what, size))
-    if found is None:
-        found = by_dialect[(*what, size)] = Prepared(_statement(what, size), conn.dialect)
-    return found
+class _Statements:
+    """The hot statements of one store, prepared once for its connections' dialect.
+
+    Held by the store, not by a module-level cache: a prepared statement keeps its dialect
+    alive, so a cache keyed by dialect would keep every closed store's engine for good.
+    """
+
+    def __init__(self) -> None:
+        self._prepared: dict[tuple[Any, ...], Prepared] = {}
+
+    def get(self, conn: sa.Connection, what: tuple[Any, ...], size: int) -> Prepared:
+        found = self._prepared.get((*what, size))
+        if found is None:
+            found = self._prepared[(*what, size)] = Prepared(_statement(what, size), conn.dialect)
+        return found
 
 
 def _statement(what: tuple[Any, ...], size: int) -> Any:
