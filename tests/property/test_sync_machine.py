@@ -37,6 +37,7 @@ from tests.property.world import (
     LOCAL_CUSTOMER_EDITABLE,
     TABLES,
     World,
+    as_test,
     assert_one_to_one,
     deferred,
     errors_of,
@@ -582,11 +583,7 @@ class FieldsMerge(SyncMachine):
     CLEAR_ON_MISSING = True
 
 
-TestSyncLocalWins = LocalWins.TestCase
-TestSyncLocalWins.settings = SETTINGS
-TestSyncIntegrationWins = IntegrationWins.TestCase
-TestSyncIntegrationWins.settings = SETTINGS
-TestSyncConflictsFail = ConflictsFail.TestCase
-TestSyncConflictsFail.settings = SETTINGS
-TestSyncFieldsMerge = FieldsMerge.TestCase
-TestSyncFieldsMerge.settings = SETTINGS
+TestSyncLocalWins = as_test(LocalWins, SETTINGS)
+TestSyncIntegrationWins = as_test(IntegrationWins, SETTINGS)
+TestSyncConflictsFail = as_test(ConflictsFail, SETTINGS)
+TestSyncFieldsMerge = as_test(FieldsMerge, SETTINGS)

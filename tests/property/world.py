@@ -16,6 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import TestCase
+
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine
 
 import accord
 from accord.errors import RecordError
@@ -210,6 +214,13 @@ class World:
         """Whether an account passes CUSTOMER's integration filter (the engine's evaluator)."""
         selected = self.project.context("CUSTOMER").integration.filter
         return selected is None or selected.matches(row)
+
+
+def as_test(machine: type[RuleBasedStateMachine], config: settings) -> type[TestCase]:
+    """The machine's unittest case, run with ``config``."""
+    case: type[TestCase] = machine.TestCase
+    case.settings = config  # type: ignore[attr-defined]  # hypothesis reads it there
+    return case
 
 
 # -- checks ---------------------------------------------------------------------------------

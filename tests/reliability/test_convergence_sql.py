@@ -41,6 +41,7 @@ from accord.connectors.retry import RetryingConnector
 from accord.errors import RetriableConnectorError
 from accord.model import Coupling, SyncResult
 from accord.testing import Fault, FaultKind, FaultPlan, FaultyConnector
+from tests.property.world import as_test, assert_one_to_one
 
 CONFIG = """
 [state]
@@ -352,22 +353,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 f"a further sync (full={full}) changed rows it did not count"
             )
         couplings = self.couplings()
-        self.check_one_to_one(couplings)
+        assert_one_to_one("CUSTOMER", couplings)
         self.check_pairs(couplings, erp, crm)
         self.check_no_duplicates(couplings, erp, crm)
         note(f"crashes: {min(self.crashes, 2)}")
-
-    def check_one_to_one(self, couplings: list[Coupling]) -> None:
-        local: set[str] = set()
-        integration: set[str] = set()
-        for c in couplings:
-            assert not c.pending, f"pending coupling left after a quiet sync: {c}"
-            assert c.local_key not in local, f"local key {c.local_key!r} coupled twice"
-            assert c.integration_key not in integration, (
-                f"integration key {c.integration_key!r} coupled twice"
-            )
-            local.add(c.local_key)
-            integration.add(c.integration_key)
 
     def check_pairs(
         self, couplings: list[Coupling], erp: dict[str, Row], crm: dict[str, Row]
@@ -479,12 +468,7 @@ class FieldsMerge(ConvergenceMachine):
     POLICY = "merge"
 
 
-TestConvergenceLocalWins = LocalWins.TestCase
-TestConvergenceLocalWins.settings = SETTINGS
-TestConvergenceIntegrationWins = IntegrationWins.TestCase
-TestConvergenceIntegrationWins.settings = SETTINGS
-# The `none` policy's machine is not collected yet: it found a full sync that still writes
-# after a quiet one, in a long unshrunk example (same-name records, a crash during a read,
-# uncoupling, matches) that is not explained yet. Investigating it is the next step.
-TestConvergenceFieldsMerge = FieldsMerge.TestCase
-TestConvergenceFieldsMerge.settings = SETTINGS
+TestConvergenceLocalWins = as_test(LocalWins, SETTINGS)
+TestConvergenceIntegrationWins = as_test(IntegrationWins, SETTINGS)
+TestConvergenceConflictsFail = as_test(ConflictsFail, SETTINGS)
+TestConvergenceFieldsMerge = as_test(FieldsMerge, SETTINGS)
