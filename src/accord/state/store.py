@@ -25,7 +25,7 @@ from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, 
 from accord.errors import BusyError, StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
-from accord.state import migrate
+from accord.state import migrate, sqlite
 from accord.state.tables import (
     ATTENTION,
     couplings,
@@ -72,7 +72,7 @@ class StateStore:
         connect_args: dict[str, Any] = {}
         dry_url = url
         if url.startswith("sqlite"):
-            connect_args["timeout"] = 30
+            connect_args["timeout"] = sqlite.BUSY_TIMEOUT
             database = sa.engine.make_url(url).database
             if database and database != ":memory:":
                 if dry_run and not Path(database).exists():
@@ -90,7 +90,7 @@ class StateStore:
         except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
             raise StateError(f"cannot use state store URL {redact_url(url)}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite.configure)
         self._dry: sa.Connection | None = None
         try:
             if dry_run:
@@ -582,13 +582,6 @@ class StateTransaction:
 def current_pid() -> int:
     """The pid recorded on jobs (a seam for tests that simulate a dead process)."""
     return os.getpid()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _dry_engine(url: str, connect_args: dict[str, Any]) -> sa.Engine:
