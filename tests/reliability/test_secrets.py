@@ -48,6 +48,7 @@ url = "{erp}"
 [systems.crm]
 connector = "sql"
 url = "{crm}"
+retry = {{ attempts = 2, backoff = 0.05 }}  # retried once (its messages are checked too), soon
 
 [[mappings]]
 name = "CUSTOMER"
