@@ -11,9 +11,9 @@ duplicate: the rerun finds the pending coupling and checks whether the record ex
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import chain
 
 from accord.engine.context import MappingContext, SideContext
@@ -22,6 +22,7 @@ from accord.engine.lookups import resolve_lookups
 from accord.engine.merge import MergeBase
 from accord.engine.plan import NoRecorder, PlannedChange, Recorder
 from accord.engine.progress import Progress
+from accord.engine.reading import PassReader, newer
 from accord.engine.transfer import TransferPlan, Transferred, differences
 from accord.errors import RecordError
 from accord.model import (
@@ -142,6 +143,7 @@ class Pass:
             else (options.full or not self.mapping.sync_only_coupled)
         )
         self.keys_allocator = KeyAllocator(self.dst, store)
+        self.read = PassReader(ctx, direction, store, job, options)
         back = ctx.rules(direction.opposite)
         self.has_back_rules = self.mapping.direction is Direction.BIDIRECTIONAL and any(
             not r.bidirectional for r in back
@@ -167,7 +169,7 @@ class Pass:
     def run(self) -> Job:
         started = utcnow()
         max_seen = None
-        batches, total = self._batches()
+        batches, total = self.read.batches()
         self.progress.pass_started(self.job, total)
         # A pass allocates millions of short-lived objects; every full collection would also
         # walk all the long-lived ones (modules, SQLAlchemy metadata, configuration) again,
@@ -199,103 +201,13 @@ class Pass:
         self.progress.pass_finished(self.job)
         return self.job
 
-    def _batches(self) -> tuple[Iterator[tuple[list[Record], bool]], int | None]:
-        size = self.options.batch_size
-        fields = [] if self.options.probe_first else self.ctx.source_fields(self.direction)
-        read = self.src.connector.read
-        if self.options.keys is not None:
-            keys = list(dict.fromkeys(self.options.keys))
-            return self._with_missing(
-                read(self.src.table, keys=keys, fields=fields, batch_size=size), keys
-            ), len(keys)
-        retry = self.store.retry_keys(self.mapping.name, self.direction)
-        modified_after = None
-        if not self.options.full:
-            watermark = self.store.watermark(self.mapping.name, self.src.side)
-            if watermark is not None:
-                modified_after = watermark - timedelta(seconds=self.src.settings.overlap_seconds)
-        total = self.src.connector.count(
-            self.src.table, filter=self.src.filter, modified_after=modified_after
-        ) + len(retry)
-        retry_set = set(retry)
-        retried = (
-            self._retried(read(self.src.table, keys=retry, fields=fields, batch_size=size), retry)
-            if retry
-            else iter(())
-        )
-        main = (
-            ([r for r in batch if r.key not in retry_set], True)
-            for batch in read(
-                self.src.table,
-                filter=self.src.filter,
-                modified_after=modified_after,
-                fields=fields,
-                batch_size=size,
-            )
-        )
-        return chain(retried, main), total
-
-    def _retried(
-        self, batches: Iterator[list[Record]], keys: list[str]
-    ) -> Iterator[tuple[list[Record], bool]]:
-        seen: set[str] = set()
-        for batch in batches:
-            seen.update(r.key for r in batch)
-            yield batch, False
-        gone = [k for k in keys if k not in seen]
-        if gone:
-            self._settle_orphans(gone)
-
-    def _settle_orphans(self, source_keys: list[str]) -> None:
-        """Pending creations whose source record was deleted before they could finish.
-
-        Nothing to create any more: if the destination record was never written the coupling
-        goes; if it was (the run died after writing it), the pair is confirmed as coupled, so
-        that the deleted source is a deletion conflict like any other, never re-created.
-        """
-        found = self.store.couplings_by(self.mapping.name, self.src.side, source_keys)
-        pending = [c for c in found.values() if c.pending]
-        if not pending:
-            return
-        written = self._read_destination([c.key(self.dst.side) for c in pending])
-        drop, confirm = [], []
-        for c in pending:
-            dest = written.get(c.key(self.dst.side))
-            if dest is None:
-                drop.append(c.local_key)
-            else:
-                c.pending = False
-                c.set_version(self.dst.side, dest.version)
-                confirm.append(c)
-        with self.store.transaction() as tx:
-            tx.delete_couplings(self.mapping.name, drop)
-            tx.update_couplings(confirm)
-
-    def _with_missing(
-        self, batches: Iterator[list[Record]], keys: list[str]
-    ) -> Iterator[tuple[list[Record], bool]]:
-        seen: set[str] = set()
-        for batch in batches:
-            seen.update(r.key for r in batch)
-            yield batch, False
-        missing = [k for k in keys if k not in seen]
-        if missing:
-            with self.store.transaction() as tx:
-                tx.add_errors(
-                    [
-                        JobError(self.job.id, k, "", f"record not found in {self.src.table_ref}")
-                        for k in missing
-                    ]
-                )
-            self.job.counters.add(Action.FAIL, len(missing))
-
     # -- one batch ------------------------------------------------------------------------
     def _process(self, records: list[Record]) -> None:
         if not records:
             return
         d, src_side = self.direction, self.src.side
         if self.options.probe_first:
-            records = self._drop_quiet_echoes(records)
+            records = self.read.drop_quiet_echoes(records)
             if not records:
                 self._commit_counters()  # the batch ends here: keep progress visible
                 return
@@ -329,15 +241,15 @@ class Pass:
                 or (self.options.full and not self._synced_this_run(c))
                 or self.options.keys is not None
                 or c.needs_retry(d)
-                or _newer(r, c.version(src_side))
+                or newer(r, c.version(src_side))
             ):
                 candidates.append((r, c))
             else:
                 self.job.counters.unchanged += 1
 
         if self.options.probe_first:
-            creations, candidates = self._complete(creations, candidates)
-        current = self._read_destination([c.key(self.dst.side) for _, c in candidates])
+            creations, candidates = self.read.complete(creations, candidates)
+        current = self.read.destination([c.key(self.dst.side) for _, c in candidates])
         resolved = resolve_lookups(
             self.store,
             self.rules,
@@ -378,81 +290,14 @@ class Pass:
             reached("pass.written")  # written, not yet recorded in the state store
         return results
 
-    def _drop_quiet_echoes(self, records: list[Record]) -> list[Record]:
-        """Count as unchanged, without loading them, records this run already synchronized.
-
-        A light query of coupling state per batch, instead of whole couplings: the second pass
-        of a full run mostly meets the records the first one just wrote.
-        """
-        echoes = self.options.echoes
-        if echoes:
-            unknown = []
-            for r in records:
-                if r.version is not None and echoes.get(r.key) == r.version:
-                    self.job.counters.unchanged += 1
-                else:
-                    unknown.append(r)
-            records = unknown
-        if not records:
-            return records
-        states = self.store.sync_states(
-            self.mapping.name, self.src.side, self.direction, [r.key for r in records]
-        )
-        started = self.options.run_started
-        rest = []
-        for r in records:
-            state = states.get(r.key)
-            if (
-                state is not None
-                and started is not None
-                and state.quiet
-                and state.synced_at is not None
-                and state.synced_at >= started
-                and not _newer(r, state.version)
-            ):
-                self.job.counters.unchanged += 1
-            else:
-                rest.append(r)
-        return rest
-
     def _commit_counters(self) -> None:
         """Persist counters when a batch ends early (progress stays visible)."""
         with self.store.transaction() as tx:
             tx.save_job(self.job)
 
-    def _complete(
-        self,
-        creations: list[tuple[Record, Coupling | None]],
-        candidates: list[tuple[Record, Coupling]],
-    ) -> tuple[list[tuple[Record, Coupling | None]], list[tuple[Record, Coupling]]]:
-        """After a probe, read the whole records that need work (one query per batch)."""
-        keys = [r.key for r, _ in creations] + [r.key for r, _ in candidates]
-        if not keys:
-            return creations, candidates
-        fields = self.ctx.source_fields(self.direction)
-        full = {
-            r.key: r
-            for batch in self.src.connector.read(self.src.table, keys=keys, fields=fields)
-            for r in batch
-        }
-        return (
-            [(full[r.key], c) for r, c in creations if r.key in full],
-            [(full[r.key], c) for r, c in candidates if r.key in full],
-        )
-
     def _synced_this_run(self, c: Coupling) -> bool:
         started = self.options.run_started
         return started is not None and c.synced_at is not None and c.synced_at >= started
-
-    def _read_destination(self, keys: list[str]) -> dict[str, Record]:
-        if not keys:
-            return {}
-        fields = self.ctx.destination_fields(self.direction)
-        return {
-            r.key: r
-            for batch in self.dst.connector.read(self.dst.table, keys=keys, fields=fields)
-            for r in batch
-        }
 
     def _compare(
         self,
@@ -482,9 +327,9 @@ class Pass:
             self.mapping.direction is Direction.BIDIRECTIONAL
             and not c.pending
             and self.options.keys is None
-            and _newer(dest, c.version(dst_side))
+            and newer(dest, c.version(dst_side))
         )
-        source_changed = c.needs_retry(d) or _newer(r, c.version(self.src.side))
+        source_changed = c.needs_retry(d) or newer(r, c.version(self.src.side))
         if dest_changed and not source_changed:
             # Only the destination changed (a full pass compares every pair): its edits are
             # not overwritten here; the opposite pass brings them over.
@@ -549,7 +394,7 @@ class Pass:
             and self.options.keys is not None
             and self.has_back_rules
             and not c.pending
-            and _newer(dest, c.version(dst_side))
+            and newer(dest, c.version(dst_side))
         )
         if due_back:
             c.set_result(d.opposite, SyncResult.DEFERRED, self.job.id)
@@ -673,20 +518,19 @@ class Pass:
         written): as :meth:`_succeed` would leave it, with one stamp for the batch."""
         job = self.job.id
         done = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
-        # The other direction owns fields this pass does not write: it is due at once.
-        due, due_job = (
-            (SyncResult.DEFERRED, job) if self.has_back_rules else (SyncResult.NONE, None)
-        )
+        # The other direction owns fields this pass does not write: it is due at once. Only
+        # this direction gets the job: it tells who is creating the record (Coupling.creator).
+        due = SyncResult.DEFERRED if self.has_back_rules else SyncResult.NONE
         if self.direction is Direction.TO_INTEGRATION:
             c = Coupling(
                 self.mapping.name, r.key, dest_key, pending=True, local_version=r.version,
-                result_to=done, job_to=job, result_from=due, job_from=due_job,
+                result_to=done, job_to=job, result_from=due, job_from=None,
                 coupled_at=now, synced_at=now,
             )  # fmt: skip
         else:
             c = Coupling(
                 self.mapping.name, dest_key, r.key, pending=True, integration_version=r.version,
-                result_to=due, job_to=due_job, result_from=done, job_from=job,
+                result_to=due, job_to=None, result_from=done, job_from=job,
                 coupled_at=now, synced_at=now,
             )  # fmt: skip
         if self.merge is not None:
@@ -820,10 +664,3 @@ class Pass:
         c.set_result(d, SyncResult.FAILURE, self.job.id, message)
         state.save.append(c)
         self._fail(state, r.key, c.key(self.dst.side), message, conflict=conflict)
-
-
-def _newer(r: Record, synced: object) -> bool:
-    """Changed since the version stored at the last sync (unknown versions count as changed)."""
-    if r.version is None or synced is None:
-        return True
-    return bool(r.version > synced)  # type: ignore[operator]

@@ -86,6 +86,23 @@ class Coupling:
     def key_on_destination(self, direction: Direction) -> str:
         return self.integration_key if direction is Direction.TO_INTEGRATION else self.local_key
 
+    def creator(self) -> Direction | None:
+        """The direction whose pass is creating a pending coupling's missing record.
+
+        The creating pass records its job on its own direction only; the opposite one, due
+        at once when it owns fields, gets a job when it runs. Couplings recorded before that
+        rule are told by their versions (the creator knew its source's, not the new record's).
+        """
+        if self.job_to and not self.job_from:
+            return Direction.TO_INTEGRATION
+        if self.job_from and not self.job_to:
+            return Direction.FROM_INTEGRATION
+        if self.local_version and not self.integration_version:
+            return Direction.TO_INTEGRATION
+        if self.integration_version and not self.local_version:
+            return Direction.FROM_INTEGRATION
+        return None
+
     @property
     def last_result(self) -> str:
         """A one-word summary for listings."""

@@ -1,0 +1,213 @@
+"""What a pass reads: its source in batches, and the records and state around them.
+
+The source is read page by page: records due for a retry first, then those modified since
+the watermark (or every record of a full pass, or the keys asked for). What cannot be read
+is settled here too: keys asked for that do not exist fail, and pending creations whose
+source record is gone are dropped or confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from itertools import chain
+from typing import TYPE_CHECKING
+
+from accord.engine.context import MappingContext, SideContext
+from accord.model import Action, Coupling, Direction, Job, JobError, Record
+from accord.state import StateStore
+
+if TYPE_CHECKING:
+    from accord.engine.pass_ import PassOptions
+
+Batch = tuple[list[Record], bool]
+"""A page of source records, and whether it advances the watermark."""
+
+
+class PassReader:
+    """Reads for one pass: source pages, destination records, and what is already done."""
+
+    def __init__(
+        self,
+        ctx: MappingContext,
+        direction: Direction,
+        store: StateStore,
+        job: Job,
+        options: PassOptions,
+    ) -> None:
+        self.ctx = ctx
+        self.direction = direction
+        self.mapping = ctx.mapping
+        self.store = store
+        self.job = job
+        self.options = options
+        self.src: SideContext = ctx.source(direction)
+        self.dst: SideContext = ctx.destination(direction)
+
+    def batches(self) -> tuple[Iterator[Batch], int | None]:
+        """The pages to work through, and how many records they hold (for progress)."""
+        size = self.options.batch_size
+        fields = [] if self.options.probe_first else self.ctx.source_fields(self.direction)
+        read = self.src.connector.read
+        if self.options.keys is not None:
+            keys = list(dict.fromkeys(self.options.keys))
+            found = read(self.src.table, keys=keys, fields=fields, batch_size=size)
+            return self._by_key(found, keys, self._fail_missing), len(keys)
+        retry = self.store.retry_keys(self.mapping.name, self.direction)
+        modified_after = None
+        if not self.options.full:
+            watermark = self.store.watermark(self.mapping.name, self.src.side)
+            if watermark is not None:
+                modified_after = watermark - timedelta(seconds=self.src.settings.overlap_seconds)
+        total = self.src.connector.count(
+            self.src.table, filter=self.src.filter, modified_after=modified_after
+        ) + len(retry)
+        retry_set = set(retry)
+        retried = (
+            self._by_key(
+                read(self.src.table, keys=retry, fields=fields, batch_size=size),
+                retry,
+                self._settle_orphans,  # retried keys gone from the source
+            )
+            if retry
+            else iter(())
+        )
+        main = (
+            ([r for r in batch if r.key not in retry_set], True)
+            for batch in read(
+                self.src.table,
+                filter=self.src.filter,
+                modified_after=modified_after,
+                fields=fields,
+                batch_size=size,
+            )
+        )
+        return chain(retried, main), total
+
+    def destination(self, keys: list[str]) -> dict[str, Record]:
+        """The destination records of these keys (those that exist), in one query."""
+        if not keys:
+            return {}
+        fields = self.ctx.destination_fields(self.direction)
+        return {
+            r.key: r
+            for batch in self.dst.connector.read(self.dst.table, keys=keys, fields=fields)
+            for r in batch
+        }
+
+    def drop_quiet_echoes(self, records: list[Record]) -> list[Record]:
+        """Count as unchanged, without loading them, records this run already synchronized.
+
+        A light query of coupling state per batch, instead of whole couplings: the second pass
+        of a full run mostly meets the records the first one just wrote.
+        """
+        echoes = self.options.echoes
+        if echoes:
+            unknown = []
+            for r in records:
+                if r.version is not None and echoes.get(r.key) == r.version:
+                    self.job.counters.unchanged += 1
+                else:
+                    unknown.append(r)
+            records = unknown
+        if not records:
+            return records
+        states = self.store.sync_states(
+            self.mapping.name, self.src.side, self.direction, [r.key for r in records]
+        )
+        started = self.options.run_started
+        rest = []
+        for r in records:
+            state = states.get(r.key)
+            if (
+                state is not None
+                and started is not None
+                and state.quiet
+                and state.synced_at is not None
+                and state.synced_at >= started
+                and not newer(r, state.version)
+            ):
+                self.job.counters.unchanged += 1
+            else:
+                rest.append(r)
+        return rest
+
+    def complete(
+        self,
+        creations: list[tuple[Record, Coupling | None]],
+        candidates: list[tuple[Record, Coupling]],
+    ) -> tuple[list[tuple[Record, Coupling | None]], list[tuple[Record, Coupling]]]:
+        """After a probe, read the whole records that need work (one query per batch)."""
+        keys = [r.key for r, _ in creations] + [r.key for r, _ in candidates]
+        if not keys:
+            return creations, candidates
+        fields = self.ctx.source_fields(self.direction)
+        full = {
+            r.key: r
+            for batch in self.src.connector.read(self.src.table, keys=keys, fields=fields)
+            for r in batch
+        }
+        return (
+            [(full[r.key], c) for r, c in creations if r.key in full],
+            [(full[r.key], c) for r, c in candidates if r.key in full],
+        )
+
+    def _by_key(
+        self,
+        batches: Iterator[list[Record]],
+        keys: list[str],
+        settle: Callable[[list[str]], None],
+    ) -> Iterator[Batch]:
+        """Pages read by key; after the last, ``settle`` gets the keys none of them held."""
+        seen: set[str] = set()
+        for batch in batches:
+            seen.update(r.key for r in batch)
+            yield batch, False
+        missing = [k for k in keys if k not in seen]
+        if missing:
+            settle(missing)
+
+    def _settle_orphans(self, source_keys: list[str]) -> None:
+        """Pending creations whose source record was deleted before they could finish.
+
+        Nothing to create any more: if the destination record was never written the coupling
+        goes; if it was (the run died after writing it), the pair is confirmed as coupled, so
+        that the deleted source is a deletion conflict like any other, never re-created.
+        """
+        found = self.store.couplings_by(self.mapping.name, self.src.side, source_keys)
+        # A key missing here may be the record the *opposite* pass is creating: left to it.
+        mine = (self.direction, None)
+        pending = [c for c in found.values() if c.pending and c.creator() in mine]
+        if not pending:
+            return
+        written = self.destination([c.key(self.dst.side) for c in pending])
+        drop, confirm = [], []
+        for c in pending:
+            dest = written.get(c.key(self.dst.side))
+            if dest is None:
+                drop.append(c.local_key)
+            else:
+                c.pending = False
+                c.set_version(self.dst.side, dest.version)
+                confirm.append(c)
+        with self.store.transaction() as tx:
+            tx.delete_couplings(self.mapping.name, drop)
+            tx.update_couplings(confirm)
+
+    def _fail_missing(self, keys: list[str]) -> None:
+        """Keys asked for that the source does not hold fail, each with its reason."""
+        with self.store.transaction() as tx:
+            tx.add_errors(
+                [
+                    JobError(self.job.id, k, "", f"record not found in {self.src.table_ref}")
+                    for k in keys
+                ]
+            )
+        self.job.counters.add(Action.FAIL, len(keys))
+
+
+def newer(r: Record, synced: object) -> bool:
+    """Changed since the version stored at the last sync (unknown versions count as changed)."""
+    if r.version is None or synced is None:
+        return True
+    return bool(r.version > synced)  # type: ignore[operator]
