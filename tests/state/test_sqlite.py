@@ -29,17 +29,23 @@ def writer_holding_the_lock(path: Path) -> sqlite3.Connection:
 def test_a_store_opened_during_another_writers_transaction_waits_for_it(tmp_path: Path):
     path = tmp_path / "state.db"
     writer = writer_holding_the_lock(path)
-    released = threading.Timer(0.3, writer.execute, ["COMMIT"])
-    released.start()
-    started = time.monotonic()
-    store = StateStore(f"sqlite:///{path}")
+    released: list[float] = []
+
+    def release() -> None:
+        writer.execute("COMMIT")
+        released.append(time.monotonic())
+
+    timer = threading.Timer(0.3, release)
+    timer.start()
+    store = StateStore(f"sqlite:///{path}")  # before the fix: "database is locked" at once
     try:
-        assert time.monotonic() - started >= 0.25  # it waited for the writer, then opened
+        opened = time.monotonic()
+        assert released and released[0] <= opened  # it waited for the writer, then opened
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert store.jobs() == []
     finally:
-        released.join()
+        timer.join()
         store.close()
         writer.close()
 
