@@ -1,0 +1,34 @@
+"""Which pass a pending coupling belongs to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from accord.model import Coupling, Direction, Side, SyncResult
+
+SEEN = datetime(2026, 1, 1)
+TO, FROM = Direction.TO_INTEGRATION, Direction.FROM_INTEGRATION
+
+
+@pytest.mark.parametrize("creator", [TO, FROM])
+def test_the_creating_pass_is_the_one_that_holds_the_job(creator: Direction):
+    c = Coupling("CUSTOMER", "C1", "A1", pending=True)
+    c.set_result(creator, SyncResult.DEFERRED, "job-1")  # lookup deferred: no help there
+    c.set_result(creator.opposite, SyncResult.DEFERRED, None)  # due, not run yet
+    c.set_version(Side.LOCAL if creator is FROM else Side.INTEGRATION, SEEN)  # misleading
+    assert c.creator() is creator
+
+
+@pytest.mark.parametrize(
+    ("local_version", "integration_version", "creator"),
+    [(SEEN, None, TO), (None, SEEN, FROM), (None, None, None), (SEEN, SEEN, None)],
+)
+def test_older_couplings_with_both_jobs_are_told_by_their_versions(
+    local_version: datetime | None, integration_version: datetime | None, creator: Direction | None
+):
+    """Recorded before the rule: the creator knew its source's version, not the new record's."""
+    c = Coupling("CUSTOMER", "C1", "A1", pending=True, job_to="j", job_from="j")
+    c.local_version, c.integration_version = local_version, integration_version
+    assert c.creator() is creator
