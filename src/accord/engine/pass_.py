@@ -24,6 +24,7 @@ from accord.engine.plan import NoRecorder, PlannedChange, Recorder
 from accord.engine.progress import Progress
 from accord.engine.reading import PassReader, newer
 from accord.engine.transfer import TransferPlan, Transferred, differences
+from accord.engine.update_conflict import ConflictJudge, Outcome
 from accord.errors import RecordError
 from accord.model import (
     Action,
@@ -163,6 +164,9 @@ class Pass:
             if self.mapping.direction is Direction.BIDIRECTIONAL
             and self.mapping.update_conflict is UpdateConflict.MERGE
             else None
+        )
+        self.conflicts = ConflictJudge(
+            self.mapping.update_conflict, direction, self.rules, self.merge, self.has_back_rules
         )
 
     # -- driving --------------------------------------------------------------------------
@@ -336,50 +340,22 @@ class Pass:
             self.job.counters.unchanged += 1
             return
         both_changed = dest_changed
-        theirs: list[str] = []
+        theirs: tuple[str, ...] = ()
         if both_changed:
-            conflicting = [
-                rule.dest for rule in self.rules if rule.bidirectional and rule.dest in diff
-            ]
-            if conflicting and self.merge is not None:
-                clashes, theirs = self.merge.split(r, c, dest, conflicting)
-                if clashes:
-                    message = self._conflict_message(r, dest, clashes, diff, c)
-                    self._fail_coupling(state, r, c, message, conflict=True)
-                    return
-                for name in theirs:
-                    del diff[name]  # the destination's own edit stands; the opposite pass
-                conflicting = []  # (or a settle pass) brings it over
-                both_changed = bool(theirs) or self.has_back_rules
-            if conflicting:
-                policy = self.mapping.update_conflict
-                winner = {
-                    UpdateConflict.SEND: Direction.TO_INTEGRATION,
-                    UpdateConflict.GET: Direction.FROM_INTEGRATION,
-                }.get(policy)
-                if winner is None:
-                    self._fail_coupling(
-                        state,
-                        r,
-                        c,
-                        self._conflict_message(r, dest, conflicting, diff),
-                        conflict=True,
-                    )
-                    return
-                if winner is not d:
-                    self.job.counters.skipped += 1
-                    self._note(
-                        Action.SKIP,
-                        r.key,
-                        c.key(dst_side),
-                        reason=f"update conflict: {policy.value} lets the other side win",
-                        conflict=True,
-                    )
-                    return
-                # This side wins the bidirectional fields. The losing side's changes to fields
-                # only the other direction writes must still flow: keep its version "changed"
-                # when such fields exist, so the opposite pass (or a settle pass) sends them.
-                both_changed = self.has_back_rules
+            verdict = self.conflicts.judge(r, c, dest, diff)
+            if verdict.outcome is Outcome.FAIL:
+                self._fail_coupling(state, r, c, verdict.message, conflict=True)
+                return
+            if verdict.outcome is Outcome.SKIP:
+                self.job.counters.skipped += 1
+                self._note(
+                    Action.SKIP, r.key, c.key(dst_side), reason=verdict.message, conflict=True
+                )
+                return
+            theirs = verdict.theirs
+            for name in theirs:
+                del diff[name]
+            both_changed = verdict.destination_keeps_changes
         if both_changed and (self.has_back_rules or theirs):
             # The destination also changed, in fields only the other direction writes (or its
             # pass was skipped by a conflict): complete the pair in this same run.
@@ -422,27 +398,6 @@ class Pass:
             )
         )
         changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
-
-    def _conflict_message(
-        self,
-        r: Record,
-        dest: Record,
-        fields: list[str],
-        diff: dict[str, object],
-        c: Coupling | None = None,
-    ) -> str:
-        base = (c.last_values or {}).get(self.dst.side.value, {}) if c is not None else {}
-        shown = "; ".join(
-            f"{f}: {self.src.side.value} {diff[f]!r}, {self.dst.side.value} {dest.values.get(f)!r}"
-            + (f", at last sync {base[f]!r}" if f in base else "")
-            for f in fields[:5]
-        )
-        what = "the same fields" if c is not None else "bidirectional fields differ"
-        return (
-            f"update conflict: both records changed since the last synchronization, "
-            f"{what} ({shown}); resolve with 'accord resolve' (--send or --get) or set "
-            f"update_conflict"
-        )
 
     def _deletion_conflict(
         self,
