@@ -149,6 +149,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.serial = 0
         self.clock = datetime(2000, 1, 1)
         self.released: dict[str, set[str]] = {"erp": set(), "crm": set()}  # uncoupled by users
+        self.deleted: dict[str, set[str]] = {"erp": set(), "crm": set()}  # by users
         self.crashes = 0
 
     # -- the two databases ----------------------------------------------------------------
@@ -259,6 +260,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def delete_key(self, side: str, key: str) -> None:
         with self.db(side) as conn:
             conn.execute(f"DELETE FROM {TABLE[side]} WHERE {KEY[side]} = ?", (key,))
+        self.deleted[side].add(key)
 
     # -- engine ---------------------------------------------------------------------------
     def sync(self, full: bool) -> RunResult:
@@ -363,9 +365,19 @@ class ConvergenceMachine(RuleBasedStateMachine):
     ) -> None:
         for c in couplings:
             lrow, crow = erp.get(c.local_key), crm.get(c.integration_key)
-            if lrow is None or crow is None:
-                continue  # a deleted counterpart: a failure, with deletion_conflict = none
             where = f"CUSTOMER {c.local_key!r} ↔ {c.integration_key!r}"
+            if lrow is None or crow is None:
+                # A deleted counterpart (a failure, with deletion_conflict = none) is one a
+                # user deleted: never a record the engine meant to create and did not.
+                for side, key, row in (
+                    ("erp", c.local_key, lrow),
+                    ("crm", c.integration_key, crow),
+                ):
+                    assert row is not None or key in self.deleted[side], (
+                        f"{where}: coupled to {TABLE[side]} {key!r}, which nobody deleted and "
+                        f"which does not exist; coupling: {c}"
+                    )
+                continue
             diff = {
                 f: (lrow[f], crow[i])
                 for f, i in (("name", "name"), ("city", "address1_city"), ("no", "accountnumber"))
