@@ -86,6 +86,41 @@ def test_crash_before_the_write_back_then_rerun_creates_what_was_pending(world, 
     assert len(pairs) == 8 and set(pairs) <= set(customers)
 
 
+def test_a_source_deleted_while_its_creation_was_unconfirmed_is_not_re_created(world, monkeypatch):
+    """The from-integration pass wrote new ERP customers and died before confirming them; then
+    a user deleted one of their CRM accounts. The next run's to-integration pass meets the
+    written customer first: it must not bring the deleted account back."""
+    seed(world)
+    with world.project() as p:
+        p.sync(["CURRENCY"], full=True)
+        erp = p.connector("erp")
+        real_write = erp.write
+
+        def write_customers_then_die(table, changes):
+            result = real_write(table, changes)
+            if table == "customer":
+                raise Crash()
+            return result
+
+        monkeypatch.setattr(erp, "write", write_customers_then_die)
+        with pytest.raises(Crash):
+            p.sync(["CUSTOMER"], full=True)
+        monkeypatch.undo()
+        pending = [c for c in p.store.attention("CUSTOMER") if c.pending]
+        assert len(pending) == 3
+        gone = pending[0].integration_key
+        world.crm.delete("account", gone)
+        p.sync(["CUSTOMER"], full=True)
+        assert gone not in world.crm.rows("account")  # not brought back
+        assert not [c for c in p.store.attention("CUSTOMER") if c.pending]
+        # the pair is now an ordinary deleted counterpart (deletion_conflict = none: a failure)
+        assert [c.integration_key for c in p.couplings("CUSTOMER", limit=1000)].count(gone) == 1
+        run = p.sync(["CUSTOMER"], full=True)
+        assert "no longer exists" in " ".join(
+            e.message for j in run.jobs for e in p.job(j.id).errors
+        )
+
+
 def test_interrupted_job_is_marked_on_next_start(world, monkeypatch):
     seed(world)
     with world.project() as p:

@@ -266,8 +266,12 @@ class Pass:
         for r, c in candidates:
             dest = current.get(c.key(self.dst.side))
             if dest is None:
-                if c.pending:
-                    creations.append((r, c))
+                if c.pending and c.creator() in (d, None):
+                    creations.append((r, c))  # this pass's creation, not written yet
+                elif c.pending:
+                    # The opposite pass wrote this record and its source is gone since: that
+                    # pass settles the pair (a deleted counterpart), this one re-creates nothing.
+                    self.job.counters.unchanged += 1
                 else:
                     self._deletion_conflict(state, r, c, creations)
                 continue
