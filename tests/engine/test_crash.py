@@ -11,19 +11,30 @@ class Crash(BaseException):
     """Stands in for the process being killed (not caught by the engine)."""
 
 
+def die_on_write(p, monkeypatch, system: str, *, table: str | None = None, after: bool) -> None:
+    """The next CUSTOMER sync dies at ``system``'s write (of ``table``), before or ``after`` it
+    is applied; the connector is whole again once the sync has died."""
+    connector = p.connector(system)
+    real_write = connector.write
+
+    def write(t, changes):
+        if table is not None and t != table:
+            return real_write(t, changes)
+        if after:
+            real_write(t, changes)
+        raise Crash()
+
+    monkeypatch.setattr(connector, "write", write)
+    with pytest.raises(Crash):
+        p.sync(["CUSTOMER"], full=True)
+    monkeypatch.undo()
+
+
 def test_crash_before_the_write_then_rerun(world, monkeypatch):
     seed(world)
     with world.project() as p:
         p.sync(["CURRENCY"], full=True)
-        connector = p.connector("crm")
-
-        def die(table, changes):
-            raise Crash()
-
-        monkeypatch.setattr(connector, "write", die)
-        with pytest.raises(Crash):
-            p.sync(["CUSTOMER"], full=True)
-        monkeypatch.undo()
+        die_on_write(p, monkeypatch, "crm", after=False)
         assert len(world.crm.rows("account")) == 4  # nothing was written
         run = p.sync(["CUSTOMER"], full=True)
         assert run.ok
@@ -34,17 +45,7 @@ def test_crash_after_the_write_before_confirming_then_rerun(world, monkeypatch):
     seed(world)
     with world.project() as p:
         p.sync(["CURRENCY"], full=True)
-        connector = p.connector("crm")
-        real_write = connector.write
-
-        def write_then_die(table, changes):
-            real_write(table, changes)
-            raise Crash()
-
-        monkeypatch.setattr(connector, "write", write_then_die)
-        with pytest.raises(Crash):
-            p.sync(["CUSTOMER"], full=True)
-        monkeypatch.undo()
+        die_on_write(p, monkeypatch, "crm", after=True)
         assert len(world.crm.rows("account")) == 4 + 5  # written, couplings still pending
         assert len(p.store.attention("CUSTOMER")) == 5
         run = p.sync(["CUSTOMER"], full=True)
@@ -63,18 +64,7 @@ def test_crash_before_the_write_back_then_rerun_creates_what_was_pending(world, 
     seed(world)
     with world.project() as p:
         p.sync(["CURRENCY"], full=True)
-        erp = p.connector("erp")
-        real_write = erp.write
-
-        def die_on_customers(table, changes):
-            if table == "customer":
-                raise Crash()
-            return real_write(table, changes)
-
-        monkeypatch.setattr(erp, "write", die_on_customers)
-        with pytest.raises(Crash):
-            p.sync(["CUSTOMER"], full=True)
-        monkeypatch.undo()
+        die_on_write(p, monkeypatch, "erp", table="customer", after=False)
         erp_before = len(world.erp.rows("customer"))
         assert len([c for c in p.store.attention("CUSTOMER") if c.pending]) == 3
         run = p.sync(["CUSTOMER"], full=True)
@@ -93,19 +83,7 @@ def test_a_source_deleted_while_its_creation_was_unconfirmed_is_not_re_created(w
     seed(world)
     with world.project() as p:
         p.sync(["CURRENCY"], full=True)
-        erp = p.connector("erp")
-        real_write = erp.write
-
-        def write_customers_then_die(table, changes):
-            result = real_write(table, changes)
-            if table == "customer":
-                raise Crash()
-            return result
-
-        monkeypatch.setattr(erp, "write", write_customers_then_die)
-        with pytest.raises(Crash):
-            p.sync(["CUSTOMER"], full=True)
-        monkeypatch.undo()
+        die_on_write(p, monkeypatch, "erp", table="customer", after=True)
         pending = [c for c in p.store.attention("CUSTOMER") if c.pending]
         assert len(pending) == 3
         gone = pending[0].integration_key
