@@ -32,3 +32,12 @@ def test_older_couplings_with_both_jobs_are_told_by_their_versions(
     c = Coupling("CUSTOMER", "C1", "A1", pending=True, job_to="j", job_from="j")
     c.local_version, c.integration_version = local_version, integration_version
     assert c.creator() is creator
+
+
+def test_a_pass_owns_its_own_pending_creations_and_those_of_unknown_creator():
+    mine = Coupling("CUSTOMER", "C1", "A1", pending=True, job_from="j")
+    unknown = Coupling("CUSTOMER", "C2", "A2", pending=True)
+    done = Coupling("CUSTOMER", "C3", "A3", job_from="j")
+    assert mine.pending_for(FROM) and not mine.pending_for(TO)
+    assert unknown.pending_for(FROM) and unknown.pending_for(TO)
+    assert not done.pending_for(FROM) and not done.pending_for(TO)

@@ -266,7 +266,7 @@ class Pass:
         for r, c in candidates:
             dest = current.get(c.key(self.dst.side))
             if dest is None:
-                if c.pending and c.creator() in (d, None):
+                if c.pending_for(d):
                     creations.append((r, c))  # this pass's creation, not written yet
                 elif c.pending:
                     # The opposite pass wrote this record and its source is gone since: that

@@ -176,8 +176,7 @@ class PassReader:
         """
         found = self.store.couplings_by(self.mapping.name, self.src.side, source_keys)
         # A key missing here may be the record the *opposite* pass is creating: left to it.
-        mine = (self.direction, None)
-        pending = [c for c in found.values() if c.pending and c.creator() in mine]
+        pending = [c for c in found.values() if c.pending_for(self.direction)]
         if not pending:
             return
         written = self.destination([c.key(self.dst.side) for c in pending])

@@ -103,6 +103,11 @@ class Coupling:
             return Direction.FROM_INTEGRATION
         return None
 
+    def pending_for(self, direction: Direction) -> bool:
+        """Pending, and the creation of ``direction``'s pass (an unknown creator counts as
+        any pass's: the behaviour before creators were recorded)."""
+        return self.pending and self.creator() in (direction, None)
+
     @property
     def last_result(self) -> str:
         """A one-word summary for listings."""
