@@ -172,3 +172,45 @@ def test_full_sync_restores_a_one_way_field_edited_on_its_destination(make_world
     w.erp.put("customer", "C00001", {"website": "edited"})
     p.sync(full=True)
     assert w.erp.get("customer", "C00001")["website"] == "w"  # fails: 'edited'
+
+
+def test_a_direction_due_for_its_one_way_fields_does_not_hold_back_a_cleared_lookup(
+    make_world: Any,
+):
+    """clear_on_missing = true, update_conflict = send. A pair coupled by hand and synchronized
+    to the CRM leaves the other direction due (deferred) for its one-way fields. Both sides then
+    edit the currency, the local one to a code not coupled yet: the to-integration pass took
+    the due direction for one that had cleared a lookup, kept the CRM's currency, and cleared
+    it only on the next sync (which wrote again)."""
+    w = make_world("send", clear_on_missing=True)
+    w.erp.put("currency", "EUR", {"description": "euro"})
+    w.erp.put("customer", "L001", {"name": "a"})
+    w.crm.put("account", "acc-1", {"name": "a", "statecode": 0})
+    p = w.project
+    assert p.sync(["CURRENCY"], full=True).ok
+    (currency,) = w.crm.rows("transactioncurrency")
+    p.couple("CUSTOMER", "L001", "acc-1", sync=Direction.TO_INTEGRATION)
+    w.erp.put("customer", "L001", {"currency_code": "ZZZ"})  # no such currency coupled
+    w.crm.put("account", "acc-1", {"transactioncurrencyid": currency})
+    p.sync()
+    assert w.crm.get("account", "acc-1")["transactioncurrencyid"] is None  # send: local wins
+    assert written(p) == 0  # failed: the second sync cleared it
+
+
+def test_a_direction_due_for_its_one_way_fields_is_no_update_conflict(make_world: Any):
+    """update_conflict = none. A pair coupled by hand and synchronized from the CRM leaves the
+    to-integration direction due for its one-way fields (account number). The CRM then edits
+    the name, the ERP nothing: the to-integration pass counted the due direction as a local
+    change and failed the pair with an update conflict, then wrote on the next sync."""
+    w = make_world("none")
+    w.erp.put("customer", "L001", {"name": "a", "credit_limit": 7})
+    w.crm.put("account", "acc-1", {"name": "a", "statecode": 0})
+    p = w.project
+    p.couple("CUSTOMER", "L001", "acc-1", sync=Direction.FROM_INTEGRATION)
+    w.crm.put("account", "acc-1", {"name": "b"})
+    run = p.sync()
+    assert run.ok, [j.message for j in run.jobs]  # failed: an update conflict
+    assert w.erp.get("customer", "L001")["name"] == "b"
+    account = w.crm.get("account", "acc-1")
+    assert (account["name"], account["accountnumber"], account["creditlimit"]) == ("b", "L001", 7)
+    assert written(p) == 0

@@ -52,6 +52,9 @@ answers for the rest."""
 _QUIET = (SyncResult.NONE, SyncResult.SUCCESS)
 
 AMBIGUOUS = "not created: match-based coupling found it ambiguous (see accord jobs)"
+LOOKUP_DEFERRED = "lookup not coupled yet"
+"""How a direction deferred by a cleared lookup reads (its other reason, "due" because the
+other direction owns fields it has not sent yet, has no message)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class Pass:
         self.rules = ctx.rules(direction)
         self.plan = TransferPlan(self.rules, self.dst.schema)
         self.soft_lookups = {r.dest for r in self.rules if r.lookup and r.clear_on_missing}
+        self.shared_fields = {r.dest for r in self.rules if r.bidirectional}
         self.creates = (
             options.create_uncoupled
             if options.create_uncoupled is not None
@@ -324,7 +328,7 @@ class Pass:
             self._fail_coupling(state, r, c, str(exc))
             return
         diff = differences(wanted.values, dest.values)
-        if not self.options.explicit and c.result(d.opposite) is SyncResult.DEFERRED:
+        if not self.options.explicit and _cleared_lookup(c, d.opposite):
             # The other direction cleared a lookup it could not translate yet: its blank is
             # not the real value, so this pass must not carry it over the destination's
             # (unless a merge base shows the source really edited it).
@@ -337,15 +341,22 @@ class Pass:
             and self.options.keys is None
             and newer(dest, c.version(dst_side))
         )
-        source_changed = c.needs_retry(d) or newer(r, c.version(self.src.side))
-        if dest_changed and not source_changed:
+        due_only = _due_only(c, d)
+        source_changed = newer(r, c.version(self.src.side)) or (c.needs_retry(d) and not due_only)
+        both_changed = dest_changed
+        theirs: tuple[str, ...] = ()
+        if dest_changed and not source_changed and not due_only:
             # Only the destination changed (a full pass compares every pair): its edits are
             # not overwritten here; the opposite pass brings them over.
             self.job.counters.unchanged += 1
             return
-        both_changed = dest_changed
-        theirs: tuple[str, ...] = ()
-        if both_changed:
+        if dest_changed and not source_changed:
+            # Due only for the fields this direction alone writes: those are sent, while the
+            # destination's edits of shared fields stand for the opposite pass to bring over.
+            theirs = tuple(f for f in diff if f in self.shared_fields)
+            for name in theirs:
+                del diff[name]
+        elif both_changed:
             verdict = self.conflicts.judge(r, c, dest, diff)
             if verdict.outcome is Outcome.FAIL:
                 self._fail_coupling(state, r, c, verdict.message, conflict=True)
@@ -477,19 +488,20 @@ class Pass:
         written): as :meth:`_succeed` would leave it, with one stamp for the batch."""
         job = self.job.id
         done = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
+        why = _deferral(wanted)
         # The other direction owns fields this pass does not write: it is due at once. Only
         # this direction gets the job: it tells who is creating the record (Coupling.creator).
         due = SyncResult.DEFERRED if self.has_back_rules else SyncResult.NONE
         if self.direction is Direction.TO_INTEGRATION:
             c = Coupling(
                 self.mapping.name, r.key, dest_key, pending=True, local_version=r.version,
-                result_to=done, job_to=job, result_from=due, job_from=None,
+                result_to=done, job_to=job, error_to=why, result_from=due, job_from=None,
                 coupled_at=now, synced_at=now,
             )  # fmt: skip
         else:
             c = Coupling(
                 self.mapping.name, dest_key, r.key, pending=True, integration_version=r.version,
-                result_to=due, job_to=None, result_from=done, job_from=job,
+                result_to=due, job_to=None, result_from=done, job_from=job, error_from=why,
                 coupled_at=now, synced_at=now,
             )  # fmt: skip
         if self.merge is not None:
@@ -559,7 +571,7 @@ class Pass:
         if self.merge is not None and record is not None:
             self.merge.agree(c, record, wanted.values if held is None else held, theirs)
         result = SyncResult.DEFERRED if wanted.deferred else SyncResult.SUCCESS
-        c.set_result(self.direction, result, self.job.id)
+        c.set_result(self.direction, result, self.job.id, _deferral(wanted))
         c.repeats = 0
         if (
             not c.pending
@@ -623,3 +635,26 @@ class Pass:
         c.set_result(d, SyncResult.FAILURE, self.job.id, message)
         state.save.append(c)
         self._fail(state, r.key, c.key(self.dst.side), message, conflict=conflict)
+
+
+def _deferral(wanted: Transferred) -> str:
+    """The message of a direction deferred by cleared lookups ("" when none was cleared)."""
+    if not wanted.deferred:
+        return ""
+    return f"{LOOKUP_DEFERRED}: {', '.join(wanted.deferred)} left blank until it is coupled"
+
+
+def _cleared_lookup(c: Coupling, direction: Direction) -> bool:
+    """``direction`` last wrote a blank for a lookup it could not translate yet (deferred).
+
+    Not when it is only due: deferred, without a message, because it owns fields that still
+    have to be sent (its blanks, if any, are its real values).
+    """
+    return c.result(direction) is SyncResult.DEFERRED and c.error(direction).startswith(
+        LOOKUP_DEFERRED
+    )
+
+
+def _due_only(c: Coupling, direction: Direction) -> bool:
+    """``direction`` is deferred only because it owns fields not sent yet (no source change)."""
+    return c.result(direction) is SyncResult.DEFERRED and not c.error(direction)
