@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from accord.model import Coupling, Direction, Side, SyncResult
+from accord.model.coupling import LOOKUP_DEFERRED
 
 SEEN = datetime(2026, 1, 1)
 TO, FROM = Direction.TO_INTEGRATION, Direction.FROM_INTEGRATION
@@ -41,3 +42,13 @@ def test_a_pass_owns_its_own_pending_creations_and_those_of_unknown_creator():
     assert mine.pending_for(FROM) and not mine.pending_for(TO)
     assert unknown.pending_for(FROM) and unknown.pending_for(TO)
     assert not done.pending_for(FROM) and not done.pending_for(TO)
+
+
+def test_a_deferred_direction_is_either_due_or_a_cleared_lookup():
+    c = Coupling("CUSTOMER", "C1", "A1")
+    c.set_result(TO, SyncResult.DEFERRED, "j")  # due: one-way fields still to send
+    c.set_result(FROM, SyncResult.DEFERRED, "j", f"{LOOKUP_DEFERRED}: currency_code left blank")
+    assert c.due(TO) and not c.cleared_lookup(TO)
+    assert c.cleared_lookup(FROM) and not c.due(FROM)
+    c.set_result(TO, SyncResult.SUCCESS, "j")
+    assert not c.due(TO) and not c.cleared_lookup(TO)

@@ -41,6 +41,7 @@ from accord.model import (
     UpdateConflict,
     WriteResult,
 )
+from accord.model.coupling import LOOKUP_DEFERRED
 from accord.model.values import same
 from accord.state import StateStore
 from accord.state.store import utcnow
@@ -52,9 +53,6 @@ answers for the rest."""
 _QUIET = (SyncResult.NONE, SyncResult.SUCCESS)
 
 AMBIGUOUS = "not created: match-based coupling found it ambiguous (see accord jobs)"
-LOOKUP_DEFERRED = "lookup not coupled yet"
-"""How a direction deferred by a cleared lookup reads (its other reason, "due" because the
-other direction owns fields it has not sent yet, has no message)."""
 
 
 @dataclass(frozen=True)
@@ -328,7 +326,7 @@ class Pass:
             self._fail_coupling(state, r, c, str(exc))
             return
         diff = differences(wanted.values, dest.values)
-        if not self.options.explicit and _cleared_lookup(c, d.opposite):
+        if not self.options.explicit and c.cleared_lookup(d.opposite):
             # The other direction cleared a lookup it could not translate yet: its blank is
             # not the real value, so this pass must not carry it over the destination's
             # (unless a merge base shows the source really edited it).
@@ -341,7 +339,7 @@ class Pass:
             and self.options.keys is None
             and newer(dest, c.version(dst_side))
         )
-        due_only = _due_only(c, d)
+        due_only = c.due(d)
         source_changed = newer(r, c.version(self.src.side)) or (c.needs_retry(d) and not due_only)
         both_changed = dest_changed
         theirs: tuple[str, ...] = ()
@@ -642,19 +640,3 @@ def _deferral(wanted: Transferred) -> str:
     if not wanted.deferred:
         return ""
     return f"{LOOKUP_DEFERRED}: {', '.join(wanted.deferred)} left blank until it is coupled"
-
-
-def _cleared_lookup(c: Coupling, direction: Direction) -> bool:
-    """``direction`` last wrote a blank for a lookup it could not translate yet (deferred).
-
-    Not when it is only due: deferred, without a message, because it owns fields that still
-    have to be sent (its blanks, if any, are its real values).
-    """
-    return c.result(direction) is SyncResult.DEFERRED and c.error(direction).startswith(
-        LOOKUP_DEFERRED
-    )
-
-
-def _due_only(c: Coupling, direction: Direction) -> bool:
-    """``direction`` is deferred only because it owns fields not sent yet (no source change)."""
-    return c.result(direction) is SyncResult.DEFERRED and not c.error(direction)

@@ -23,6 +23,11 @@ class SyncResult(StrEnum):
     DEFERRED = "deferred"
 
 
+LOOKUP_DEFERRED = "lookup not coupled yet"
+"""The message of a direction deferred by a cleared lookup. A direction deferred because it
+is *due* (it owns fields it has not sent yet) has none."""
+
+
 @dataclass(slots=True)
 class Coupling:
     """One coupling and its per-direction sync state (reference: CRM Integration Record)."""
@@ -79,6 +84,17 @@ class Coupling:
             SyncResult.FAILURE,
             SyncResult.DEFERRED,
         )
+
+    def cleared_lookup(self, direction: Direction) -> bool:
+        """``direction`` last wrote a blank for a lookup it could not translate yet."""
+        return self.result(direction) is SyncResult.DEFERRED and self.error(direction).startswith(
+            LOOKUP_DEFERRED
+        )
+
+    def due(self, direction: Direction) -> bool:
+        """``direction`` is deferred only because it owns fields not sent yet: no source change
+        and no cleared lookup (its blanks, if any, are real values)."""
+        return self.result(direction) is SyncResult.DEFERRED and not self.error(direction)
 
     def key_on_source(self, direction: Direction) -> str:
         return self.local_key if direction is Direction.TO_INTEGRATION else self.integration_key
