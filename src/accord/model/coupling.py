@@ -50,6 +50,10 @@ class Coupling:
     last_values: dict[str, Any] | None = None
     coupled_at: datetime | None = None
     synced_at: datetime | None = None
+    local_hash: int | None = None
+    """Checksum of the local record's mapped values at the last sync: an edit within the same
+    clock tick as the version stored still shows (coarse clocks)."""
+    integration_hash: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def version(self, side: Side) -> datetime | None:

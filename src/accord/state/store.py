@@ -713,6 +713,8 @@ _COLUMN_ATTRIBUTES = {
     "last_values": "last_values",
     "coupled_at": "coupled_at",
     "synced_at": "synced_at",
+    "local_hash": "local_hash",
+    "integration_hash": "integration_hash",
 }
 _PICK_COLUMNS = attrgetter(*_COLUMN_ATTRIBUTES.values())
 
@@ -741,6 +743,8 @@ def _row(c: Coupling) -> dict[str, Any]:
         "last_values": c.last_values,
         "coupled_at": c.coupled_at,
         "synced_at": c.synced_at,
+        "local_hash": c.local_hash,
+        "integration_hash": c.integration_hash,
     }
 
 
@@ -768,6 +772,8 @@ def _coupling_of(values: Sequence[Any]) -> Coupling:
         last_values,
         coupled_at,
         synced_at,
+        local_hash,
+        integration_hash,
     ) = values
     return Coupling(
         mapping,
@@ -788,6 +794,8 @@ def _coupling_of(values: Sequence[Any]) -> Coupling:
         last_values,
         coupled_at,
         synced_at,
+        local_hash=local_hash,
+        integration_hash=integration_hash,
     )
 
 
@@ -811,6 +819,8 @@ def _coupling(row: sa.Row[Any]) -> Coupling:
         last_values=row.last_values,
         coupled_at=row.coupled_at,
         synced_at=row.synced_at,
+        local_hash=row.local_hash,
+        integration_hash=row.integration_hash,
     )
 
 

@@ -29,6 +29,9 @@ couplings = sa.Table(
     sa.Column("last_values", sa.JSON(none_as_null=True)),
     sa.Column("coupled_at", sa.DateTime),
     sa.Column("synced_at", sa.DateTime),
+    # checksums of each side's mapped values at the last sync (see migration 0003)
+    sa.Column("local_hash", sa.BigInteger),
+    sa.Column("integration_hash", sa.BigInteger),
     sa.UniqueConstraint("mapping", "local_key", name="uq_coupling_local"),
     sa.UniqueConstraint("mapping", "integration_key", name="uq_coupling_integration"),
 )
@@ -92,6 +95,7 @@ watermarks = sa.Table(
     sa.Column("mapping", sa.String(100), primary_key=True),
     sa.Column("side", sa.String(12), primary_key=True),
     sa.Column("value", sa.DateTime, nullable=False),
+    sa.Column("read_at", sa.DateTime),  # when the pass that set it started reading
 )
 
 key_series = sa.Table(
