@@ -114,6 +114,16 @@ def sync(
             "(as accord review recommends).",
         ),
     ] = True,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="Also read every record modified at or after this instant, whatever the "
+            "watermark (ISO 8601: 2026-12-01 or 2026-12-01T08:30+01:00; UTC unless given): "
+            "catches edits stamped behind the watermark, e.g. a backdated import.",
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     show: ShowOpt = 0,
     wait: Annotated[
@@ -149,6 +159,8 @@ def sync(
                     )
                 way = Direction(f"{choice}-integration")
         title = "Full synchronization" if full else "Synchronization"
+        if since:
+            title += f" (since {escape(since)})"
         run = sync_and_show(
             project,
             json,
@@ -161,6 +173,7 @@ def sync(
             direction=way,
             wait=wait,
             match_first=match,
+            since=since,
         )
     exit_for(run)
 

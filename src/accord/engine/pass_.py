@@ -81,6 +81,10 @@ class PassOptions:
     hold: frozenset[str] = frozenset()
     """Source keys not to create even when uncoupled: match-based coupling found them
     ambiguous, and creating a counterpart would make a duplicate."""
+    since: datetime | None = None
+    """``sync --since``: also read every source record modified at or after this instant
+    (UTC), whatever the watermark, and count a coupled record as changed when its version
+    differs from the one stored in either direction (a backdated edit is older)."""
     echoes: Mapping[str, object] = field(default_factory=dict)
     """Source keys the pass before this one wrote, with the version it recorded, where it
     left the coupling quiet in this direction: a record still at that version is an echo,
@@ -200,8 +204,16 @@ class Pass:
         self.job.status = JobStatus.FAILED if self.job.counters.failed else JobStatus.OK
         reached("pass.finishing")
         with self.store.transaction() as tx:
-            if self.options.keys is None and max_seen is not None:
-                tx.set_watermark(self.mapping.name, self.src.side, min(max_seen, started))
+            if self.options.keys is None:
+                # With the time this pass started reading: the next read reaches back only to
+                # what could still commit late (see accord.engine.reading.read_bound).
+                found = self.read.watermark
+                if max_seen is not None:
+                    tx.set_watermark(
+                        self.mapping.name, self.src.side, min(max_seen, started), started
+                    )
+                elif found is not None:  # nothing in the window: it was read all the same
+                    tx.set_watermark(self.mapping.name, self.src.side, found.value, started)
             tx.save_job(self.job)
         reached("pass.finished")
         self.progress.pass_finished(self.job)
@@ -247,7 +259,7 @@ class Pass:
                 or (self.options.full and not self._synced_this_run(c))
                 or self.options.keys is not None
                 or c.needs_retry(d)
-                or newer(r, c.version(src_side))
+                or self.read.changed(r, c.version(src_side))
             ):
                 candidates.append((r, c))
             else:
@@ -337,10 +349,12 @@ class Pass:
             self.mapping.direction is Direction.BIDIRECTIONAL
             and not c.pending
             and self.options.keys is None
-            and newer(dest, c.version(dst_side))
+            and self.read.changed(dest, c.version(dst_side))
         )
         due_only = c.due(d)
-        source_changed = newer(r, c.version(self.src.side)) or (c.needs_retry(d) and not due_only)
+        source_changed = self.read.changed(r, c.version(self.src.side)) or (
+            c.needs_retry(d) and not due_only
+        )
         both_changed = dest_changed
         theirs: tuple[str, ...] = ()
         if dest_changed and not source_changed and not due_only:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from types import TracebackType
 
@@ -36,7 +36,7 @@ from accord.engine.progress import NoProgress, Progress
 from accord.engine.repair import CouplingProblem, RepairResult
 from accord.engine.results import CoupleResult, MappingOverview, MatchResult, RunResult
 from accord.engine.review import ReviewLine, review
-from accord.engine.sync import run_sync
+from accord.engine.sync import parse_since, run_sync
 from accord.engine.validate import check_mapping
 from accord.errors import BusyError, ConfigError, StateError, UsageError
 from accord.model import Coupling, Direction, Job, Side, TableMapping, TableSettings
@@ -235,6 +235,7 @@ class Project:
         progress: Progress | None = None,
         wait: float = 0.0,
         match_first: bool = True,
+        since: datetime | date | str | None = None,
     ) -> RunResult:
         """Synchronize modified records (or everything with ``full``, or only ``records``).
 
@@ -244,6 +245,12 @@ class Project:
 
         Another run working on one of these mappings makes this one wait up to ``wait``
         seconds, then raise :class:`BusyError`.
+
+        ``since`` (a datetime, a date or ISO 8601 text; UTC unless it says otherwise): also
+        read every source record modified at or after it, whatever the watermarks say, and
+        count a coupled record as changed when its version differs from the one stored,
+        older too. For edits the watermark missed (a backdated import, another writer's
+        clock behind), at the cost of reading that window, not every record.
         """
         if direction is Direction.BIDIRECTIONAL:
             raise UsageError(
@@ -262,6 +269,13 @@ class Project:
                 direction = mapping.direction
             if full:
                 raise UsageError("--full and --records cannot be combined")
+        at = None
+        if since is not None:
+            if full or records is not None:
+                raise UsageError(
+                    "--since reads by date: it cannot be combined with --full or --records"
+                )
+            at = parse_since(since)
         self.check()  # nothing runs on an invalid configuration, whichever mappings are asked
         order = self.ordered(mappings)
         with self.leased([m.name for m in order], wait):
@@ -273,6 +287,7 @@ class Project:
                 direction=direction,
                 progress=progress or NoProgress(),
                 match_first=match_first,
+                since=at,
             )
 
     def couple(

@@ -4,24 +4,60 @@ The source is read page by page: records due for a retry first, then those modif
 the watermark (or every record of a full pass, or the keys asked for). What cannot be read
 is settled here too: keys asked for that do not exist fail, and pending creations whose
 source record is gone are dropped or confirmed.
+
+The read window of an incremental pass (:func:`read_bound`). The overlap below a watermark
+exists for *late commits*: a transaction that stamped its record before the last pass read,
+but committed after it. Such a record is stamped at or after ``read_at - overlap`` (the time
+the last pass started reading, less the overlap: a commit takes less than the overlap, and
+the host's and the system's clocks differ by less than it). Anything stamped earlier had
+committed before that read began and was seen by it. So the window only has to reach back
+to ``min(watermark, read_at - overlap)``, not ``watermark - overlap``: once a pass has run
+``overlap_seconds`` after the last change, the next one reads only the records stamped at the
+watermark itself (kept: on a coarse clock a later edit can carry the very same stamp).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import TYPE_CHECKING
 
 from accord.engine.context import MappingContext, SideContext
 from accord.model import Action, Coupling, Direction, Job, JobError, Record
 from accord.state import StateStore
+from accord.state.store import Watermark
 
 if TYPE_CHECKING:
     from accord.engine.pass_ import PassOptions
 
 Batch = tuple[list[Record], bool]
 """A page of source records, and whether it advances the watermark."""
+
+TICK = timedelta(microseconds=1)
+"""The finest step of a datetime. Connectors read ``modified_after`` strictly; a bound one
+tick lower reads the bound's own stamp too, whatever the source's clock resolution (a
+watermark is a stamp the source stored, so it is already on the source's own tick)."""
+
+
+def read_bound(
+    mark: Watermark | None, overlap_seconds: float, since: datetime | None = None
+) -> datetime | None:
+    """The oldest version an incremental read must include; None: read every record.
+
+    With the time the last pass started reading (``read_at``), the window reaches back to
+    ``min(watermark, read_at - overlap)``; without it (a store written before it was
+    recorded) to ``watermark - overlap``, as before. ``since`` (``sync --since``) lowers it
+    further, never raises it: records between the watermark and ``since`` are still read.
+    """
+    if mark is None:
+        return None
+    overlap = timedelta(seconds=overlap_seconds)
+    if mark.read_at is None:
+        bound = mark.value - overlap
+    else:
+        bound = min(mark.value, mark.read_at - overlap)
+    return bound if since is None else min(bound, since)
 
 
 class PassReader:
@@ -43,6 +79,23 @@ class PassReader:
         self.options = options
         self.src: SideContext = ctx.source(direction)
         self.dst: SideContext = ctx.destination(direction)
+        self.watermark: Watermark | None = (
+            None
+            if options.full or options.keys is not None
+            else store.watermark_state(self.mapping.name, self.src.side)
+        )
+        """The source side's watermark as this pass found it (incremental passes only)."""
+
+    def changed(self, r: Record, synced: object) -> bool:
+        """The record changed since the version stored at its last sync.
+
+        Normally: a later version (:func:`newer`). In a ``sync --since`` pass, any other
+        version, an *older* one too: a backdated edit (an import, another writer's clock
+        behind) carries a version below the one stored, and is what ``--since`` is for.
+        """
+        if self.options.since is not None and r.version is not None and synced is not None:
+            return bool(r.version != synced)
+        return newer(r, synced)
 
     def batches(self) -> tuple[Iterator[Batch], int | None]:
         """The pages to work through, and how many records they hold (for progress)."""
@@ -56,9 +109,10 @@ class PassReader:
         retry = self.store.retry_keys(self.mapping.name, self.direction)
         modified_after = None
         if not self.options.full:
-            watermark = self.store.watermark(self.mapping.name, self.src.side)
-            if watermark is not None:
-                modified_after = watermark - timedelta(seconds=self.src.settings.overlap_seconds)
+            bound = read_bound(
+                self.watermark, self.src.settings.overlap_seconds, self.options.since
+            )
+            modified_after = None if bound is None else bound - TICK
         total = self.src.connector.count(
             self.src.table, filter=self.src.filter, modified_after=modified_after
         ) + len(retry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from accord.engine.pass_ import Pass, PassOptions
@@ -21,6 +22,30 @@ def new_job(mapping: str, type_: JobType, direction: Direction | None) -> Job:
     return Job(str(uuid.uuid4()), mapping, type_, direction, utcnow())
 
 
+def parse_since(value: datetime | date | str) -> datetime:
+    """The instant of ``sync --since``, as the engine compares versions: naive UTC.
+
+    ISO 8601, a date (midnight) or a date and time; UTC unless an offset is given
+    (``2026-12-01``, ``2026-12-01T08:30``, ``2026-12-01 08:30:00+01:00``, ``…Z``).
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise UsageError(
+                f"--since {value!r} is not a date or time: use ISO 8601, e.g. 2026-12-01 or "
+                "2026-12-01T08:30:00+01:00 (UTC unless an offset is given)"
+            ) from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = datetime(value.year, value.month, value.day)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
 def run_sync(
     project: Project,
     mappings: Sequence[TableMapping],
@@ -30,6 +55,7 @@ def run_sync(
     direction: Direction | None,
     progress: Progress,
     match_first: bool = False,
+    since: datetime | None = None,
 ) -> RunResult:
     """Run each mapping's passes in dependency order; a failed mapping stops its dependants.
 
@@ -79,6 +105,7 @@ def run_sync(
                 probe_first=full and index > 0,
                 hold=held.get(d, frozenset()),
                 echoes=echoes if full and index > 0 else {},
+                since=since if not full and records is None else None,
             )
             job, settle, echoes = _run_pass(project, mapping, d, options, progress, result)
             ok = ok and job.status is not JobStatus.ERROR

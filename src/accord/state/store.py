@@ -54,6 +54,20 @@ class SyncState:
 
 
 @dataclass(frozen=True, slots=True)
+class Watermark:
+    """Where the next incremental read of a side may start.
+
+    ``value``: the newest version the last pass read (never later than the time it started).
+    ``read_at``: when that pass started reading, by the engine host's clock; None in stores
+    written before it was recorded (the read window then reaches ``overlap_seconds`` below
+    ``value``, as it always did). See :func:`accord.engine.reading.read_bound`.
+    """
+
+    value: datetime
+    read_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CouplingStats:
     total: int
     failed: int
@@ -329,13 +343,19 @@ class StateStore:
 
     # -- watermarks -----------------------------------------------------------------------
     def watermark(self, mapping: str, side: Side) -> datetime | None:
+        """The newest version the last pass of ``mapping`` read on ``side`` (its source)."""
+        found = self.watermark_state(mapping, side)
+        return found.value if found is not None else None
+
+    def watermark_state(self, mapping: str, side: Side) -> Watermark | None:
+        """The watermark with the time the pass that set it started reading (see Watermark)."""
         with self._read() as conn:
-            value = conn.execute(
-                sa.select(watermarks.c.value).where(
+            row = conn.execute(
+                sa.select(watermarks.c.value, watermarks.c.read_at).where(
                     watermarks.c.mapping == mapping, watermarks.c.side == side.value
                 )
-            ).scalar_one_or_none()
-        return value
+            ).one_or_none()
+        return Watermark(row.value, row.read_at) if row is not None else None
 
     # -- failed and skipped couplings (accord errors, retry, restore, delete) -------------
     def problem_couplings(
@@ -532,12 +552,16 @@ class StateTransaction:
                 ],
             )
 
-    def set_watermark(self, mapping: str, side: Side, value: datetime) -> None:
+    def set_watermark(
+        self, mapping: str, side: Side, value: datetime, read_at: datetime | None = None
+    ) -> None:
+        """Record the newest version read and when the pass that read it started reading."""
         where = (watermarks.c.mapping == mapping) & (watermarks.c.side == side.value)
-        updated = self.conn.execute(watermarks.update().where(where).values(value=value))
+        values = {"value": value, "read_at": read_at}
+        updated = self.conn.execute(watermarks.update().where(where).values(**values))
         if updated.rowcount == 0:
             self.conn.execute(
-                watermarks.insert().values(mapping=mapping, side=side.value, value=value)
+                watermarks.insert().values(mapping=mapping, side=side.value, **values)
             )
 
     def clear_watermarks(self, mapping: str) -> None:
