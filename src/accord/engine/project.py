@@ -38,6 +38,7 @@ from accord.engine.results import CoupleResult, MappingOverview, MatchResult, Ru
 from accord.engine.review import ReviewLine, review
 from accord.engine.sync import parse_since, run_sync
 from accord.engine.validate import check_mapping
+from accord.engine.verify import VerifyResult, verify
 from accord.errors import BusyError, ConfigError, StateError, UsageError
 from accord.model import Coupling, Direction, Job, Side, TableMapping, TableSettings
 from accord.state import StateStore
@@ -409,6 +410,22 @@ class Project:
         self.check()
         with self.leased([mapping]):
             return resolve_conflicts(self, mapping, keys, winner, progress or NoProgress())
+
+    def verify(
+        self,
+        mappings: Sequence[str] | None = None,
+        *,
+        fix: bool = False,
+        progress: Progress | None = None,
+    ) -> VerifyResult:
+        """Coupled pairs whose mapped values disagree, read from both sides (see
+        :mod:`accord.engine.verify`); ``fix`` synchronizes them, holding the mappings' leases."""
+        self.check()
+        order = self.ordered(mappings)
+        if not fix:
+            return verify(self, order, fix=False, progress=progress or NoProgress())
+        with self.leased([m.name for m in order]):
+            return verify(self, order, fix=True, progress=progress or NoProgress())
 
     # -- reading --------------------------------------------------------------------------
     def review(self, mappings: Sequence[str] | None = None) -> list[ReviewLine]:

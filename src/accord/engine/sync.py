@@ -97,7 +97,7 @@ def run_sync(
             options = PassOptions(
                 full=full,
                 keys=keys,
-                batch_size=_batch_size(project, mapping),
+                batch_size=batch_size(project, mapping),
                 create_uncoupled=True if full else None,
                 run_started=started,
                 explicit=records is not None,
@@ -167,7 +167,7 @@ def _match_first(
     }
 
 
-def _batch_size(project: Project, mapping: TableMapping) -> int:
+def batch_size(project: Project, mapping: TableMapping) -> int:
     """Records per batch: the project's, or by default what both systems take at once.
 
     The default is raised (never lowered) to the smaller of the two connectors' write batch
