@@ -19,6 +19,14 @@ the time of the same 100 changes with 10,000 coupled, and about a second in abso
   written by the from-integration job, and the CRM rows carry the new cities. Figures are
   medians over the rounds.
 
+Also, as a row of its own: idle runs right after a full sync (issue 9). The demo world of
+``--idle-records`` customers (50,000; ``accord demo --records 50000``) is built and fully
+synchronized (untimed); then ``Project.load`` + ``sync()`` + ``close`` three times in a row,
+nothing changed in between. Printed per run: records read (every pass's unchanged count: an
+idle pass counts each record it read as unchanged) and wall time. Verified: nothing written,
+nothing failed. The first idle run reads what the full sync wrote after each side's pass read
+it (echoes); later ones only the records on each watermark's own stamp.
+
 Run alone: ``python bench/incremental.py --sizes 10000 1000000`` (or ``--quick``).
 """
 
@@ -51,7 +59,7 @@ from common import (
 
 import accord
 from accord.config import load_config
-from accord.demo import CRM_METADATA, ERP_METADATA, DemoSizes, write_config
+from accord.demo import CRM_METADATA, ERP_METADATA, DemoSizes, build_demo, write_config
 from accord.model import Direction, Side
 from accord.state import StateStore
 from accord.state.tables import couplings, watermarks
@@ -67,6 +75,8 @@ OVERLAP_S = 2.0  # the tables' default overlap_seconds
 CHUNK = 50_000
 BASE_TIME = datetime(2026, 1, 1)
 SEED = 20260101
+IDLE_RECORDS = 50_000
+IDLE_RUNS = 3
 
 
 # -- the steady state ----------------------------------------------------------------------
@@ -360,8 +370,52 @@ def measure(n: int, rounds: int, *, settle_full: bool = False, seed: int = SEED)
     return SizeResult(n, results, state.timings, wrong)
 
 
+# -- idle runs after a full sync ------------------------------------------------------------
+def idle_after_full_sync(records: int = IDLE_RECORDS) -> list[Figure]:
+    """Idle syncs right after a full one: records read and wall time of each."""
+    console.rule(f"[bold]Idle syncs after a full sync of the demo ({records:,} customers)")
+    directory = fresh_dir(f"idle_{records}")
+    with Stopwatch() as sw:
+        world = build_demo(directory, records=records)
+        with accord.Project.load(world.config_path) as project:
+            full = project.sync(full=True)
+    wrong = [] if full.ok else ["the full sync failed"]
+    console.print(f"  demo built and fully synchronized: {seconds(sw.seconds)}")
+    rows, figures = [], []
+    for k in range(1, IDLE_RUNS + 1):
+        t0 = time.perf_counter()
+        with accord.Project.load(world.config_path) as project:
+            run = project.sync()
+        wall = time.perf_counter() - t0
+        totals = run.totals()
+        read = totals.unchanged + totals.written + totals.failed + totals.skipped
+        if totals.written or totals.failed or not run.ok:
+            wrong.append(f"idle run {k} wrote {totals.written} and failed {totals.failed}")
+        rows.append((str(k), f"{read:,}", f"{wall:.3f}"))
+        figures.append(
+            Figure(
+                BENCH, f"idle sync {k} after a full sync ({records:,}): records read", f"{read:,}"
+            )
+        )
+        figures.append(
+            Figure(BENCH, f"idle sync {k} after a full sync ({records:,}): wall", seconds(wall))
+        )
+    table(
+        f"Idle syncs after a full sync ({records:,} demo customers)",
+        ("idle run", "records read", "load + sync + close s"),
+        rows,
+    )
+    for message in wrong:
+        problem(message)
+    return figures
+
+
 def run(
-    sizes: tuple[int, int] = SIZES, *, rounds: int = 5, settle_full: bool = False
+    sizes: tuple[int, int] = SIZES,
+    *,
+    rounds: int = 5,
+    settle_full: bool = False,
+    idle_records: int = IDLE_RECORDS,
 ) -> list[Figure]:
     small, large = sizes
     console.rule(
@@ -441,6 +495,7 @@ def run(
             total_ratio <= RATIO_TARGET and ok,
         ),
         Figure(BENCH, f"{b.n:,} / {a.n:,}, sync() alone", ratio(sync_ratio)),
+        *(idle_after_full_sync(idle_records) if idle_records else []),
     ]
 
 
@@ -455,10 +510,24 @@ def main(argv: list[str] | None = None) -> None:
         help="let the settle sync read everything and set the watermarks (slow at 1M: minutes) "
         "instead of seeding them",
     )
+    parser.add_argument(
+        "--idle-records",
+        type=int,
+        default=None,
+        help=f"demo customers for the idle-after-full-sync row (default {IDLE_RECORDS:,}; "
+        "0: skip it)",
+    )
+    parser.add_argument("--only-idle", action="store_true", help="only the idle row")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
+    idle = IDLE_RECORDS // scale if args.idle_records is None else args.idle_records
+    if args.only_idle:
+        figures_table("Incremental — idle runs", idle_after_full_sync(idle))
+        return
     small, large = args.sizes or (SIZES[0] // scale, SIZES[1] // scale)
-    figures = run((small, large), rounds=args.rounds, settle_full=args.settle_full)
+    figures = run(
+        (small, large), rounds=args.rounds, settle_full=args.settle_full, idle_records=idle
+    )
     figures_table("Incremental — figures", figures)
 
 

@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> None:
         figures += full_sync.run(full_sync.DEFAULT_RECORDS // scale)
     if "incremental" in chosen:
         sizes = (incremental.SIZES[0] // scale, incremental.SIZES[1] // scale)
-        figures += incremental.run(sizes, rounds=3 if args.quick else 5)
+        figures += incremental.run(
+            sizes,
+            rounds=3 if args.quick else 5,
+            idle_records=incremental.IDLE_RECORDS // scale,
+        )
     if "match" in chosen:
         figures += match.run(match.DEFAULT_RECORDS // scale)
     elapsed = time.perf_counter() - started
