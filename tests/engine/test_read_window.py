@@ -10,6 +10,7 @@ window by date and catches backdated edits the watermark cannot see.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -145,7 +146,9 @@ def database_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tu
         admin.dispose()
 
 
-def make_systems(tmp_path: Path, urls: tuple[str, str], direction: str) -> Iterator[Systems]:
+def make_systems(
+    tmp_path: Path, urls: tuple[str, str], direction: str, overlap: float = OVERLAP
+) -> Iterator[Systems]:
     erp_url, crm_url = urls
     erp = sa.create_engine(erp_url, poolclass=sa.pool.NullPool)
     crm = sa.create_engine(crm_url, poolclass=sa.pool.NullPool)
@@ -172,7 +175,7 @@ def make_systems(tmp_path: Path, urls: tuple[str, str], direction: str) -> Itera
             state=tmp_path / "state.db",
             erp=erp_url,
             crm=crm_url,
-            overlap=OVERLAP,
+            overlap=overlap,
             direction=direction,
         )
     )
@@ -191,6 +194,31 @@ def systems(tmp_path: Path, database_urls: tuple[str, str]) -> Iterator[Systems]
 @pytest.fixture
 def both_ways(tmp_path: Path, database_urls: tuple[str, str]) -> Iterator[Systems]:
     yield from make_systems(tmp_path, database_urls, "bidirectional")
+
+
+SHORT_OVERLAP = 0.2
+
+
+@pytest.fixture
+def quick_both_ways(tmp_path: Path) -> Iterator[Systems]:
+    """Both ways on SQLite (its stamps tell Accord's write batches apart), a short overlap."""
+    urls = (f"sqlite:///{tmp_path / 'erp.db'}", f"sqlite:///{tmp_path / 'crm.db'}")
+    yield from make_systems(tmp_path, urls, "bidirectional", overlap=SHORT_OVERLAP)
+
+
+def test_idle_runs_do_not_keep_reading_what_the_full_sync_wrote(quick_both_ways: Systems):
+    """The from-integration pass of a full sync reads the accounts its first pass has just
+    written, all stamped within the overlap of that read. Before, every idle run read them all
+    again; now, once the overlap has passed, only the last write batch (the records on the
+    watermark's own stamp)."""
+    with quick_both_ways.project() as p:
+        assert p.sync(full=True).ok
+        time.sleep(SHORT_OVERLAP * 1.5)  # at least the overlap: no upper bound is assumed
+        first, second = p.sync(), p.sync()
+    assert first.ok and second.ok
+    assert first.totals().written == second.totals().written == 0
+    assert records_read(second, Direction.FROM_INTEGRATION) <= BATCH
+    assert records_read(second, Direction.TO_INTEGRATION) <= BATCH
 
 
 def records_read(run: accord.RunResult, direction: Direction) -> int:
