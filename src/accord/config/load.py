@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from accord import secrets
 from accord.config.locate import locate
 from accord.config.schema import ConfigModel, FieldModel, MappingModel
 from accord.connectors.retry import RetryPolicy
@@ -231,9 +232,12 @@ def _expand(value: str, source: str, line: int) -> str:
         name = m.group(1)
         if name not in os.environ:
             raise ConfigError(f"environment variable {name} is not set", source=source, line=line)
+        secrets.remember(os.environ[name])  # whatever it holds, it is never shown
         return os.environ[name]
 
-    return _VAR.sub(repl, value)
+    expanded = _VAR.sub(repl, value)
+    secrets.remember_url(expanded)  # and the password the URL carries, however malformed
+    return expanded
 
 
 def _resolve_sqlite(url: str, base: Path, source: str, line: int) -> str:
