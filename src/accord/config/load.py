@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from accord import secrets
 from accord.config.locate import locate
 from accord.config.schema import ConfigModel, FieldModel, MappingModel
+from accord.connectors.options import option_problem
 from accord.connectors.retry import RetryPolicy
 from accord.errors import ConfigError, FilterError
 from accord.filters import parse_filter
@@ -273,6 +274,12 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                 f"backoff ({retry.backoff:g})",
                 ("systems", name, "retry", "max_backoff"),
             )
+        problem = option_problem(sys.connector, sys.options)
+        if problem is not None:
+            option, why = problem
+            raise fail(
+                f"systems.{name}.options.{option}: {why}", ("systems", name, "options", option)
+            )
         retry_policy = RetryPolicy(retry.attempts, retry.backoff, retry.max_backoff)
         systems[name] = SystemConfig(name, sys.connector, url, sys.options, retry_policy)
     line = locate(text, ("state", "url"))
@@ -316,6 +323,14 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                     f"mapping {m.name}: depends_on '{dep}' is not a mapping",
                     ("mappings", i, "depends_on"),
                 )
+    used = {str(ref) for m in mappings for ref in (m.table, m.integration_table)}
+    for ref_text in tables:
+        if ref_text not in used:
+            raise fail(
+                f"tables.{ref_text}: no mapping uses table '{ref_text}' (a misspelt name? "
+                f"tables used: {', '.join(sorted(used)) or 'none'})",
+                ("tables", ref_text),
+            )
     config = Config(path, text, state_url, systems, tables, mappings)
     dependency_order(config)  # a cycle is a configuration error
     return config

@@ -217,14 +217,14 @@ class SqlConnector:
         bound = modified_after if schema.modified else None
 
         def to_records(
-            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]]
+            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]], seen: int
         ) -> list[Record]:
             """Records from raw rows and the processed values of some of their columns.
 
             The version comes from the raw modified-on value; a value no column type could
-            convert (an :class:`Unreadable` marker) makes its record fail alone.
+            convert (an :class:`Unreadable` marker, made since ``seen`` counted them) makes
+            its record fail alone.
             """
-            seen = Unreadable.made
             dicts = [dict(zip(names, row, strict=True)) for row in rows]
             for position, column in processed:
                 name = names[position]
@@ -255,10 +255,11 @@ class SqlConnector:
                     binds = [sa.bindparam(f"k_{i}", type_=key_col.type) for i in range(len(chunk))]
                     select = sa.select(*columns).where(key_col.in_(binds), *conditions)
                     query = by_size[len(chunk)] = self._prepared(select.order_by(key_col))
+                seen = Unreadable.made
                 rows, processed = self._fetch_prepared(
                     query, {f"k_{i}": k for i, k in enumerate(chunk)}
                 )
-                records = to_records(rows, processed) if rows else []
+                records = to_records(rows, processed, seen) if rows else []
                 if records:
                     yield records
             return
@@ -282,6 +283,7 @@ class SqlConnector:
         )
         last: dict[str, Any] | None = None
         while True:
+            seen = Unreadable.made
             page, processed = self._fetch_prepared(pages[last is not None], last or {})
             if not page:
                 return
@@ -289,7 +291,7 @@ class SqlConnector:
             last = {"b_last_key": tail[key_pos]}
             if by_modified and mod_pos is not None:
                 last["b_last_mod"] = tail[mod_pos]
-            records = to_records(page, processed)
+            records = to_records(page, processed, seen)
             if records:
                 yield records
             if len(page) < batch_size:

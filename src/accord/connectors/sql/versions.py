@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+_EPOCH = datetime(1970, 1, 1)
 MILLISECONDS_FROM = 100_000_000_000
 """Epoch values from here on are milliseconds; below, seconds."""
 
@@ -100,7 +101,7 @@ class VersionFormat:
                 if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                     raise ValueError("not a number")
                 seconds = raw / 1000 if abs(raw) >= MILLISECONDS_FROM else raw
-                moment = datetime(1970, 1, 1) + timedelta(seconds=seconds)
+                moment = _EPOCH + timedelta(seconds=seconds)
                 return moment, ""
             if isinstance(raw, datetime):
                 return _naive_utc(raw), ""
@@ -128,17 +129,18 @@ class VersionFormat:
         if self.storage == "native":
             return column > bound
         if self.storage == "epoch":
-            seconds = int(bound.replace(tzinfo=UTC).timestamp())
+            since = bound - _EPOCH
+            seconds, millis = since // timedelta(seconds=1), since // timedelta(milliseconds=1)
             step = 1 if surely else 0
             return sa.or_(
                 sa.and_(column >= seconds + step, column < MILLISECONDS_FROM),
-                column >= seconds * 1000 + step,
+                column >= millis + step,
             )
         if dialect == "sqlite":
             normal = sa.func.strftime(_SQLITE_NORMAL, column)
+            # SQLite keeps a time to the millisecond, rounded: a margin of one either way.
             at = bound.replace(microsecond=bound.microsecond // 1000 * 1000)
-            if surely:
-                at += timedelta(milliseconds=1)
+            at += timedelta(milliseconds=2 if surely else -1)
             return sa.or_(
                 normal >= at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}",
                 sa.and_(normal.is_(None), column.is_not(None)),
@@ -167,7 +169,7 @@ class VersionFormat:
             unit = 10 ** (6 - fractional_digits)
         stamp = now.replace(microsecond=now.microsecond // unit * unit)
         if self.storage == "epoch":
-            delta = stamp - datetime(1970, 1, 1)
+            delta = stamp - _EPOCH
             whole = delta // timedelta(milliseconds=1 if self.milliseconds else 1000)
             return stamp, int(whole)
         if self.storage == "iso" and self.text is not None:
