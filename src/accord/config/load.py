@@ -106,7 +106,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         model = ConfigModel.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _deepest(exc.errors())
         loc = tuple(first["loc"])
         raise ConfigError(
             f"{_describe_loc(loc, raw)}: {_pydantic_message(first)}",
@@ -114,6 +114,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             line=locate(text, loc),
         ) from None
     return _build(config_path, text, model)
+
+
+def _deepest(errors: Sequence[Any]) -> Any:
+    """The error to report: the first, or where it concerns a choice of shapes (``new_keys =
+    "uuid"`` or a table), the one that went deepest into the value given (``digits``), with
+    the shapes' own names left out of its location."""
+    first = errors[0]
+    place = tuple(first["loc"])[:-1]
+    same = [e for e in errors if tuple(e["loc"])[: len(place)] == place]
+    chosen = dict(max(same, key=lambda e: len(e["loc"])))
+    chosen["loc"] = tuple(
+        item
+        for item in chosen["loc"]
+        if not (isinstance(item, str) and (item.endswith("Model") or "[" in item))
+    )
+    return chosen
 
 
 _TOML_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
