@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -207,7 +208,12 @@ def _run_pass(
     except ConnectorError as exc:
         _end_in_error(store, job, progress, str(exc))
     except Exception as exc:  # a defect: the job says so, later mappings still run
-        log.exception("pass %s %s stopped", mapping.name, direction.value)
+        log.error(
+            "pass %s %s stopped: %s",
+            mapping.name,
+            direction.value,
+            redact(traceback.format_exc()),  # a driver's text may quote a URL
+        )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _end_in_error(
             store, job, progress, f"internal error ({type(exc).__name__}: {reason[:200]})"
