@@ -119,6 +119,7 @@ def crm_names(directory: Path) -> dict[str, str]:
     return {
         pairs[a]: name
         for a, name in sql(directory / "crm.db", "SELECT accountid, name FROM account")
+        if a in pairs
     }
 
 
@@ -196,6 +197,8 @@ def test_a_bad_value_fails_its_record_alone(tmp_path: Path, modified_type: str) 
     ]
     for row in rows:
         sql(erp, "INSERT INTO customer VALUES (?, ?, ?, ?)", *row)
+    # read by the second pass of the full run, which probes keys and versions first
+    sql(tmp_path / "crm.db", "INSERT INTO account VALUES ('A9', 'crm bad', 'abc', ?)", good)
     with Project.load(path, batch_size=2) as project:
         run = project.sync(full=True)
         jobs = {(j.mapping, j.direction): j for j in run.jobs}
@@ -208,6 +211,9 @@ def test_a_bad_value_fails_its_record_alone(tmp_path: Path, modified_type: str) 
         assert "balance" in errors["C02"] and "'abc'" in errors["C02"]
         assert "changed" in errors["C03"] and "'not a date'" in errors["C03"]
         assert "changed" in errors["C04"] and "''" in errors["C04"]
+        assert "cannot read the source record: column 'balance'" in errors["A9"], errors
+        from_crm = jobs["CUSTOMER", Direction.FROM_INTEGRATION]
+        assert from_crm.status is JobStatus.FAILED and from_crm.counters.failed == 1
         statuses = sql(tmp_path / "state.db", "SELECT status FROM accord_jobs")
         assert ("running",) not in statuses
         # incremental: a coupled record turns bad, another is edited; the edit goes through

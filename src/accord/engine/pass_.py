@@ -257,6 +257,12 @@ class Pass:
 
         if self.options.probe_first:
             creations, candidates = self.read.complete(creations, candidates)
+            # values the probe did not read may be ones the source cannot convert
+            for r, maybe in [*creations, *candidates]:
+                if r.error:
+                    self._unreadable(state, r, maybe)
+            creations = [(r, c) for r, c in creations if not r.error]
+            candidates = [(r, c) for r, c in candidates if not r.error]
         current = self.read.destination([c.key(self.dst.side) for _, c in candidates])
         resolved = resolve_lookups(
             self.store,
