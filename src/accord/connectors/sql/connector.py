@@ -215,6 +215,9 @@ class SqlConnector:
         mod_pos = names.index(schema.modified) if schema.modified else None
         convert_key = self._key_converter(schema)
         bound = modified_after if schema.modified else None
+        storage = versions or VersionFormat("native", "")  # (no modified-on column: unused)
+        version_of, keep = storage.version, storage.keep
+        filtering = bound is not None and not storage.exact
 
         def to_records(
             rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]], seen: int
@@ -232,16 +235,22 @@ class SqlConnector:
                     values[name] = value
             unreadable = Unreadable.made != seen
             key_name = names[key_pos]
-            out = []
+            out: list[Record] = []
+            append = out.append
             for row, values in zip(rows, dicts, strict=True):
                 version, error = None, ""
-                if mod_pos is not None and versions is not None:
-                    version, error = versions.version(row[mod_pos])
+                if mod_pos is not None:
+                    raw = row[mod_pos]
+                    # the common case first: a naive datetime the driver already made
+                    if raw.__class__ is datetime and raw.tzinfo is None:
+                        version = raw
+                    else:
+                        version, error = version_of(raw)
                 if unreadable and not error:
                     error = _unreadable(values)
-                if versions is not None and not versions.keep(version, error, bound):
+                if filtering and not keep(version, error, bound):
                     continue
-                out.append(Record(str(values[key_name]), values, version, error))
+                append(Record(str(values[key_name]), values, version, error))
             return out
 
         if keys is not None:
