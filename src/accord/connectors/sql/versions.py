@@ -122,10 +122,11 @@ class VersionFormat:
         *,
         surely: bool = False,
     ) -> Any:
-        """A condition that holds for every value later than ``bound`` and for values that
-        cannot be read (so that their records fail rather than go unseen). For storages
-        that are not :attr:`exact` it also holds for a few values just before; ``surely``
-        gives the condition that holds only for values later (and unreadable ones)."""
+        """A condition that holds for every value later than ``bound``, and for values that
+        cannot be read but sort after it (text that does not start like a date), so that
+        their records fail rather than go unseen. For storages that are not :attr:`exact`
+        it also holds for some values just before; ``surely`` gives the condition that holds
+        only for values later (and those unreadable ones)."""
         if self.storage == "native":
             return column > bound
         if self.storage == "epoch":
@@ -136,22 +137,28 @@ class VersionFormat:
                 sa.and_(column >= seconds + step, column < MILLISECONDS_FROM),
                 column >= millis + step,
             )
+        # A raw lower bound first, which an index on the column serves: from 12 hours
+        # before (the most a time zone lags UTC) in the smallest form ('T' sorts after ' ').
+        text: sa.ColumnElement[Any] = sa.type_coerce(column, sa.String())
         if dialect == "sqlite":
+            # then the value normalised by SQLite (offsets applied), which keeps a time to the
+            # millisecond, rounded: a margin of one either way.
             normal = sa.func.strftime(_SQLITE_NORMAL, column)
-            # SQLite keeps a time to the millisecond, rounded: a margin of one either way.
             at = bound.replace(microsecond=bound.microsecond // 1000 * 1000)
             at += timedelta(milliseconds=2 if surely else -1)
-            return sa.or_(
-                normal >= at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}",
-                sa.and_(normal.is_(None), column.is_not(None)),
+            lower = (bound - timedelta(hours=12)).strftime("%Y-%m-%d %H:%M:%S")
+            return sa.and_(
+                text >= lower,
+                sa.or_(
+                    normal >= at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}",
+                    normal.is_(None),  # not a time: read, to fail
+                ),
             )
-        # Elsewhere by text: any value from the day before on (offsets reach 14 hours), and
-        # values that do not start like a date at all; surely from two days after.
-        text: sa.ColumnElement[Any] = sa.type_coerce(column, sa.String())
+        # Elsewhere by the date alone: from the day before on; surely from two days after.
         if dialect == "postgresql":
             text = text.collate("C")
         day = (bound + timedelta(days=2 if surely else -1)).date().isoformat()
-        return sa.or_(text >= day, text < "0")
+        return text >= day
 
     def keep(self, version: datetime | None, error: str, bound: datetime | None) -> bool:
         """Whether a record read with ``after(bound)`` belongs to the read."""
