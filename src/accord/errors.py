@@ -17,21 +17,33 @@ and where; the CLI prints that sentence and exits with code 2 (usage/configurati
 
 from __future__ import annotations
 
+from accord.secrets import redact
+
 
 class AccordError(Exception):
-    """Base of every error Accord raises on purpose."""
+    """Base of every error Accord raises on purpose.
+
+    Its text never holds a secret: the arguments go through :func:`accord.secrets.redact`
+    (a driver's message may quote the URL, password and all).
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(AccordError):
     """The configuration is invalid.
 
     ``source`` and ``line`` locate the problem (``line`` is 1-based, 0 when unknown).
+    ``setting`` names the table setting at fault (``key``, ``modified``) when a connector
+    finds the problem, so that the caller can point at that line of the configuration.
     """
 
-    def __init__(self, message: str, *, source: str = "", line: int = 0) -> None:
-        self.message = message
+    def __init__(self, message: str, *, source: str = "", line: int = 0, setting: str = "") -> None:
+        self.message = redact(message)
         self.source = source
         self.line = line
+        self.setting = setting
         where = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
         super().__init__(f"{where}{message}")
 
@@ -40,7 +52,7 @@ class FilterError(AccordError):
     """A filter expression is malformed; ``position`` is the 0-based character offset."""
 
     def __init__(self, message: str, *, text: str = "", position: int = 0) -> None:
-        self.message = message
+        self.message = redact(message)
         self.text = text
         self.position = position
         super().__init__(f"{message} at position {position + 1} in filter {text!r}")

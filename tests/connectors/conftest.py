@@ -34,6 +34,7 @@ def sql_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if request.param == "mariadb":
         return mariadb_url()
     path: Path = tmp_path_factory.mktemp("sqlite") / "accord.db"
+    path.touch()  # a system's SQLite file must exist (the connector creates none)
     return f"sqlite:///{path}"
 
 

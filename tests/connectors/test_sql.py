@@ -154,11 +154,10 @@ def test_version_fits_a_coarse_modified_column(sql_harness: SqlHarness) -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "sqlite:////nonexistent/directory/accord.db",
         "postgresql+psycopg://user:secret@127.0.0.1:1/test",
         "mysql+pymysql://user:secret@127.0.0.1:1/test",
     ],
-    ids=["sqlite", "postgresql", "mariadb"],
+    ids=["postgresql", "mariadb"],
 )
 def test_unreachable_database_is_retriable(url: str) -> None:
     connector = SqlConnector("erp", url=url, tables={}, options={})

@@ -288,3 +288,53 @@ def test_a_failed_pass_stores_and_shows_no_password(
     codes = run_everything(case, monkeypatch, ["jobs", "--json"], module=True)
     assert codes[COMMANDS.index(["jobs", "--json"])] == 0
     assert codes[len(COMMANDS) :] in ([], [0])
+
+
+# -- malformed URLs: the password is hidden by its value, whatever the URL's shape ------------
+
+MALFORMED = {
+    "no host (no @)": "postgresql+psycopg://accord:{pw}/test",
+    "no scheme": "accord:{pw}@127.0.0.1:1/test",
+    "no scheme, slashes": "//accord:{pw}@127.0.0.1:1/test",
+    "at sign in the password": "postgresql+psycopg://accord:p@{pw}@127.0.0.1:1/test",
+    "postgres scheme": "postgres://accord:{pw}@127.0.0.1:1/test",
+    "port that is no number": "mysql+pymysql://accord:{pw}@127.0.0.1:notaport/test",
+    "query parameter": "postgresql+psycopg://accord@127.0.0.1:1/test?password={pw}",
+    "spaces": "accord:{pw} 127.0.0.1",
+    "percent-encoded": "postgresql+psycopg://accord:{encoded}@127.0.0.1:1/test",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+@pytest.mark.parametrize("where", ["crm", "state"])
+def test_a_malformed_url_never_shows_its_password(
+    tmp_path: Path, secret: str, monkeypatch: pytest.MonkeyPatch, shape: str, where: str
+) -> None:
+    """From the environment (plain or percent-encoded) into a system's or the state's URL."""
+    encoded = quote(secret, safe="")
+    url = MALFORMED[shape].format(pw=WITH_SECRET, encoded=WITH_SECRET)
+    case = make_case(tmp_path / "case", secret, **{where: url})
+    if shape == "percent-encoded":
+        case = Case(case.directory, encoded)  # the environment holds the encoded form
+    codes = run_everything(case, monkeypatch, ["sync", "--json"], module=True)
+    assert 2 in codes, codes  # the URL is refused somewhere, with a sentence
+    monkeypatch.setenv(SECRET_VARIABLE, case.secret)
+    with pytest.raises(AccordError) as caught, Project.load(case.config) as project:
+        project.sync(full=True)
+    for text in (str(caught.value), repr(caught.value), *map(str, caught.value.args)):
+        assert_hidden(secret, text, "an exception")
+    if where == "crm":
+        assert_store_hides(Case(case.directory, secret), monkeypatch)
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_a_password_written_into_a_malformed_url_is_hidden_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """No environment variable: the password is parsed out of the URL itself."""
+    secret = f"Literal{TAIL}"
+    url = MALFORMED[shape].format(pw=secret, encoded=quote(secret, safe=""))
+    case = make_case(tmp_path / "case", secret, crm=url)
+    codes = run_everything(case, monkeypatch)
+    assert 2 in codes, codes
+    assert_store_hides(case, monkeypatch)

@@ -7,12 +7,14 @@ Exit codes: 0 success, 1 the run had failed records (or a pass could not finish)
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +25,7 @@ from accord.engine.project import Project
 from accord.engine.results import RunResult
 from accord.errors import AccordError, BusyError
 from accord.model import Direction
+from accord.secrets import redact
 
 app = typer.Typer(
     name="accord",
@@ -81,6 +84,15 @@ def errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise  # the command's own way out
+    except Exception:  # a defect: shown with its traceback, but never with a secret in it
+        err.print(
+            f"[red]internal error[/] (please report it):\n{escape(redact(traceback.format_exc()))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @contextmanager

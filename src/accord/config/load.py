@@ -13,8 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from accord import secrets
 from accord.config.locate import locate
 from accord.config.schema import ConfigModel, FieldModel, MappingModel
+from accord.connectors.options import option_problem
 from accord.connectors.retry import RetryPolicy
 from accord.errors import ConfigError, FilterError
 from accord.filters import parse_filter
@@ -104,7 +106,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         model = ConfigModel.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _deepest(exc.errors())
         loc = tuple(first["loc"])
         raise ConfigError(
             f"{_describe_loc(loc, raw)}: {_pydantic_message(first)}",
@@ -112,6 +114,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             line=locate(text, loc),
         ) from None
     return _build(config_path, text, model)
+
+
+def _deepest(errors: Sequence[Any]) -> Any:
+    """The error to report: the first, or where it concerns a choice of shapes (``new_keys =
+    "uuid"`` or a table), the one that went deepest into the value given (``digits``), with
+    the shapes' own names left out of its location."""
+    first = errors[0]
+    place = tuple(first["loc"])[:-1]
+    same = [e for e in errors if tuple(e["loc"])[: len(place)] == place]
+    chosen = dict(max(same, key=lambda e: len(e["loc"])))
+    chosen["loc"] = tuple(
+        item
+        for item in chosen["loc"]
+        if not (isinstance(item, str) and (item.endswith("Model") or "[" in item))
+    )
+    return chosen
 
 
 _TOML_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)$")
@@ -231,9 +249,12 @@ def _expand(value: str, source: str, line: int) -> str:
         name = m.group(1)
         if name not in os.environ:
             raise ConfigError(f"environment variable {name} is not set", source=source, line=line)
+        secrets.remember(os.environ[name])  # whatever it holds, it is never shown
         return os.environ[name]
 
-    return _VAR.sub(repl, value)
+    expanded = _VAR.sub(repl, value)
+    secrets.remember_url(expanded)  # and the password the URL carries, however malformed
+    return expanded
 
 
 def _resolve_sqlite(url: str, base: Path, source: str, line: int) -> str:
@@ -268,6 +289,12 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                 f"systems.{name}.retry: max_backoff ({retry.max_backoff:g}) is less than "
                 f"backoff ({retry.backoff:g})",
                 ("systems", name, "retry", "max_backoff"),
+            )
+        problem = option_problem(sys.connector, sys.options)
+        if problem is not None:
+            option, why = problem
+            raise fail(
+                f"systems.{name}.options.{option}: {why}", ("systems", name, "options", option)
             )
         retry_policy = RetryPolicy(retry.attempts, retry.backoff, retry.max_backoff)
         systems[name] = SystemConfig(name, sys.connector, url, sys.options, retry_policy)
@@ -312,6 +339,14 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                     f"mapping {m.name}: depends_on '{dep}' is not a mapping",
                     ("mappings", i, "depends_on"),
                 )
+    used = {str(ref) for m in mappings for ref in (m.table, m.integration_table)}
+    for ref_text in tables:
+        if ref_text not in used:
+            raise fail(
+                f"tables.{ref_text}: no mapping uses table '{ref_text}' (a misspelt name? "
+                f"tables used: {', '.join(sorted(used)) or 'none'})",
+                ("tables", ref_text),
+            )
     config = Config(path, text, state_url, systems, tables, mappings)
     dependency_order(config)  # a cycle is a configuration error
     return config

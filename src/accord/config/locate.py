@@ -103,6 +103,12 @@ def locate(text: str, path: Sequence[str | int]) -> int:
         if found:
             start = found[0]
             rest = rest[1:]
+            # a sub-table written as its own section, e.g. [systems.erp.options]
+            while rest and isinstance(rest[0], str):
+                deeper = [i for i, name, _ in sections if name == f"{wanted}.{rest[0]}"]
+                if not deeper:
+                    break
+                wanted, start, rest = f"{wanted}.{rest[0]}", deeper[0], rest[1:]
     if start is None and isinstance(head, str):
         # [head] itself, or a header that defines a table inside it such as [head.sub].
         found = [i for i, name, _ in sections if name == head or name.startswith(f"{head}.")]

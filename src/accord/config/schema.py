@@ -11,7 +11,11 @@ Scalar = str | int | float | bool
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are values of another type: ``skip_after = "2"``,
+    ``sync_only_coupled = "no"`` or ``priority = "0"`` is a mistake to point at, not a value
+    to guess (TOML has integers, booleans and strings of its own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StateModel(_Strict):

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from accord.model import Change, Record, TableSchema, WriteResult
+from accord.secrets import redact
 
 if TYPE_CHECKING:
     from accord.filters import Filter
@@ -104,4 +105,4 @@ def redact_url(url: str) -> str:
     find where the password ends.
     """
     redacted = _USERINFO.sub(lambda m: f"{m.group('head')}:***@", url, count=1)
-    return _SECRET_PARAMETER.sub(lambda m: f"{m.group('name')}***", redacted)
+    return redact(_SECRET_PARAMETER.sub(lambda m: f"{m.group('name')}***", redacted))

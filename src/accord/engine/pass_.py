@@ -235,7 +235,9 @@ class Pass:
         candidates: list[tuple[Record, Coupling]] = []
         for r in records:
             c = couplings.get(r.key)
-            if c is None:
+            if r.error:
+                self._unreadable(state, r, c)
+            elif c is None:
                 if r.key in self.options.hold:
                     self.job.counters.skipped += 1
                     self._note(Action.SKIP, r.key, "", reason=AMBIGUOUS)
@@ -267,6 +269,12 @@ class Pass:
 
         if self.options.probe_first:
             creations, candidates = self.read.complete(creations, candidates)
+            # values the probe did not read may be ones the source cannot convert
+            for r, maybe in [*creations, *candidates]:
+                if r.error:
+                    self._unreadable(state, r, maybe)
+            creations = [(r, c) for r, c in creations if not r.error]
+            candidates = [(r, c) for r, c in candidates if not r.error]
         current = self.read.destination([c.key(self.dst.side) for _, c in candidates])
         resolved = resolve_lookups(
             self.store,
@@ -302,6 +310,20 @@ class Pass:
             tx.add_errors(state.errors)
             tx.save_job(self.job)
         reached("pass.committed")
+
+    def _unreadable(self, state: _BatchState, r: Record, c: Coupling | None) -> None:
+        """A record the source could not read as stored (a bad value, a modified-on value
+        that is no time) fails alone, with the reason, wherever it would have been worked on;
+        an uncoupled one a pass would not create is ignored like any other."""
+        message = f"cannot read the source record: {r.error}"
+        if c is None:
+            if self.creates or self.options.keys is not None:
+                self._fail(state, r.key, "", message)
+        elif c.skipped:
+            self.job.counters.skipped += 1
+            self._note(Action.SKIP, r.key, c.key(self.dst.side), reason="quarantined")
+        else:
+            self._fail_coupling(state, r, c, message)
 
     def _write(self, changes: list[Change]) -> list[WriteResult]:
         """Write in chunks the destination accepts (its declared batch size)."""

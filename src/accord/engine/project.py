@@ -163,12 +163,17 @@ class Project:
                 for ref, settings in self.config.tables.items()
                 if ref.split(".", 1)[0] == system
             }
-            connector: Connector = RetryingConnector(
-                open_connector(
+            try:
+                opened = open_connector(
                     sys.connector, system, url=sys.url, tables=tables, options=sys.options
-                ),
-                sys.retry,
-            )
+                )
+            except ConfigError as exc:
+                if exc.source:
+                    raise
+                setting = exc.setting.split(".")
+                where = locate(self.config.text, ("systems", system, *setting))
+                raise self.config.error(exc.message, where) from None
+            connector: Connector = RetryingConnector(opened, sys.retry)
             self._connectors[system] = ShadowConnector(connector) if self.dry else connector
         return self._connectors[system]
 
@@ -184,16 +189,17 @@ class Project:
                 try:
                     schema = connector.describe(ref.table)
                 except ConfigError as exc:
+                    # At the table setting at fault (key =, modified =) when it is set,
+                    # else at the mapping's line naming the table.
+                    where: tuple[str | int, ...] = (
+                        "mappings",
+                        index,
+                        "table" if side is Side.LOCAL else "integration_table",
+                    )
+                    if exc.setting and str(ref) in self.config.tables:
+                        where = ("tables", str(ref), exc.setting)
                     raise self.config.error(
-                        f"mapping {mapping.name}: {exc.message}",
-                        locate(
-                            self.config.text,
-                            (
-                                "mappings",
-                                index,
-                                "table" if side is Side.LOCAL else "integration_table",
-                            ),
-                        ),
+                        f"mapping {mapping.name}: {exc.message}", locate(self.config.text, where)
                     ) from None
                 sides.append(
                     SideContext(

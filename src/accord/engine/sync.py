@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -12,10 +14,14 @@ from accord.engine.progress import Progress
 from accord.engine.results import RunResult
 from accord.errors import AccordError, ConnectorError, UsageError
 from accord.model import Direction, Job, JobStatus, JobType, TableMapping
+from accord.secrets import redact
+from accord.state import StateStore
 from accord.state.store import utcnow
 
 if TYPE_CHECKING:
     from accord.engine.project import Project
+
+log = logging.getLogger(__name__)
 
 
 def new_job(mapping: str, type_: JobType, direction: Direction | None) -> Job:
@@ -227,13 +233,29 @@ def _run_pass(
     try:
         runner.run()
     except ConnectorError as exc:
-        job.status = JobStatus.ERROR
-        job.message = str(exc)
-        job.finished_at = utcnow()
-        with store.transaction() as tx:
-            tx.save_job(job)
-        progress.pass_finished(job)
+        _end_in_error(store, job, progress, str(exc))
+    except Exception as exc:  # a defect: the job says so, later mappings still run
+        log.error(
+            "pass %s %s stopped: %s",
+            mapping.name,
+            direction.value,
+            redact(traceback.format_exc()),  # a driver's text may quote a URL
+        )
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _end_in_error(
+            store, job, progress, f"internal error ({type(exc).__name__}: {reason[:200]})"
+        )
     return PassOutcome(job, runner.settle_keys, runner.echoes)
+
+
+def _end_in_error(store: StateStore, job: Job, progress: Progress, message: str) -> None:
+    """A pass that could not go on: its job ends with status error and the reason."""
+    job.status = JobStatus.ERROR
+    job.message = redact(message)
+    job.finished_at = utcnow()
+    with store.transaction() as tx:
+        tx.save_job(job)
+    progress.pass_finished(job)
 
 
 def _source_keys(

@@ -12,24 +12,36 @@ from typing import Any
 class Record:
     """One row of a table: its key (always text), its field values and its version.
 
-    The version is the table's modified-on value; the engine compares it with the version
-    stored on the coupling to decide whether the record changed since the last sync.
+    The version is the table's modified-on value as a naive-UTC datetime; the engine
+    compares it with the version stored on the coupling to decide whether the record changed
+    since the last sync. ``error`` says why the record cannot be used as read (a stored value
+    its column's type cannot convert, a modified-on value that is no time): the engine fails
+    such a record alone, with that reason, and goes on with the others.
     """
 
-    __slots__ = ("key", "values", "version")
+    __slots__ = ("error", "key", "values", "version")
 
-    def __init__(self, key: str, values: dict[str, Any], version: datetime | None) -> None:
+    def __init__(
+        self, key: str, values: dict[str, Any], version: datetime | None, error: str = ""
+    ) -> None:
         self.key = key
         self.values = values
         self.version = version
+        self.error = error
 
     def __repr__(self) -> str:
-        return f"Record({self.key!r}, {self.values!r}, version={self.version!r})"
+        extra = f", error={self.error!r}" if self.error else ""
+        return f"Record({self.key!r}, {self.values!r}, version={self.version!r}{extra})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
             return NotImplemented
-        return (self.key, self.values, self.version) == (other.key, other.values, other.version)
+        return (self.key, self.values, self.version, self.error) == (
+            other.key,
+            other.values,
+            other.version,
+            other.error,
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -39,7 +39,9 @@ def coerce(value: Any, info: FieldInfo) -> Any:
     try:
         converted = _CONVERTERS.get(info.kind, _identity)(value)
     except (ValueError, TypeError, InvalidOperation, ArithmeticError):
-        raise RecordError(f"field '{info.name}': cannot convert {value!r} to {info.kind}") from None
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:56] + "...'"
+        raise RecordError(f"field '{info.name}': cannot convert {shown} to {info.kind}") from None
     if info.length is not None and isinstance(converted, str) and len(converted) > info.length:
         raise RecordError(
             f"value too long for field '{info.name}' "

@@ -25,6 +25,7 @@ from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, 
 from accord.errors import BusyError, StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
+from accord.secrets import redact
 from accord.state import migrate, sqlite
 from accord.state.tables import (
     ATTENTION,
@@ -281,7 +282,7 @@ class StateStore:
             "heartbeat_at": utcnow(),
             "host": socket.gethostname(),
             "pid": current_pid(),
-            "message": job.message,
+            "message": redact(job.message),
             **job.counters.as_dict(),
         }
         with self._write() as conn:
@@ -530,7 +531,7 @@ class StateTransaction:
                 status=job.status.value,
                 finished_at=job.finished_at,
                 heartbeat_at=utcnow(),
-                message=job.message,
+                message=redact(job.message),
                 **job.counters.as_dict(),
             )
         )
@@ -545,7 +546,7 @@ class StateTransaction:
                         "job_id": e.job_id,
                         "source_key": e.source_key,
                         "destination_key": e.destination_key,
-                        "message": e.message,
+                        "message": redact(e.message),
                         "at": e.at or now,
                     }
                     for e in errors

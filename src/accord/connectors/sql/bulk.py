@@ -144,6 +144,17 @@ class Prepared:
         self.processors: Mapping[str, Any] = compiled._bind_processors
         self.types = [c.type for c in getattr(stmt, "selected_columns", ())]
         self._results: tuple[Any, list[Any]] | None = None
+        # What runs through conn.execute when the statement cannot run as is: the same
+        # statement with its columns untyped, so that rows still come back raw (the result
+        # processors then run here, as on the fast path, and raw positions stay raw).
+        self._raw_stmt = (
+            stmt.with_only_columns(
+                *[sa.type_coerce(c, sa.types.NullType()) for c in stmt.selected_columns],
+                maintain_column_froms=True,
+            )
+            if self.types and not self.supported
+            else stmt
+        )
 
     def params(self, values: Mapping[str, Any]) -> Any:
         merged = {**self.defaults, **values}
@@ -167,8 +178,9 @@ class Prepared:
         """The raw rows, and the processed values of each column that has a result processor
         (position, one value per row): for a caller that builds its own rows anyway."""
         if not self.supported:
-            return [tuple(row) for row in conn.execute(self.stmt, dict(values))], []
-        result = conn.exec_driver_sql(self.string, self.params(values))
+            result = conn.execute(self._raw_stmt, dict(values))
+        else:
+            result = conn.exec_driver_sql(self.string, self.params(values))
         try:
             description = result.cursor.description
             rows: list[tuple[Any, ...]] = list(result.cursor.fetchall())

@@ -13,23 +13,44 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
-from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many
-from accord.connectors.sql.schema import reflect_table, table_schema
-from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
+from accord.connectors.options import option_problem
+from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
+from accord.connectors.sql.schema import (
+    Unreadable,
+    key_is_unique,
+    modified_storage,
+    reflect_table,
+    table_schema,
+)
+from accord.connectors.sql.versions import SUPPORTED, TextForm, VersionFormat, shown
+from accord.errors import (
+    ConfigError,
+    ConnectorError,
+    FatalConnectorError,
+    RetriableConnectorError,
+)
 from accord.model import Change, ChangeKind, Record, TableSchema, TableSettings, WriteResult
-from accord.model.values import naive_utc
 
 if TYPE_CHECKING:
     from accord.filters import Filter
 
 KEYS_PER_QUERY = 500
 SQLITE_BATCH_SIZE = 5000
+
+
+class _Raw(sa.types.TypeDecorator[Any]):
+    """A parameter bound as given, with no conversion (a plain NullType would take the type
+    of the column it is compared with, and convert the value again)."""
+
+    impl = sa.types.NullType
+    cache_ok = True
 
 
 class _RowMissing(Exception):
@@ -50,6 +71,9 @@ class SqlConnector:
         self.name = name
         self.url = url
         self._settings = dict(tables)
+        problem = option_problem("sql", options)
+        if problem is not None:
+            raise ConfigError(f"system '{name}': options.{problem[0]}: {problem[1]}")
         # SQLite is in-process: bigger batches mean fewer commits and queries per record.
         default_batch = SQLITE_BATCH_SIZE if url.startswith("sqlite") else 1000
         self.capabilities = Capabilities(batch_size=int(options.get("batch_size", default_batch)))
@@ -63,8 +87,10 @@ class SqlConnector:
                 f"system '{name}': cannot use URL {redact_url(url)}: {exc}"
             ) from None
         if self.engine.dialect.name == "sqlite":
+            _require_sqlite_file(name, self.engine.url)
             sa.event.listen(self.engine, "connect", _sqlite_durability)
         self._tables: dict[str, tuple[sa.Table, TableSchema]] = {}
+        self._versions: dict[str, VersionFormat | None] = {}
 
     # -- schema ---------------------------------------------------------------------------
     def describe(self, table: str) -> TableSchema:
@@ -78,9 +104,69 @@ class SqlConnector:
                 sa_table = reflect_table(self.engine, table, settings)
             except sa.exc.DBAPIError as exc:
                 raise self._connection_error(exc) from None
-            cached = (sa_table, table_schema(self.name, sa_table, settings))
+            schema = table_schema(self.name, sa_table, settings)
+            try:
+                self._versions[table] = self._version_format(sa_table, schema, settings)
+                if not key_is_unique(sa_table, schema.key):
+                    self._refuse_duplicate_keys(sa_table, schema.key, settings)
+            except sa.exc.DBAPIError as exc:
+                raise self._connection_error(exc) from None
+            cached = (sa_table, schema)
             self._tables[table] = cached
         return cached
+
+    def _version_format(
+        self, t: sa.Table, schema: TableSchema, settings: TableSettings | None
+    ) -> VersionFormat | None:
+        """How the modified-on column holds versions; refuses a type that cannot hold one."""
+        if schema.modified is None:
+            return None
+        column = t.c[schema.modified]
+        storage = modified_storage(self.engine.dialect.name, column.type)
+        if storage is None:
+            configured = settings is not None and settings.modified == schema.modified
+            raise ConfigError(
+                f"table '{self.name}.{t.name}': modified-on column '{schema.modified}' is "
+                f"{column.type.compile(self.engine.dialect)}, which cannot hold a version "
+                f"(supported: {SUPPORTED})",
+                setting="modified" if configured else "",
+            )
+        if storage == "native":
+            return VersionFormat(storage, schema.modified)
+        # The newest values tell the form stamps are written in (the column's own).
+        query = sa.select(column).where(column.is_not(None)).order_by(column.desc()).limit(20)
+        with self.engine.connect() as conn:
+            sample = [row[0] for row in conn.execute(query)]
+        if storage == "epoch":
+            numbers = [v for v in sample if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            millis = bool(numbers) and abs(numbers[0]) >= 100_000_000_000
+            return VersionFormat(storage, schema.modified, milliseconds=millis)
+        if not isinstance(column.type, sa.String) or isinstance(column.type, sa.DateTime):
+            return VersionFormat(storage, schema.modified)  # SQLite DATETIME: SQLAlchemy's form
+        forms = [f for f in (TextForm.of(v) for v in sample if isinstance(v, str)) if f]
+        return VersionFormat(storage, schema.modified, text=forms[0] if forms else TextForm())
+
+    def _refuse_duplicate_keys(self, t: sa.Table, key: str, settings: TableSettings | None) -> None:
+        """A key column the database does not keep unique: one query for a repeated value."""
+        column = t.c[key]
+        query = (
+            sa.select(column, sa.func.count())
+            .where(column.is_not(None))
+            .group_by(column)
+            .having(sa.func.count() > 1)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).first()
+        if found is None:
+            return
+        configured = settings is not None and settings.key == key
+        raise ConfigError(
+            f"table '{self.name}.{t.name}': key column '{key}' is not unique: "
+            f"{shown(found[0])} is the key of {found[1]} records (a key must name one record; "
+            "make the column unique, or set key to a column that is)",
+            setting="key" if configured else "",
+        )
 
     def _connection_error(self, exc: sa.exc.DBAPIError) -> ConnectorError:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -100,7 +186,23 @@ class SqlConnector:
         fields: Sequence[str] | None = None,
         batch_size: int = 1000,
     ) -> Iterator[list[Record]]:
+        return self._read(table, filter, modified_after, keys, fields, batch_size)
+
+    def _read(
+        self,
+        table: str,
+        filter: Filter | None,
+        modified_after: datetime | None,
+        keys: Sequence[str] | None,
+        fields: Sequence[str] | None,
+        batch_size: int,
+        *,
+        zone: bool = False,
+    ) -> Iterator[list[Record]]:
+        """:meth:`read`; with ``zone``, only the records the database cannot tell are
+        modified after ``modified_after`` or not (see :meth:`count`)."""
         t, schema = self._table(table)
+        versions = self._versions.get(table)
         names = list(fields) if fields is not None else list(schema.fields)
         for extra in (schema.key, schema.modified):
             if extra is not None and extra not in names:
@@ -108,62 +210,80 @@ class SqlConnector:
         columns = [t.c[n] for n in names]
         key_col = t.c[schema.key]
         mod_col = t.c[schema.modified] if schema.modified else None
-        conditions = self._conditions(t, filter, modified_after)
+        conditions = self._conditions(t, filter, modified_after, zone=zone)
         key_pos = names.index(schema.key)
         mod_pos = names.index(schema.modified) if schema.modified else None
         convert_key = self._key_converter(schema)
+        bound = modified_after if schema.modified else None
+        storage = versions or VersionFormat("native", "")  # (no modified-on column: unused)
+        version_of, keep = storage.version, storage.keep
+        filtering = bound is not None and not storage.exact
 
         def to_records(
-            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]] = ()
+            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]], seen: int
         ) -> list[Record]:
-            if processed:
-                return processed_records(rows, processed)
-            out = []
-            for row in rows:
-                version = row[mod_pos] if mod_pos is not None else None
-                if version is not None and version.tzinfo is not None:
-                    version = naive_utc(version)
-                out.append(Record(str(row[key_pos]), dict(zip(names, row, strict=True)), version))
-            return out
+            """Records from raw rows and the processed values of some of their columns.
 
-        def processed_records(
-            rows: Sequence[Sequence[Any]], processed: Sequence[tuple[int, list[Any]]]
-        ) -> list[Record]:
-            """Records from raw rows and the processed values of some of their columns."""
+            The version comes from the raw modified-on value; a value no column type could
+            convert (an :class:`Unreadable` marker, made since ``seen`` counted them) makes
+            its record fail alone.
+            """
             dicts = [dict(zip(names, row, strict=True)) for row in rows]
             for position, column in processed:
                 name = names[position]
                 for values, value in zip(dicts, column, strict=True):
                     values[name] = value
+            unreadable = Unreadable.made != seen
             key_name = names[key_pos]
-            mod_name = names[mod_pos] if mod_pos is not None else None
-            out = []
-            for values in dicts:
-                version = values[mod_name] if mod_name is not None else None
-                if version is not None and version.tzinfo is not None:
-                    version = naive_utc(version)
-                out.append(Record(str(values[key_name]), values, version))
+            out: list[Record] = []
+            append = out.append
+            for row, values in zip(rows, dicts, strict=True):
+                version, error = None, ""
+                if mod_pos is not None:
+                    raw = row[mod_pos]
+                    # the common case first: a naive datetime the driver already made
+                    if raw.__class__ is datetime and raw.tzinfo is None:
+                        version = raw
+                    else:
+                        version, error = version_of(raw)
+                if unreadable and not error:
+                    error = _unreadable(values)
+                if filtering and not keep(version, error, bound):
+                    continue
+                append(Record(str(values[key_name]), values, version, error))
             return out
 
         if keys is not None:
             wanted = sorted({convert_key(k) for k in keys} - {None})
             per_query = max(1, min(KEYS_PER_QUERY, batch_size))
+            by_size: dict[int, Prepared] = {}
             for start in range(0, len(wanted), per_query):
-                chunk = wanted[start : start + per_query]
-                query = sa.select(*columns).where(key_col.in_(chunk), *conditions)
-                rows = self._fetch(query.order_by(key_col))
-                if rows:
-                    yield to_records(rows)
+                chunk = padded(wanted[start : start + per_query])
+                query = by_size.get(len(chunk))
+                if query is None:
+                    binds = [sa.bindparam(f"k_{i}", type_=key_col.type) for i in range(len(chunk))]
+                    select = sa.select(*columns).where(key_col.in_(binds), *conditions)
+                    query = by_size[len(chunk)] = self._prepared(select.order_by(key_col))
+                seen = Unreadable.made
+                rows, processed = self._fetch_prepared(
+                    query, {f"k_{i}": k for i, k in enumerate(chunk)}
+                )
+                records = to_records(rows, processed, seen) if rows else []
+                if records:
+                    yield records
             return
 
         by_modified = modified_after is not None and mod_col is not None
         order = (mod_col, key_col) if by_modified else (key_col,)
         # Two statements, each compiled once for the whole read: the first page, and the
         # pages after a (modified, key) or key; only that position changes between pages.
-        after_key = key_col > sa.bindparam("b_last_key", type_=key_col.type)
+        # The position is bound raw, as the database returned it: a value converted and
+        # rendered again (another text form of a time) would sort elsewhere.
+        untyped = _Raw()
+        after_key = key_col > sa.bindparam("b_last_key", type_=untyped)
         if by_modified:
             assert mod_col is not None
-            after_mod = sa.bindparam("b_last_mod", type_=mod_col.type)
+            after_mod = sa.bindparam("b_last_mod", type_=untyped)
             after_key = sa.or_(mod_col > after_mod, sa.and_(mod_col == after_mod, after_key))
         first = sa.select(*columns).where(*conditions).order_by(*order).limit(batch_size)
         pages = (
@@ -172,16 +292,17 @@ class SqlConnector:
         )
         last: dict[str, Any] | None = None
         while True:
+            seen = Unreadable.made
             page, processed = self._fetch_prepared(pages[last is not None], last or {})
             if not page:
                 return
-            records = to_records(page, processed)
-            tail = records[-1]
-            # the position as the database holds it: processed values, as bound before
-            last = {"b_last_key": tail.values[names[key_pos]]}
+            tail = page[-1]
+            last = {"b_last_key": tail[key_pos]}
             if by_modified and mod_pos is not None:
-                last["b_last_mod"] = tail.values[names[mod_pos]]
-            yield records
+                last["b_last_mod"] = tail[mod_pos]
+            records = to_records(page, processed, seen)
+            if records:
+                yield records
             if len(page) < batch_size:
                 return
 
@@ -189,13 +310,19 @@ class SqlConnector:
         self, table: str, *, filter: Filter | None = None, modified_after: datetime | None = None
     ) -> int:
         t, _ = self._table(table)
+        versions = self._versions.get(table)
+        exact = modified_after is None or versions is None or versions.exact
         query = sa.select(sa.func.count()).select_from(t)
-        query = query.where(*self._conditions(t, filter, modified_after))
+        query = query.where(*self._conditions(t, filter, modified_after, sure=not exact))
         try:
             with self.engine.connect() as conn:
-                return int(conn.execute(query).scalar_one())
+                counted = int(conn.execute(query).scalar_one())
         except sa.exc.DBAPIError as exc:
             raise self._connection_error(exc) from None
+        if not exact:  # the few the database cannot tell: read and checked here
+            zone = self._read(table, filter, modified_after, None, [], 1000, zone=True)
+            counted += sum(len(batch) for batch in zone)
+        return counted
 
     def max_key(self, table: str, prefix: str) -> str | None:
         t, schema = self._table(table)
@@ -219,14 +346,31 @@ class SqlConnector:
         return None if value is None else str(value)
 
     def _conditions(
-        self, t: sa.Table, filter: Filter | None, modified_after: datetime | None
+        self,
+        t: sa.Table,
+        filter: Filter | None,
+        modified_after: datetime | None,
+        *,
+        sure: bool = False,
+        zone: bool = False,
     ) -> list[sa.ColumnElement[bool]]:
+        """The conditions of a read: its filter, and a modified-on condition that holds
+        for every record modified after ``modified_after`` (and, for storages the database
+        cannot compare exactly, a few others, dropped as they are read). ``sure``: only
+        records surely modified after; ``zone``: only those neither surely in nor out."""
         _, schema = self._table(t.name)
         conditions: list[sa.ColumnElement[bool]] = []
         if filter is not None:
             conditions.append(filter.to_sql({c.name: c for c in t.columns}))
-        if modified_after is not None and schema.modified:
-            conditions.append(t.c[schema.modified] > modified_after)
+        versions = self._versions.get(t.name)
+        if modified_after is not None and schema.modified and versions is not None:
+            column, dialect = t.c[schema.modified], self.engine.dialect.name
+            maybe = versions.after(column, modified_after, dialect)
+            surely = versions.after(column, modified_after, dialect, surely=True)
+            if zone:
+                conditions += [maybe, sa.not_(surely)]
+            else:
+                conditions.append(surely if sure else maybe)
         return conditions
 
     def _prepared(self, query: sa.Select[Any]) -> Prepared:
@@ -238,13 +382,6 @@ class SqlConnector:
         try:
             with self.engine.connect() as conn:
                 return query.fetch(conn, values)
-        except sa.exc.DBAPIError as exc:
-            raise self._connection_error(exc) from None
-
-    def _fetch(self, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
-        try:
-            with self.engine.connect() as conn:
-                return conn.execute(query).all()
         except sa.exc.DBAPIError as exc:
             raise self._connection_error(exc) from None
 
@@ -280,25 +417,28 @@ class SqlConnector:
             return [refused[i] if i in refused else next(written) for i in range(len(changes))]
         settings = self._settings.get(table)
         stamp = None
-        if schema.modified and (settings is None or settings.stamp_modified):
-            stamp = datetime.now(UTC).replace(tzinfo=None)
-            # Cut to what the column keeps, or the version we report is not the one stored.
-            unit = 10 ** (6 - _fractional_digits(t.c[schema.modified].type))
-            stamp = stamp.replace(microsecond=stamp.microsecond // unit * unit)
+        stored: Any = None
+        versions = self._versions.get(table)
+        if schema.modified and versions and (settings is None or settings.stamp_modified):
+            # Cut to what the column keeps, or the version we report is not the one stored;
+            # written in the column's own form (text, Unix time).
+            now = datetime.now(UTC).replace(tzinfo=None)
+            digits = _fractional_digits(t.c[schema.modified].type)
+            stamp, stored = versions.stamp(now, digits)
         try:
             with self.engine.begin() as conn:
-                self._apply(conn, t, schema, changes, stamp)
+                self._apply(conn, t, schema, changes, stored)
             results = [WriteResult(c.key, True, stamp) for c in changes]
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             if _may_not_write(exc):
                 raise self._refused(table, exc) from None
             if exc.connection_invalidated or not _is_data_error(exc):
                 raise self._connection_error(exc) from None
-            results = self._write_one_by_one(t, schema, changes, stamp)
+            results = self._write_one_by_one(t, schema, changes, stamp, stored)
         except (sa.exc.DBAPIError, _RowMissing, sa.exc.StatementError) as exc:
             if isinstance(exc, sa.exc.DBAPIError) and _may_not_write(exc):
                 raise self._refused(table, exc) from None
-            results = self._write_one_by_one(t, schema, changes, stamp)
+            results = self._write_one_by_one(t, schema, changes, stamp, stored)
         if schema.modified and stamp is None:
             self._read_back_versions(table, results)
         return results
@@ -315,13 +455,18 @@ class SqlConnector:
         )
 
     def _write_one_by_one(
-        self, t: sa.Table, schema: TableSchema, changes: Sequence[Change], stamp: datetime | None
+        self,
+        t: sa.Table,
+        schema: TableSchema,
+        changes: Sequence[Change],
+        stamp: datetime | None,
+        stored: Any,
     ) -> list[WriteResult]:
         results = []
         for change in changes:
             try:
                 with self.engine.begin() as conn:
-                    self._apply(conn, t, schema, [change], stamp)
+                    self._apply(conn, t, schema, [change], stored)
                 results.append(WriteResult(change.key, True, stamp))
             except _RowMissing:
                 results.append(WriteResult(change.key, False, error="record not found"))
@@ -339,8 +484,9 @@ class SqlConnector:
         t: sa.Table,
         schema: TableSchema,
         changes: Sequence[Change],
-        stamp: datetime | None,
+        stamp: Any,
     ) -> None:
+        """Apply ``changes``; ``stamp`` is the modified-on value to store (None: none)."""
         key_name = schema.key
         convert_key = self._key_converter(schema)
         stamped = schema.modified if stamp is not None else None
@@ -427,6 +573,21 @@ def _refusal(
     return None
 
 
+def _require_sqlite_file(system: str, url: sa.URL) -> None:
+    """A system's SQLite file must exist: connecting would silently create an empty one,
+    and a mistyped path would then look like a system without records. (Accord creates
+    only files of its own: the state store and the demo's systems.)"""
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("uri") or database[:5] == "file:":
+        return
+    if not Path(database).exists():
+        raise ConfigError(
+            f"system '{system}': the SQLite database file {database} does not exist "
+            "(check the url: Accord does not create a system's database)",
+            setting="url",
+        )
+
+
 def _sqlite_durability(dbapi_connection: Any, _record: Any) -> None:
     """In WAL mode, commit without fsync: still safe when the process is killed.
 
@@ -490,3 +651,11 @@ def _is_data_error(exc: sa.exc.DBAPIError) -> bool:
         word in text
         for word in ("locked", "unable to open", "connection", "server closed", "timeout", "disk")
     )
+
+
+def _unreadable(values: dict[str, Any]) -> str:
+    """The error of a record holding a value its column's type could not convert."""
+    for name, value in values.items():
+        if isinstance(value, Unreadable):
+            return f"column '{name}': cannot read the value {shown(value.raw)} ({value.reason})"
+    return ""

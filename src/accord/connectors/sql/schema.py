@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +13,62 @@ from sqlalchemy.engine import Dialect
 
 from accord.errors import ConfigError
 from accord.model import FieldInfo, TableSchema, TableSettings
+
+
+class Unreadable:
+    """A stored value its column's type cannot convert: SQLite lets any value into any
+    column ('abc' in a NUMERIC one, 'not a date' in a TIMESTAMP one). The record holding it
+    fails alone (the connector turns the marker into :attr:`Record.error`).
+
+    ``made`` counts the markers ever made, so that a read looks for them only in the
+    batches that hold some.
+    """
+
+    __slots__ = ("raw", "reason")
+    made = 0
+
+    def __init__(self, raw: Any, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+        Unreadable.made += 1
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.raw!r})"
+
+
+def _tolerant(process: Callable[[Any], Any] | None, kind: str) -> Callable[[Any], Any] | None:
+    """``process``, returning an :class:`Unreadable` marker for a value it cannot convert."""
+    if process is None:
+        return None
+
+    def tolerant(value: Any) -> Any:
+        try:
+            return process(value)
+        except (ValueError, TypeError, ArithmeticError):
+            return Unreadable(value, f"not a {kind}")
+
+    return tolerant
+
+
+class SqliteDateTime(sa.TypeDecorator[datetime]):
+    """DATETIME/TIMESTAMP on SQLite (text underneath): a value that is no datetime comes
+    back as :class:`Unreadable` instead of failing the whole query."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return _tolerant(super().result_processor(dialect, coltype), "date and time")
+
+
+class SqliteDate(sa.TypeDecorator[date]):
+    """DATE on SQLite, read like :class:`SqliteDateTime`."""
+
+    impl = sa.Date
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return _tolerant(super().result_processor(dialect, coltype), "date")
 
 
 class ExactDecimal(sa.TypeDecorator[Decimal]):
@@ -31,14 +89,19 @@ class ExactDecimal(sa.TypeDecorator[Decimal]):
             return None
         return float(value) if isinstance(value, Decimal) else value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return Decimal(str(value))
+        try:
+            return Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            return Unreadable(value, "not a number")
 
 
 def field_kind(type_: sa.types.TypeEngine[Any]) -> tuple[str, int | None]:
     """Map a SQL type to one of Accord's field kinds, with its length for text."""
+    if isinstance(type_, (SqliteDateTime, SqliteDate)):
+        type_ = type_.impl_instance
     if isinstance(type_, sa.Boolean):
         return "boolean", None
     if isinstance(type_, sa.DateTime):
@@ -69,6 +132,10 @@ def reflect_table(engine: sa.Engine, name: str, settings: TableSettings | None) 
         for column in table.columns:
             if isinstance(column.type, sa.Numeric) and not isinstance(column.type, sa.Float):
                 column.type = ExactDecimal()
+            elif isinstance(column.type, sa.DateTime):
+                column.type = SqliteDateTime()
+            elif isinstance(column.type, sa.Date):
+                column.type = SqliteDate()
     if engine.dialect.name == "mysql":
         # MariaDB and MySQL store BOOLEAN as TINYINT(1), and reflect it as an integer.
         for column in table.columns:
@@ -106,5 +173,42 @@ def table_schema(system: str, table: sa.Table, settings: TableSettings | None) -
         fields[column.name] = FieldInfo(column.name, kind, bool(column.nullable), length)
     for role, col in (("key", key), ("modified", modified)):
         if col is not None and col not in fields:
-            raise ConfigError(f"table '{system}.{table.name}' has no column '{col}' (its {role})")
+            configured = settings is not None and getattr(settings, role) == col
+            raise ConfigError(
+                f"table '{system}.{table.name}' has no column '{col}' (its {role})",
+                setting=role if configured else "",
+            )
     return TableSchema(name=table.name, key=key, modified=modified, fields=fields)
+
+
+def key_is_unique(table: sa.Table, key: str) -> bool:
+    """Whether the database itself keeps ``key`` unique (primary key, unique index or
+    constraint on that column alone)."""
+    if [c.name for c in table.primary_key.columns] == [key]:
+        return True
+    for index in table.indexes:
+        if index.unique and [c.name for c in index.columns] == [key]:
+            return True
+    for constraint in table.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and [c.name for c in constraint.columns] == [
+            key
+        ]:
+            return True
+    return False
+
+
+def modified_storage(dialect: str, type_: sa.types.TypeEngine[Any]) -> str | None:
+    """How a modified-on column of this type holds versions (see ``versions``); None when
+    its type cannot hold one."""
+    if isinstance(type_, SqliteDateTime):
+        return "iso"  # SQLite stores DATETIME as text
+        return "iso"
+    if isinstance(type_, sa.DateTime):
+        return "native"
+    if isinstance(type_, sa.Boolean):
+        return None
+    if isinstance(type_, sa.Integer):
+        return "epoch"
+    if isinstance(type_, (sa.String, sa.Text)) and not isinstance(type_, sa.Enum):
+        return "iso"
+    return None
