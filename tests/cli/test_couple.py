@@ -11,7 +11,7 @@ def test_uncouple_then_couple_back(demo: Demo) -> None:
 
     result = accord("uncouple", "CUSTOMER", local, "-c", demo.config)
     assert result.exit_code == 0, explain(result)
-    assert "uncoupled 1 record(s) of CUSTOMER" in result.stdout
+    assert "uncoupled 1 coupling(s) of CUSTOMER" in result.stdout
     assert local not in demo.couplings("CUSTOMER")
     assert demo.scalar("crm", "SELECT count(*) FROM account WHERE accountid = ?", remote) == 1
 
@@ -115,15 +115,43 @@ def test_couple_then_sync_the_record(demo: Demo) -> None:
     assert row[1:4] == ["0", "0", "1"]  # inserted, modified, unchanged
 
 
-def test_uncouple_reports_keys_that_were_not_coupled(demo: Demo) -> None:
-    local, remote = next(iter(demo.couplings("CUSTOMER").items()))
+def test_uncouple_counts_couplings_not_keys(demo: Demo) -> None:
+    """Issue 9 class 15: both keys of one pair are one coupling, uncoupled once."""
+    pairs = demo.couplings("CUSTOMER")
+    local, remote = next(iter(pairs.items()))
 
-    result = accord("uncouple", "CUSTOMER", remote, "NOPE", "-c", demo.config)
+    result = accord("uncouple", "CUSTOMER", local, remote, "-c", demo.config)
 
     assert result.exit_code == 0, explain(result)
-    assert "uncoupled 1 record(s) of CUSTOMER" in result.stdout  # by its integration key
-    assert "1 key(s) were not coupled" in result.stdout
+    assert "uncoupled 1 coupling(s) of CUSTOMER" in result.stdout
     assert local not in demo.couplings("CUSTOMER")
+    (job,) = [j for j in accord_json("jobs", "-n", "1", "-c", demo.config)]
+    assert job["type"] == "uncouple" and job["counters"]["uncoupled"] == 1
+    assert len(demo.couplings("CUSTOMER")) == len(pairs) - 1
+
+
+def test_unknown_keys_are_refused_alike_by_couple_and_uncouple(demo: Demo) -> None:
+    """Issue 9 class 16: a key naming nothing is exit code 2 and one sentence, nothing done."""
+    pairs = demo.couplings("CUSTOMER")
+    remote = next(iter(pairs.values()))
+    jobs = len(accord_json("jobs", "-n", "1000", "-c", demo.config))
+
+    refused = {
+        "uncouple": accord("uncouple", "CUSTOMER", remote, "NOPE", "-c", demo.config),
+        "couple": accord("couple", "CUSTOMER", "NOPE", "--to", remote, "-c", demo.config),
+        "retry": accord("retry", "CUSTOMER", "NOPE", "-c", demo.config),
+        "restore": accord("restore", "CUSTOMER", "NOPE", "-c", demo.config),
+        "delete": accord("delete", "CUSTOMER", "NOPE", "--yes", "-c", demo.config),
+    }
+
+    for verb, result in refused.items():
+        assert result.exit_code == 2, (verb, explain(result))
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (verb, result.stderr)
+        assert "'NOPE'" in lines[0] and "Traceback" not in result.stdout + result.stderr
+    assert "no coupling for 'NOPE': nothing was uncoupled" in refused["uncouple"].stderr
+    assert demo.couplings("CUSTOMER") == pairs  # the valid key named with it stays coupled
+    assert len(accord_json("jobs", "-n", "1000", "-c", demo.config)) == jobs  # no job logged
 
 
 def test_uncouple_all(demo: Demo) -> None:

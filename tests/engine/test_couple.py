@@ -71,8 +71,12 @@ def test_uncouple_keys_and_all(world):
     with world.project() as p:
         full(p)
         remote = coupled_pairs(p, "CUSTOMER")["C00002"]
-        job = p.uncouple("CUSTOMER", ["C00001", remote, "nope"])
-        assert job.counters.uncoupled == 2 and job.counters.skipped == 1
+        with pytest.raises(UsageError, match="no coupling for 'nope': nothing was uncoupled"):
+            p.uncouple("CUSTOMER", ["C00001", remote, "nope"])
+        assert len(coupled_pairs(p, "CUSTOMER")) == 8
+        # both keys of C00002's pair name one coupling: counted once
+        job = p.uncouple("CUSTOMER", ["C00001", remote, "C00002"])
+        assert job.counters.uncoupled == 2 and job.counters.skipped == 0
         assert set(coupled_pairs(p, "CUSTOMER")) == {
             "C00003",
             "C00004",

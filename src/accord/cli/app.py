@@ -268,10 +268,9 @@ def uncouple(
             render.print_json(console, render.job_json(project.job(job.id)))
         else:
             console.print(
-                f"uncoupled {job.counters.uncoupled:,} record(s) of {escape(job.mapping)}"
+                f"uncoupled {job.counters.uncoupled:,} coupling(s) of {escape(job.mapping)}; "
+                "the records stay"
             )
-            if job.counters.skipped:
-                console.print(f"[yellow]{job.counters.skipped} key(s) were not coupled[/]")
 
 
 @app.command()

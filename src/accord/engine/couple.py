@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from accord.engine.pass_ import PassOptions
 from accord.engine.plan import PlannedChange
 from accord.engine.progress import Progress
+from accord.engine.repair.common import select
 from accord.engine.results import CoupleResult, RunResult
 from accord.engine.sync import _run_pass, new_job
 from accord.errors import UsageError
-from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, JobType
+from accord.model import Action, Coupling, Direction, Job, JobStatus, JobType
 from accord.state.store import utcnow
 from accord.testing.killpoints import reached
 
@@ -149,6 +150,10 @@ def uncouple_records(
         if failed or skipped
         else []
     )
+    if keys and not all_:
+        # Each coupling once, however many of its keys are named (local and integration key
+        # of one pair is one coupling); a key naming none is an error and nothing is done.
+        selected = select(project, mapping.name, keys, "uncoupled")
     job = new_job(mapping.name, JobType.UNCOUPLE, None)
     store.start_job(job, job.id)
     reached("uncouple.started")
@@ -159,29 +164,10 @@ def uncouple_records(
                     _note_uncoupled(project, batch)
             job.counters.add(Action.UNCOUPLE, tx.delete_all_couplings(mapping.name))
             reached("uncouple.deleting")  # deleted, not committed
-        elif failed or skipped:
+        else:
             tx.delete_couplings(mapping.name, [c.local_key for c in selected])
             job.counters.add(Action.UNCOUPLE, len(selected))
             _note_uncoupled(project, selected)
-        else:
-            assert keys is not None
-            named = store.couplings_named(mapping.name, keys)
-            found: list[Coupling] = []
-            errors = []
-            for key in keys:
-                c = named.get(key)
-                if c is None:
-                    errors.append(JobError(job.id, key, "", "not coupled"))
-                    job.counters.add(Action.SKIP)
-                    _note(
-                        project, PlannedChange(mapping.name, Action.SKIP, key, reason="not coupled")
-                    )
-                else:
-                    found.append(c)
-            tx.delete_couplings(mapping.name, [c.local_key for c in found])
-            tx.add_errors(errors)
-            job.counters.add(Action.UNCOUPLE, len(found))
-            _note_uncoupled(project, found)
         job.status, job.finished_at = JobStatus.OK, utcnow()
         tx.save_job(job)
     reached("uncouple.done")
