@@ -56,12 +56,15 @@ def test_a_stale_coupling_to_a_deleted_record_is_replaced(demo: Demo) -> None:
     assert demo.couplings("CUSTOMER")[local] == free
 
 
-def test_create_new_makes_the_crm_account(demo: Demo) -> None:
+def _uncoupled_customers(demo: Demo, blocked: bool) -> list[str]:
     coupled = demo.couplings("CUSTOMER")
-    customers = [no for (no,) in demo.query("erp", "SELECT no FROM customer ORDER BY no")]
-    uncoupled = [no for no in customers if no not in coupled]
-    assert uncoupled, "the demo leaves blocked customers uncoupled"
-    local = uncoupled[0]
+    rows = demo.query("erp", "SELECT no, blocked FROM customer ORDER BY no")
+    return [no for no, b in rows if no not in coupled and bool(b) == blocked]
+
+
+def test_create_new_makes_the_crm_account(demo: Demo) -> None:
+    accord("uncouple", "CUSTOMER", "C00001", "-c", demo.config)
+    local = _uncoupled_customers(demo, blocked=False)[0]
     accounts = demo.scalar("crm", "SELECT count(*) FROM account")
 
     result = accord("couple", "CUSTOMER", local, "--create-new", "-c", demo.config)
@@ -79,6 +82,27 @@ def test_create_new_makes_the_crm_account(demo: Demo) -> None:
     again = accord("couple", "CUSTOMER", local, "--create-new", "-c", demo.config)
     assert again.exit_code == 2 and "already coupled" in again.stderr
     assert demo.scalar("crm", "SELECT count(*) FROM account") == accounts + 1
+
+
+def test_create_new_refuses_a_blocked_customer_unless_forced(demo: Demo) -> None:
+    """Issue 9 class 14: the demo leaves blocked customers out (table_filter)."""
+    blocked = _uncoupled_customers(demo, blocked=True)
+    assert blocked, "the demo has blocked customers, left uncoupled"
+    local = blocked[0]
+    accounts = demo.scalar("crm", "SELECT count(*) FROM account")
+
+    refused = accord("couple", "CUSTOMER", local, "--create-new", "-c", demo.config)
+
+    assert refused.exit_code == 2, explain(refused)
+    assert "outside the table_filter of mapping CUSTOMER (blocked eq '')" in refused.stderr
+    assert "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert demo.scalar("crm", "SELECT count(*) FROM account") == accounts
+
+    forced = accord("couple", "CUSTOMER", local, "--create-new", "--force", "-c", demo.config)
+    assert forced.exit_code == 0, explain(forced)
+    assert demo.scalar("crm", "SELECT count(*) FROM account") == accounts + 1
+    plan = accord_json("sync", "--full", "--dry-run", "-c", demo.config)
+    assert plan["counts"] == {}  # nothing to create: no duplicate of the forced one
 
 
 def test_couple_then_sync_the_record(demo: Demo) -> None:

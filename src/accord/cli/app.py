@@ -175,6 +175,14 @@ def couple(
     create_new: Annotated[
         bool, typer.Option("--create-new", help="Create the counterpart and couple it.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --create-new: create it even outside the mapping's filters, or when it "
+            "looks like a renamed coupled record.",
+        ),
+    ] = False,
     sync_direction: Annotated[
         PassDirection | None,
         typer.Option("--sync", help="Synchronize right after coupling.", case_sensitive=False),
@@ -189,7 +197,12 @@ def couple(
 
         def act() -> CoupleResult:
             return project.couple(
-                mapping, local_key, to, create_new=create_new, sync=to_direction(sync_direction)
+                mapping,
+                local_key,
+                to,
+                create_new=create_new,
+                sync=to_direction(sync_direction),
+                force=force,
             )
 
         if dry_run:

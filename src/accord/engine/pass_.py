@@ -81,6 +81,9 @@ class PassOptions:
     hold: frozenset[str] = frozenset()
     """Source keys not to create even when uncoupled: match-based coupling found them
     ambiguous, and creating a counterpart would make a duplicate."""
+    check_renamed: bool = True
+    """Before creating an uncoupled record, look for a coupling it looks like the renamed
+    record of (see :mod:`accord.engine.renamed`); ``couple --create-new --force`` turns it off."""
     echoes: Mapping[str, object] = field(default_factory=dict)
     """Source keys the pass before this one wrote, with the version it recorded, where it
     left the coupling quiet in this direction: a record still at that version is an echo,
