@@ -108,6 +108,10 @@ def match_json(result: MatchResult) -> dict[str, Any]:
             }
             for a in result.ambiguous
         ],
+        "weak": [
+            {"priority": w.priority, "fields": list(w.fields), "coupled": w.coupled}
+            for w in result.weak
+        ],
         "job": render.job_json(result.job),
         "create": render.run_json(result.create) if result.create else None,
         "sync": render.run_json(result.sync) if result.sync else None,
@@ -156,6 +160,17 @@ def show_result(result: MatchResult, show: int, *, stored: bool = True) -> None:
         console.print(listing)
         if len(result.ambiguous) > show:
             console.print(f"[dim]… and {len(result.ambiguous) - show:,} more ambiguous case(s)[/]")
+    for w in result.weak:
+        advice = (
+            f"set min_priority = {w.priority - 1} in the mapping so that it only narrows"
+            if w.priority
+            else "match on a field that identifies a record (e-mail, number) first"
+        )
+        console.print(
+            f"[yellow]weak[/]: {w.coupled:,} pair(s) coupled on {escape(', '.join(w.fields))} "
+            f"(priority {w.priority}), whose values repeat on both sides; check them, and "
+            f"{advice}"
+        )
     if result.unmatched and show:
         keys = ", ".join(result.unmatched[:show])
         more = len(result.unmatched) - show
