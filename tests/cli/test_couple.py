@@ -11,7 +11,7 @@ def test_uncouple_then_couple_back(demo: Demo) -> None:
 
     result = accord("uncouple", "CUSTOMER", local, "-c", demo.config)
     assert result.exit_code == 0, explain(result)
-    assert "uncoupled 1 record(s) of CUSTOMER" in result.stdout
+    assert "uncoupled 1 coupling(s) of CUSTOMER" in result.stdout
     assert local not in demo.couplings("CUSTOMER")
     assert demo.scalar("crm", "SELECT count(*) FROM account WHERE accountid = ?", remote) == 1
 
@@ -56,12 +56,15 @@ def test_a_stale_coupling_to_a_deleted_record_is_replaced(demo: Demo) -> None:
     assert demo.couplings("CUSTOMER")[local] == free
 
 
-def test_create_new_makes_the_crm_account(demo: Demo) -> None:
+def _uncoupled_customers(demo: Demo, blocked: bool) -> list[str]:
     coupled = demo.couplings("CUSTOMER")
-    customers = [no for (no,) in demo.query("erp", "SELECT no FROM customer ORDER BY no")]
-    uncoupled = [no for no in customers if no not in coupled]
-    assert uncoupled, "the demo leaves blocked customers uncoupled"
-    local = uncoupled[0]
+    rows = demo.query("erp", "SELECT no, blocked FROM customer ORDER BY no")
+    return [no for no, b in rows if no not in coupled and bool(b) == blocked]
+
+
+def test_create_new_makes_the_crm_account(demo: Demo) -> None:
+    accord("uncouple", "CUSTOMER", "C00001", "-c", demo.config)
+    local = _uncoupled_customers(demo, blocked=False)[0]
     accounts = demo.scalar("crm", "SELECT count(*) FROM account")
 
     result = accord("couple", "CUSTOMER", local, "--create-new", "-c", demo.config)
@@ -79,6 +82,27 @@ def test_create_new_makes_the_crm_account(demo: Demo) -> None:
     again = accord("couple", "CUSTOMER", local, "--create-new", "-c", demo.config)
     assert again.exit_code == 2 and "already coupled" in again.stderr
     assert demo.scalar("crm", "SELECT count(*) FROM account") == accounts + 1
+
+
+def test_create_new_refuses_a_blocked_customer_unless_forced(demo: Demo) -> None:
+    """Issue 9 class 14: the demo leaves blocked customers out (table_filter)."""
+    blocked = _uncoupled_customers(demo, blocked=True)
+    assert blocked, "the demo has blocked customers, left uncoupled"
+    local = blocked[0]
+    accounts = demo.scalar("crm", "SELECT count(*) FROM account")
+
+    refused = accord("couple", "CUSTOMER", local, "--create-new", "-c", demo.config)
+
+    assert refused.exit_code == 2, explain(refused)
+    assert "outside the table_filter of mapping CUSTOMER (blocked eq '')" in refused.stderr
+    assert "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert demo.scalar("crm", "SELECT count(*) FROM account") == accounts
+
+    forced = accord("couple", "CUSTOMER", local, "--create-new", "--force", "-c", demo.config)
+    assert forced.exit_code == 0, explain(forced)
+    assert demo.scalar("crm", "SELECT count(*) FROM account") == accounts + 1
+    plan = accord_json("sync", "--full", "--dry-run", "-c", demo.config)
+    assert plan["counts"] == {}  # nothing to create: no duplicate of the forced one
 
 
 def test_couple_then_sync_the_record(demo: Demo) -> None:
@@ -115,15 +139,43 @@ def test_couple_then_sync_the_record(demo: Demo) -> None:
     assert row[1:4] == ["0", "0", "1"]  # inserted, modified, unchanged
 
 
-def test_uncouple_reports_keys_that_were_not_coupled(demo: Demo) -> None:
-    local, remote = next(iter(demo.couplings("CUSTOMER").items()))
+def test_uncouple_counts_couplings_not_keys(demo: Demo) -> None:
+    """Issue 9 class 15: both keys of one pair are one coupling, uncoupled once."""
+    pairs = demo.couplings("CUSTOMER")
+    local, remote = next(iter(pairs.items()))
 
-    result = accord("uncouple", "CUSTOMER", remote, "NOPE", "-c", demo.config)
+    result = accord("uncouple", "CUSTOMER", local, remote, "-c", demo.config)
 
     assert result.exit_code == 0, explain(result)
-    assert "uncoupled 1 record(s) of CUSTOMER" in result.stdout  # by its integration key
-    assert "1 key(s) were not coupled" in result.stdout
+    assert "uncoupled 1 coupling(s) of CUSTOMER" in result.stdout
     assert local not in demo.couplings("CUSTOMER")
+    (job,) = [j for j in accord_json("jobs", "-n", "1", "-c", demo.config)]
+    assert job["type"] == "uncouple" and job["counters"]["uncoupled"] == 1
+    assert len(demo.couplings("CUSTOMER")) == len(pairs) - 1
+
+
+def test_unknown_keys_are_refused_alike_by_couple_and_uncouple(demo: Demo) -> None:
+    """Issue 9 class 16: a key naming nothing is exit code 2 and one sentence, nothing done."""
+    pairs = demo.couplings("CUSTOMER")
+    remote = next(iter(pairs.values()))
+    jobs = len(accord_json("jobs", "-n", "1000", "-c", demo.config))
+
+    refused = {
+        "uncouple": accord("uncouple", "CUSTOMER", remote, "NOPE", "-c", demo.config),
+        "couple": accord("couple", "CUSTOMER", "NOPE", "--to", remote, "-c", demo.config),
+        "retry": accord("retry", "CUSTOMER", "NOPE", "-c", demo.config),
+        "restore": accord("restore", "CUSTOMER", "NOPE", "-c", demo.config),
+        "delete": accord("delete", "CUSTOMER", "NOPE", "--yes", "-c", demo.config),
+    }
+
+    for verb, result in refused.items():
+        assert result.exit_code == 2, (verb, explain(result))
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (verb, result.stderr)
+        assert "'NOPE'" in lines[0] and "Traceback" not in result.stdout + result.stderr
+    assert "no coupling for 'NOPE': nothing was uncoupled" in refused["uncouple"].stderr
+    assert demo.couplings("CUSTOMER") == pairs  # the valid key named with it stays coupled
+    assert len(accord_json("jobs", "-n", "1000", "-c", demo.config)) == jobs  # no job logged
 
 
 def test_uncouple_all(demo: Demo) -> None:

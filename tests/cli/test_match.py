@@ -42,7 +42,7 @@ def test_match_couples_the_demo_pairs_again_after_uncoupling(demo: Demo) -> None
     result = accord("match", "CUSTOMER", "-c", demo.config)
     assert result.exit_code == 0, explain(result)
     out = plain(result.stdout)
-    assert "Match-based coupling of CUSTOMER on name; then city, email" in out
+    assert "Match-based coupling of CUSTOMER on name; then email; then city" in out
     assert summary(result.stdout) == {
         "coupled": len(pairs),
         "created": 0,
@@ -55,7 +55,7 @@ def test_match_couples_the_demo_pairs_again_after_uncoupling(demo: Demo) -> None
 
     jobs = accord_json("jobs", "--mapping", "CUSTOMER", "-c", demo.config)
     couple = next(j for j in jobs if j["type"] == "couple")
-    assert couple["message"] == "match-based coupling on name; then city, email"
+    assert couple["message"] == "match-based coupling on name; then email; then city"
     assert couple["counters"]["coupled"] == len(pairs) and couple["status"] == "ok"
 
     again = accord("match", "CUSTOMER", "-c", demo.config)  # nothing left to couple
@@ -103,12 +103,13 @@ def test_json_has_the_full_result(demo: Demo) -> None:
         "created",
         "unmatched",
         "ambiguous",
+        "weak",
         "job",
         "create",
         "sync",
     }
     assert data["mapping"] == "CUSTOMER" and data["ok"] is False
-    assert data["criteria"] == [["name"], ["city", "email"]]
+    assert data["criteria"] == [["name"], ["email"], ["city"]]
     assert data["counts"] == {
         "coupled": len(pairs) - 1,
         "created": 0,
@@ -190,3 +191,49 @@ def test_usage_errors_exit_2_with_one_sentence(demo: Demo) -> None:
         assert result.exit_code == 2, explain(result)
         assert message in plain(result.stderr), explain(result)
         assert "Traceback" not in result.stdout + result.stderr
+
+
+def copy_with(demo: Demo, system: str, table: str, where: str, **values: str) -> None:
+    """A new row: a copy of the first row ``where`` selects, with these values."""
+    columns = [row[1] for row in demo.query(system, f"PRAGMA table_info({table})")]
+    rest = [c for c in columns if c not in values]
+    names = ", ".join([*values, *rest])
+    marks = ", ".join("?" for _ in values)
+    demo.execute(
+        system,
+        f"INSERT INTO {table} ({names}) SELECT {marks}, {', '.join(rest)} FROM {table} "
+        f"WHERE {where} LIMIT 1",
+        *values.values(),
+    )
+
+
+def test_two_companies_sharing_a_city_are_not_coupled(demo: Demo) -> None:
+    """Issue 9 class 8: the demo's criteria never couple on city alone."""
+    copy_with(demo, "erp", "customer", "blocked = ''", no="C77777", name="Alpha Fish AS",
+              city="Vardø", email="")  # fmt: skip
+    copy_with(demo, "crm", "account", "statecode = 0 AND customertypecode = 3",
+              accountid="beta-0000", name="Beta Trading Ltd", address1_city="Vardø",
+              emailaddress1="")  # fmt: skip
+
+    data = accord_json("match", "CUSTOMER", "--no-sync", "-c", demo.config, code=1)
+
+    assert data["counts"]["coupled"] == 0 and data["unmatched"] == ["C77777"]
+    run = accord_json("sync", "--full", "-c", demo.config)
+    assert run["ok"] is True
+    couplings = demo.couplings("CUSTOMER")
+    assert couplings["C77777"] != "beta-0000"  # each got its own counterpart
+    assert "beta-0000" in couplings.values()
+
+
+def test_match_dry_run_lists_a_weak_group(demo: Demo) -> None:
+    uncouple_all(demo)
+
+    result = accord("match", "CUSTOMER", "--on", "city", "--dry-run", "-c", demo.config)
+
+    assert result.exit_code == 1, explain(result)  # most cities are shared: ambiguous
+    out = plain(result.stdout)
+    assert "weak: " in out and "coupled on city (priority 0), whose values repeat" in out
+    data = accord_json("match", "CUSTOMER", "--on", "city", "--dry-run", "-c", demo.config, code=1)
+    (weak,) = data["result"]["weak"]
+    assert weak["fields"] == ["city"] and weak["coupled"] == data["result"]["counts"]["coupled"]
+    assert demo.couplings("CUSTOMER") == {}

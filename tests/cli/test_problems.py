@@ -124,11 +124,11 @@ def test_quarantine_retry_and_uncouple_skipped(demo: Demo) -> None:
     assert [e["state"] for e in listed] == ["skipped", "skipped"]
     first, second = gone
 
-    out = accord_json("retry", "CUSTOMER", first, "nope", "-c", demo.config, code=1)
-    assert {o["local_key"]: o["outcome"] for o in out["outcomes"]} == {
-        first: "retried",
-        "nope": "not coupled",
-    }
+    refused = accord("retry", "CUSTOMER", first, "nope", "-c", demo.config)
+    assert refused.exit_code == 2, explain(refused)  # a key naming no coupling: nothing done
+    assert "no coupling for 'nope': nothing was retried" in refused.stderr
+    out = accord_json("retry", "CUSTOMER", first, "-c", demo.config)
+    assert {o["local_key"]: o["outcome"] for o in out["outcomes"]} == {first: "retried"}
     assert {e["local_key"]: e["state"] for e in accord_json("errors", "-c", demo.config)} == {
         first: "failed",
         second: "skipped",
@@ -136,7 +136,7 @@ def test_quarantine_retry_and_uncouple_skipped(demo: Demo) -> None:
 
     result = accord("uncouple", "CUSTOMER", "--skipped", "-c", demo.config)
     assert result.exit_code == 0, explain(result)
-    assert "uncoupled 1 record(s) of CUSTOMER" in result.stdout
+    assert "uncoupled 1 coupling(s) of CUSTOMER" in result.stdout
     result = accord("uncouple", "CUSTOMER", "--failed", "-c", demo.config)
     assert result.exit_code == 0, explain(result)
     assert accord_json("errors", "-c", demo.config) == []

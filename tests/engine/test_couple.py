@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accord import Direction, UsageError
+from accord.model import Action
 from tests.engine.test_sync import coupled_pairs, full, seed
 
 
@@ -71,8 +72,12 @@ def test_uncouple_keys_and_all(world):
     with world.project() as p:
         full(p)
         remote = coupled_pairs(p, "CUSTOMER")["C00002"]
-        job = p.uncouple("CUSTOMER", ["C00001", remote, "nope"])
-        assert job.counters.uncoupled == 2 and job.counters.skipped == 1
+        with pytest.raises(UsageError, match="no coupling for 'nope': nothing was uncoupled"):
+            p.uncouple("CUSTOMER", ["C00001", remote, "nope"])
+        assert len(coupled_pairs(p, "CUSTOMER")) == 8
+        # both keys of C00002's pair name one coupling: counted once
+        job = p.uncouple("CUSTOMER", ["C00001", remote, "C00002"])
+        assert job.counters.uncoupled == 2 and job.counters.skipped == 0
         assert set(coupled_pairs(p, "CUSTOMER")) == {
             "C00003",
             "C00004",
@@ -86,3 +91,42 @@ def test_uncouple_keys_and_all(world):
         assert coupled_pairs(p, "CUSTOMER") == {}
     # records stay
     assert len(world.erp.rows("customer")) == 8
+
+
+def test_couple_create_new_refuses_a_record_outside_the_filters(world_factory):
+    """Issue 9 class 14: a counterpart no sync would keep is refused, the filter named."""
+    w = world_factory(table_filter="blocked eq ''")
+    seed(w)
+    w.erp.put("customer", "C00003", {"blocked": "all"})
+    with w.project() as p:
+        p.sync(["CURRENCY"], full=True)
+        accounts = len(w.crm.rows("account"))
+        with pytest.raises(UsageError, match=r"outside the table_filter .*\(blocked eq ''\)"):
+            p.couple("CUSTOMER", "C00003", create_new=True)
+        assert len(w.crm.rows("account")) == accounts and not coupled_pairs(p, "CUSTOMER")
+
+        result = p.couple("CUSTOMER", "C00003", create_new=True, force=True)
+        assert result.created and len(w.crm.rows("account")) == accounts + 1
+        with p.dry_run() as plan:
+            p.sync(["CUSTOMER"], full=True)
+        # the blocked record is not sent again, nor its counterpart brought back as a new one
+        assert [c.key for c in plan.changes if c.action is Action.INSERT].count("C00003") == 0
+        assert result.coupling.integration_key not in [
+            c.key for c in plan.changes if c.action is Action.INSERT
+        ]
+
+
+def test_couple_create_new_refuses_a_counterpart_outside_the_integration_filter(world):
+    seed(world)
+    text = world.path.read_text()
+    world.path.write_text(
+        text.replace(
+            '{ constant = 0, integration_field = "statecode"',
+            '{ constant = 1, integration_field = "statecode"',
+        )
+    )
+    with world.project() as p:
+        p.sync(["CURRENCY"], full=True)
+        with pytest.raises(UsageError, match=r"integration_table_filter .*\(statecode eq 0\)"):
+            p.couple("CUSTOMER", "C00001", create_new=True)
+        assert not coupled_pairs(p, "CUSTOMER")

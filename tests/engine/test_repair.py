@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from accord import Direction, JobStatus, JobType, Project, UsageError
+from accord import Direction, JobType, Project, UsageError
 from accord.engine.plan import Plan
 from accord.engine.repair import Outcome
 from accord.model import Action
@@ -76,15 +76,13 @@ def test_retry_reports_unknown_keys_and_all_needs_no_mapping(world: World):
     with world.project() as p:
         full(p)
         quarantine(world, p)
-        result = p.retry("CUSTOMER", ["C00002", "nope"])
-        assert not result.ok
-        assert {o.local_key: o.outcome for o in result.outcomes} == {
-            "C00002": Outcome.NOTHING,
-            "nope": Outcome.NOT_COUPLED,
-        }
-        job = p.job(result.jobs[0].id)
-        assert job.status is JobStatus.FAILED and job.counters.failed == 1
-        assert [e.source_key for e in job.errors] == ["nope"]
+        jobs = len(p.jobs(limit=1000))
+        with pytest.raises(UsageError, match="no coupling for 'nope': nothing was retried"):
+            p.retry("CUSTOMER", ["C00002", "nope"])
+        assert len(p.jobs(limit=1000)) == jobs  # refused before any job was logged
+        result = p.retry("CUSTOMER", ["C00002", p.couplings("CUSTOMER")[1].integration_key])
+        assert result.ok
+        assert {o.local_key: o.outcome for o in result.outcomes} == {"C00002": Outcome.NOTHING}
         assert coupling(p, "C00001").skipped
 
         result = p.retry(all=True)  # every mapping: jobs only where something was retried
@@ -215,20 +213,18 @@ def test_restore_leaves_healthy_and_doubly_deleted_pairs(world: World):
         world.crm.delete("account", pairs["C00003"])
         before = (world.erp.rows("customer"), world.crm.rows("account"))
 
-        result = p.restore("CUSTOMER", ["C00002", "C00003", "ghost"])
+        with pytest.raises(UsageError, match="no coupling for 'ghost': nothing was restored"):
+            p.restore("CUSTOMER", ["C00002", "ghost"])
+        result = p.restore("CUSTOMER", ["C00002", "C00003"])
 
         outcomes = {o.local_key: o.outcome for o in result.outcomes}
-        assert outcomes == {
-            "C00002": Outcome.NOT_BROKEN,
-            "C00003": Outcome.FAILED,
-            "ghost": Outcome.NOT_COUPLED,
-        }
+        assert outcomes == {"C00002": Outcome.NOT_BROKEN, "C00003": Outcome.FAILED}
         assert not result.ok
         assert (world.erp.rows("customer"), world.crm.rows("account")) == before
         assert coupled_pairs(p, "CUSTOMER") == pairs  # the doubly broken one stays
         job = p.job(result.jobs[0].id)
-        assert job.counters.unchanged == 1 and job.counters.failed == 2
-        assert {e.source_key for e in job.errors} == {"C00003", "ghost"}
+        assert job.counters.unchanged == 1 and job.counters.failed == 1
+        assert {e.source_key for e in job.errors} == {"C00003"}
 
 
 def test_restore_needs_the_direction_that_creates(world_factory):
@@ -333,11 +329,8 @@ def test_recorder_hears_find_deleted_retry_and_restore(world: World):
             (Action.FAIL, "C00001", remote, Direction.TO_INTEGRATION)
         ]
         plan.changes.clear()
-        p.retry("CUSTOMER", ["C00001", "nope"])
-        assert [(c.action, c.key) for c in plan.changes] == [
-            (Action.MODIFY, "C00001"),
-            (Action.FAIL, "nope"),
-        ]
+        p.retry("CUSTOMER", ["C00001"])
+        assert [(c.action, c.key) for c in plan.changes] == [(Action.MODIFY, "C00001")]
         plan.changes.clear()
         p.restore("CUSTOMER", ["C00001"])
         actions = [(c.action, c.key) for c in plan.changes]

@@ -188,6 +188,14 @@ def couple(
     create_new: Annotated[
         bool, typer.Option("--create-new", help="Create the counterpart and couple it.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --create-new: create it even outside the mapping's filters, or when it "
+            "looks like a renamed coupled record.",
+        ),
+    ] = False,
     sync_direction: Annotated[
         PassDirection | None,
         typer.Option("--sync", help="Synchronize right after coupling.", case_sensitive=False),
@@ -202,7 +210,12 @@ def couple(
 
         def act() -> CoupleResult:
             return project.couple(
-                mapping, local_key, to, create_new=create_new, sync=to_direction(sync_direction)
+                mapping,
+                local_key,
+                to,
+                create_new=create_new,
+                sync=to_direction(sync_direction),
+                force=force,
             )
 
         if dry_run:
@@ -281,10 +294,9 @@ def uncouple(
             render.print_json(console, render.job_json(project.job(job.id)))
         else:
             console.print(
-                f"uncoupled {job.counters.uncoupled:,} record(s) of {escape(job.mapping)}"
+                f"uncoupled {job.counters.uncoupled:,} coupling(s) of {escape(job.mapping)}; "
+                "the records stay"
             )
-            if job.counters.skipped:
-                console.print(f"[yellow]{job.counters.skipped} key(s) were not coupled[/]")
 
 
 @app.command()

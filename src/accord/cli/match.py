@@ -12,7 +12,7 @@ from rich.table import Table
 
 from accord.cli import render
 from accord.cli.common import ConfigOpt, JsonOpt, app, console, open_project
-from accord.cli.plan import DryRunOpt, plan_json, print_plan
+from accord.cli.plan import NOT_STORED, DryRunOpt, plan_json, print_plan
 from accord.engine.results import MatchResult
 
 
@@ -83,7 +83,7 @@ def match(
             data = match_json(result)
             render.print_json(console, plan_json(plan, data) if plan is not None else data)
         else:
-            show_result(result, show)
+            show_result(result, show, stored=plan is None)
             if plan is not None:
                 print_plan(console, plan, show)
     if not result.ok:
@@ -108,6 +108,10 @@ def match_json(result: MatchResult) -> dict[str, Any]:
             }
             for a in result.ambiguous
         ],
+        "weak": [
+            {"priority": w.priority, "fields": list(w.fields), "coupled": w.coupled}
+            for w in result.weak
+        ],
         "job": render.job_json(result.job),
         "create": render.run_json(result.create) if result.create else None,
         "sync": render.run_json(result.sync) if result.sync else None,
@@ -124,7 +128,7 @@ def counts(result: MatchResult) -> dict[str, int]:
     }
 
 
-def show_result(result: MatchResult, show: int) -> None:
+def show_result(result: MatchResult, show: int, *, stored: bool = True) -> None:
     groups = "; then ".join(", ".join(g) for g in result.criteria)
     console.print(f"[b]Match-based coupling of {escape(result.mapping)}[/] on {escape(groups)}")
     table = Table(box=box.SIMPLE_HEAD, collapse_padding=True)
@@ -156,6 +160,17 @@ def show_result(result: MatchResult, show: int) -> None:
         console.print(listing)
         if len(result.ambiguous) > show:
             console.print(f"[dim]… and {len(result.ambiguous) - show:,} more ambiguous case(s)[/]")
+    for w in result.weak:
+        advice = (
+            f"set min_priority = {w.priority - 1} in the mapping so that it only narrows"
+            if w.priority
+            else "match on a field that identifies a record (e-mail, number) first"
+        )
+        console.print(
+            f"[yellow]weak[/]: {w.coupled:,} pair(s) coupled on {escape(', '.join(w.fields))} "
+            f"(priority {w.priority}), whose values repeat on both sides; check them, and "
+            f"{advice}"
+        )
     if result.unmatched and show:
         keys = ", ".join(result.unmatched[:show])
         more = len(result.unmatched) - show
@@ -164,10 +179,12 @@ def show_result(result: MatchResult, show: int) -> None:
             + (f" … and {more:,} more" if more > 0 else "")
         )
         console.print("[dim]create their counterparts with --create-new[/]")
-    if result.ambiguous or result.unmatched:
+    if (result.ambiguous or result.unmatched) and stored:
         console.print(
             f"[dim]every record left uncoupled is in [b]accord jobs {result.job.id[:8]}[/][/]"
         )
+    elif not stored:
+        console.print(f"[dim]{NOT_STORED}[/]")
     if result.create is not None:
         console.print(render.summary_table(result.create, "Counterparts created"))
     if result.sync is not None:

@@ -46,8 +46,40 @@ def planned(project: Project, action: Callable[[], T]) -> tuple[T, Plan]:
         return action(), plan
 
 
+NOT_STORED = "dry run: no job stored"
+"""What a dry run says instead of a job id: its jobs were rolled back with everything else."""
+
+_JOB_REFERENCES = ("run_id", "job_id", "job_to", "job_from")
+
+
 def plan_json(plan: Plan, result: Any) -> dict[str, Any]:
-    return {"dry_run": True, "counts": plan.counts(), "result": result, "plan": plan.changes}
+    return {
+        "dry_run": True,
+        "note": NOT_STORED,
+        "counts": plan.counts(),
+        "result": unstored(render.to_jsonable(result)),
+        "plan": plan.changes,
+    }
+
+
+def unstored(value: Any) -> Any:
+    """A dry run's result without the ids of jobs and couplings it never stored.
+
+    A dry run logs its jobs like a real run, inside the transaction that is rolled back: an
+    id shown would point to nothing (``accord jobs ID`` would say "no job"). Jobs and
+    couplings keep every other field; their ids become null.
+    """
+    if isinstance(value, list):
+        return [unstored(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: unstored(v) for k, v in value.items()}
+    for key in _JOB_REFERENCES:
+        if key in out:
+            out[key] = None
+    if "id" in out and ("counters" in out or "local_key" in out):
+        out["id"] = None
+    return out
 
 
 def print_plan(console: Console, plan: Plan, show: int) -> None:

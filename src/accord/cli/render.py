@@ -261,7 +261,7 @@ class BarProgress:
 
 
 # -- errors page, retry, restore, delete (accord.cli.problems) -------------------------------
-MESSAGE_SHOWN = 100
+MESSAGE_SHOWN = 160
 """Characters of a message shown in a table (``--json`` has it whole)."""
 OUTCOME_STYLE = {
     "retried": "green",

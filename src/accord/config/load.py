@@ -395,7 +395,26 @@ def _mapping(
         sync_after_coupling=m.sync_after_coupling,
         depends_on=tuple(m.depends_on),
         skip_after=m.skip_after,
+        min_priority=_min_priority(m, fields, fail, loc),
     )
+
+
+def _min_priority(
+    m: MappingModel, fields: tuple[FieldMapping, ...], fail: Any, loc: tuple[Any, ...]
+) -> int | None:
+    """``min_priority`` must leave at least one group that may couple on its own."""
+    if m.min_priority is None:
+        return None
+    priorities = [f.match.priority for f in fields if f.match is not None]
+    if not any(p <= m.min_priority for p in priorities):
+        declared = ", ".join(str(p) for p in sorted(set(priorities))) or "none"
+        raise fail(
+            f"mapping {m.name}: min_priority = {m.min_priority} leaves no match criterion "
+            f"that may couple on its own (priority {m.min_priority} or less; declared: "
+            f"{declared})",
+            (*loc, "min_priority"),
+        )
+    return m.min_priority
 
 
 def _field(

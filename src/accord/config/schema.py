@@ -87,6 +87,7 @@ class MappingModel(_Strict):
     sync_after_coupling: bool = True
     depends_on: list[str] = Field(default_factory=list)
     skip_after: int = Field(default=2, ge=1)
+    min_priority: int | None = Field(default=None, ge=0, strict=True)
     fields: list[FieldModel] = Field(min_length=1)
 
 

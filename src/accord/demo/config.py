@@ -108,6 +108,8 @@ def _mappings() -> Iterable[str]:
         yield from _comment(f"{mapping['name']}: {MAPPING_NOTES[mapping['name']]}")
         yield "[[mappings]]"
         for key, value in mapping.items():
+            if key == "min_priority":
+                yield "# groups of a larger priority number only narrow: they never couple alone"
             if key != "fields":
                 yield f"{_key(key)} = {_value(value)}"
         yield "fields = ["

@@ -105,13 +105,16 @@ STANDARD_MAPPINGS: tuple[Entry, ...] = (
         "integration_table_filter": "statecode eq 0 and customertypecode eq 3",
         "update_conflict": "none",
         "deletion_conflict": "none",
+        # City narrows customers of the same name, but never couples on its own: many
+        # companies share a city (a group of priority 2 > min_priority only narrows).
+        "min_priority": 1,
         "fields": [
             _pair("name", "name", match=_match(0)),
             _pair("contact", "address1_primarycontactname"),
             _pair("address", "address1_line1"),
             _pair("address_2", "address1_line2"),
             _pair("post_code", "address1_postalcode"),
-            _pair("city", "address1_city", match=_match(1)),
+            _pair("city", "address1_city", match=_match(2)),
             _pair("country_code", "address1_country"),
             _pair("county", "address1_stateorprovince"),
             _pair("email", "emailaddress1", match=_match(1)),

@@ -5,23 +5,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from accord.engine.lookups import resolve_lookups
 from accord.engine.pass_ import PassOptions
 from accord.engine.plan import PlannedChange
 from accord.engine.progress import Progress
+from accord.engine.repair.common import select
 from accord.engine.results import CoupleResult, RunResult
 from accord.engine.sync import _run_pass, new_job
-from accord.errors import UsageError
-from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, JobType
+from accord.engine.transfer import TransferPlan
+from accord.errors import RecordError, UsageError
+from accord.model import Action, Coupling, Direction, Job, JobStatus, JobType
+from accord.model.values import blank
 from accord.state.store import utcnow
 from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
-    from accord.engine.context import SideContext
+    from accord.engine.context import MappingContext, SideContext
     from accord.engine.project import Project
 
 
 def _exists(side: SideContext, key: str) -> bool:
     return any(batch for batch in side.connector.read(side.table, keys=[key], fields=[]))
+
+
+def outside_filters(project: Project, ctx: MappingContext, local_key: str) -> str:
+    """Why a local record is outside the mapping's filters ("" when it is inside).
+
+    A full synchronization never sends a record its ``table_filter`` leaves out (a blocked
+    customer), and never sees a counterpart its ``integration_table_filter`` leaves out: a
+    counterpart created by hand for either would be a record no sync keeps up to date. The
+    local filter is asked of the system itself (as a pass reads); the integration filter is
+    evaluated on the record the creation would write (the mapping's values, blanks
+    elsewhere), unless it names a field the mapping does not write (a system default).
+    """
+    mapping, local, integration = ctx.mapping, ctx.local, ctx.integration
+    if local.filter is not None:
+        inside = local.connector.read(local.table, keys=[local_key], filter=local.filter)
+        if not any(batch for batch in inside):
+            return (
+                f"{local.table_ref} {local_key!r} is outside the table_filter of mapping "
+                f"{mapping.name} ({mapping.table_filter}): a synchronization never sends it"
+            )
+    if integration.filter is None:
+        return ""
+    records = [r for batch in local.connector.read(local.table, keys=[local_key]) for r in batch]
+    if not records:
+        return ""
+    rules = ctx.rules(Direction.TO_INTEGRATION)
+    resolved = resolve_lookups(
+        project.store, rules, Direction.TO_INTEGRATION, [records[0].values], project.mapping_names
+    )
+    try:
+        wanted = TransferPlan(rules, integration.schema).apply(records[0].values, resolved).values
+    except RecordError:
+        return ""  # the creation itself fails, with the field named
+    if not integration.filter.fields <= set(wanted):
+        return ""
+    row = {name: blank(info) for name, info in integration.schema.fields.items()} | wanted
+    if integration.filter.matches(row):
+        return ""
+    return (
+        f"the {integration.table_ref} record created for {local_key!r} would be outside the "
+        f"integration_table_filter of mapping {mapping.name} "
+        f"({mapping.integration_table_filter}): a synchronization would never read it"
+    )
 
 
 def couple_record(
@@ -33,6 +80,7 @@ def couple_record(
     create_new: bool,
     sync: Direction | None,
     progress: Progress,
+    force: bool = False,
 ) -> CoupleResult:
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
@@ -53,8 +101,12 @@ def couple_record(
                 f"{local_key!r} is already coupled to {current.integration_key!r}; "
                 "uncouple it first"
             )
+        if not force:
+            outside = outside_filters(project, ctx, local_key)
+            if outside:
+                raise UsageError(f"{outside}; give --force to create its counterpart anyway")
         run = RunResult(new_job(mapping.name, JobType.SYNC, None).id)
-        options = PassOptions(keys=(local_key,), create_uncoupled=True)
+        options = PassOptions(keys=(local_key,), create_uncoupled=True, check_renamed=not force)
         if current is not None:  # stale: its counterpart was deleted
             with store.transaction() as tx:
                 tx.delete_couplings(mapping.name, [local_key])
@@ -149,6 +201,10 @@ def uncouple_records(
         if failed or skipped
         else []
     )
+    if keys and not all_:
+        # Each coupling once, however many of its keys are named (local and integration key
+        # of one pair is one coupling); a key naming none is an error and nothing is done.
+        selected = select(project, mapping.name, keys, "uncoupled")
     job = new_job(mapping.name, JobType.UNCOUPLE, None)
     store.start_job(job, job.id)
     reached("uncouple.started")
@@ -159,29 +215,10 @@ def uncouple_records(
                     _note_uncoupled(project, batch)
             job.counters.add(Action.UNCOUPLE, tx.delete_all_couplings(mapping.name))
             reached("uncouple.deleting")  # deleted, not committed
-        elif failed or skipped:
+        else:
             tx.delete_couplings(mapping.name, [c.local_key for c in selected])
             job.counters.add(Action.UNCOUPLE, len(selected))
             _note_uncoupled(project, selected)
-        else:
-            assert keys is not None
-            named = store.couplings_named(mapping.name, keys)
-            found: list[Coupling] = []
-            errors = []
-            for key in keys:
-                c = named.get(key)
-                if c is None:
-                    errors.append(JobError(job.id, key, "", "not coupled"))
-                    job.counters.add(Action.SKIP)
-                    _note(
-                        project, PlannedChange(mapping.name, Action.SKIP, key, reason="not coupled")
-                    )
-                else:
-                    found.append(c)
-            tx.delete_couplings(mapping.name, [c.local_key for c in found])
-            tx.add_errors(errors)
-            job.counters.add(Action.UNCOUPLE, len(found))
-            _note_uncoupled(project, found)
         job.status, job.finished_at = JobStatus.OK, utcnow()
         tx.save_job(job)
     reached("uncouple.done")

@@ -173,6 +173,11 @@ def resolve_criteria(
     return [[c for c in criteria if c.priority == p] for p in priorities]
 
 
+def criterion(ctx: MappingContext, fm: FieldMapping, sensitive: bool) -> Criterion:
+    """The criterion comparing one field row's two fields (its priority, if any, kept)."""
+    return _criterion(ctx, fm, fm.match.priority if fm.match else 0, sensitive)
+
+
 def _criterion(ctx: MappingContext, fm: FieldMapping, priority: int, sensitive: bool) -> Criterion:
     assert fm.field is not None and fm.integration_field is not None
     local_info = ctx.local.schema.fields.get(fm.field)

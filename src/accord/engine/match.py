@@ -29,7 +29,7 @@ from accord.engine.criteria import Criterion, describe_groups, resolve_criteria
 from accord.engine.pass_ import PassOptions
 from accord.engine.plan import PlannedChange
 from accord.engine.progress import Progress
-from accord.engine.results import Ambiguity, MatchResult, RunResult
+from accord.engine.results import Ambiguity, MatchResult, RunResult, WeakGroup
 from accord.engine.sync import _run_pass, new_job, run_sync
 from accord.errors import ConnectorError, UsageError
 from accord.model import (
@@ -154,6 +154,13 @@ def match_records(
         progress.pass_finished(job)
         raise
     pairs = matcher.settle()
+    result.weak = matcher.weak(pairs)
+    if result.weak:
+        job.message += "; weak: " + "; ".join(
+            f"{', '.join(w.fields)} coupled {w.coupled:,} pair(s) on values that repeat on "
+            "both sides"
+            for w in result.weak
+        )
     report = not creating if report_unmatched is None else report_unmatched
     errors = matcher.failures(result, report_unmatched=report)
     syncing = mapping.sync_after_coupling if sync is None else sync
@@ -207,6 +214,12 @@ class _Matcher:
         for g in groups:
             first = sum(len(p) for p in self.positions)
             self.positions.append(tuple(range(first, first + len(g))))
+        self.priorities = [g[0].priority for g in groups]
+        floor = ctx.mapping.min_priority
+        # Whether each group may couple on its own (else it only narrows a group that may).
+        self.alone = [floor is None or p <= floor for p in self.priorities]
+        self.local_values: list[Values] = []  # every uncoupled local record's (for weakness)
+        self.decided_by: dict[str, tuple[int, tuple[int, ...]]] = {}  # key → (group, query)
         self.index = _Index()
         self.claims: dict[int, list[tuple[str, Values]]] = {}
         self.contested: dict[int, list[tuple[str, Values]]] = {}  # N:1
@@ -227,9 +240,12 @@ class _Matcher:
             for key, raw in batch:
                 add(key, tuple([norm(raw.get(f)) for f, norm in remote]))
         local = [(c.local, c.normalisers()[0]) for c in criteria]
+        keep = self.local_values.append
         for batch in self._uncoupled(ctx.local):
             for key, raw in batch:
-                decide(key, tuple([norm(raw.get(f)) for f, norm in local]))
+                values = tuple([norm(raw.get(f)) for f, norm in local])
+                keep(values)
+                decide(key, values)
 
     def _uncoupled(self, side: SideContext) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         """Batches of (key, values) of one side's records that pass its filter, uncoupled.
@@ -254,10 +270,18 @@ class _Matcher:
             self.progress.advanced(self.job, len(batch))
 
     def _decide(self, key: str, values: Values) -> None:
-        """The one candidate the record's criteria decide, group by group, or why none."""
+        """The one candidate the record's criteria decide, group by group, or why none.
+
+        A group below the mapping's ``min_priority`` decides only when a group that may
+        couple alone narrowed its search: on its own it is no criterion at all, so a record
+        only it would match has no candidate (and a full synchronization creates it).
+        """
         active: tuple[int, ...] = ()
         several: list[int] = []
-        for group in self.positions:
+        anchored = False  # a group that may couple alone narrowed the search
+        for g, group in enumerate(self.positions):
+            if not (anchored or self.alone[g]):
+                break  # below min_priority it only narrows, and nothing was found to narrow
             usable = tuple(p for p in group if values[p] is not None)
             if not usable:
                 continue  # empty values are not criteria
@@ -265,6 +289,7 @@ class _Matcher:
             query = active + usable
             found = self.index.find(query, tuple([values[p] for p in query]))
             if len(found) == 1:
+                self.decided_by[key] = (g, query)
                 claimants = self.claims.get(found[0])
                 if claimants is None:
                     self.claims[found[0]] = [(key, values)]
@@ -273,12 +298,45 @@ class _Matcher:
                 return
             if found:
                 active, several = query, found  # narrows the next group's search
+                anchored = anchored or self.alone[g]
         if several:
             self.open[key], self.several[key] = values, several
         else:
             self.unmatched.append(key)
             if all(v is None for v in values):
                 self.blank.add(key)
+
+    def weak(self, pairs: list[tuple[str, str]]) -> list[WeakGroup]:
+        """The groups that coupled pairs on values repeating among both sides' records.
+
+        Uniqueness is judged among the uncoupled records each side held when the run began,
+        on exactly the fields a decision compared (a group's blank fields left out).
+        """
+        coupled: dict[tuple[int, tuple[int, ...]], int] = {}
+        for local, _ in pairs:
+            how = self.decided_by.get(local)
+            if how is not None:
+                coupled[how] = coupled.get(how, 0) + 1
+        out = []
+        for (g, query), n in sorted(coupled.items()):
+            if self._repeats_locally(query) and self._repeats_remotely(query):
+                fields = tuple(self.criteria[p].local for p in query)
+                out.append(WeakGroup(self.priorities[g], fields, n))
+        return out
+
+    def _repeats_remotely(self, query: tuple[int, ...]) -> bool:
+        return any(len(same) > 1 for same in self.index._hashed(query).values())
+
+    def _repeats_locally(self, query: tuple[int, ...]) -> bool:
+        seen: set[Hashable] = set()
+        for values in self.local_values:
+            key = tuple(values[p] for p in query)
+            if None in key:
+                continue
+            if key in seen:
+                return True
+            seen.add(key)
+        return False
 
     def settle(self) -> list[tuple[str, str]]:
         """Pairs whose candidate no other local record claims, until nothing changes."""

@@ -23,6 +23,7 @@ from accord.engine.merge import MergeBase
 from accord.engine.plan import NoRecorder, PlannedChange, Recorder
 from accord.engine.progress import Progress
 from accord.engine.reading import PassReader, newer
+from accord.engine.renamed import RenameCheck, is_renamed
 from accord.engine.transfer import TransferPlan, Transferred, differences
 from accord.engine.update_conflict import ConflictJudge, Outcome
 from accord.errors import RecordError
@@ -85,6 +86,9 @@ class PassOptions:
     """``sync --since``: also read every source record modified at or after this instant
     (UTC), whatever the watermark, and count a coupled record as changed when its version
     differs from the one stored in either direction (a backdated edit is older)."""
+    check_renamed: bool = True
+    """Before creating an uncoupled record, look for a coupling it looks like the renamed
+    record of (see :mod:`accord.engine.renamed`); ``couple --create-new --force`` turns it off."""
     echoes: Mapping[str, object] = field(default_factory=dict)
     """Source keys the pass before this one wrote, with the version it recorded, where it
     left the coupling quiet in this direction: a record still at that version is an echo,
@@ -151,6 +155,11 @@ class Pass:
         )
         self.keys_allocator = KeyAllocator(self.dst, store)
         self.read = PassReader(ctx, direction, store, job, options)
+        self.renames = (
+            RenameCheck(ctx, direction, store, options.batch_size)
+            if self.creates and options.check_renamed
+            else None
+        )
         back = ctx.rules(direction.opposite)
         self.has_back_rules = self.mapping.direction is Direction.BIDIRECTIONAL and any(
             not r.bidirectional for r in back
@@ -275,6 +284,8 @@ class Pass:
                     self._unreadable(state, r, maybe)
             creations = [(r, c) for r, c in creations if not r.error]
             candidates = [(r, c) for r, c in candidates if not r.error]
+        if creations and self.renames is not None:
+            creations = self._hold_renamed(state, creations)
         current = self.read.destination([c.key(self.dst.side) for _, c in candidates])
         resolved = resolve_lookups(
             self.store,
@@ -448,6 +459,31 @@ class Pass:
         )
         changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
 
+    def _hold_renamed(
+        self, state: _BatchState, creations: list[tuple[Record, Coupling | None]]
+    ) -> list[tuple[Record, Coupling | None]]:
+        """Hold back uncoupled records that look like a coupled record whose key changed.
+
+        Created, each would duplicate the counterpart it is already coupled to under its old
+        key. The record is counted skipped; the coupling, whose record is gone, fails with
+        the message that says how to re-couple (``accord errors`` lists it).
+        """
+        assert self.renames is not None
+        found = self.renames.find([r for r, c in creations if c is None])
+        if not found:
+            return creations
+        kept = []
+        for r, c in creations:
+            orphan = found.get(r.key) if c is None else None
+            if orphan is None:
+                kept.append((r, c))
+                continue
+            message = self.renames.message(r, orphan)
+            self.job.counters.skipped += 1
+            self._note(Action.SKIP, r.key, orphan.key(self.dst.side), reason=message)
+            self._fail_coupling(state, r, orphan, message)
+        return kept
+
     def _deletion_conflict(
         self,
         state: _BatchState,
@@ -455,6 +491,14 @@ class Pass:
         c: Coupling,
         creations: list[tuple[Record, Coupling | None]],
     ) -> None:
+        if is_renamed(c, self.direction.opposite):
+            # The opposite pass found this pair's record under a new key and held it back:
+            # restoring the old record, or uncoupling, would make the duplicate it avoided.
+            self.job.counters.skipped += 1
+            self._note(
+                Action.SKIP, r.key, c.key(self.dst.side), reason=c.error(self.direction.opposite)
+            )
+            return
         policy = self.mapping.deletion_conflict
         if policy is DeletionConflict.NONE:
             self._fail_coupling(

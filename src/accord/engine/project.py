@@ -306,8 +306,13 @@ class Project:
         create_new: bool = False,
         sync: Direction | None = None,
         progress: Progress | None = None,
+        force: bool = False,
     ) -> CoupleResult:
-        """Couple one local record to an integration record (or to a new one)."""
+        """Couple one local record to an integration record (or to a new one).
+
+        ``create_new`` refuses a record outside the mapping's filters, and one that looks
+        like a renamed coupled record, unless ``force``.
+        """
         self.check()
         with self.leased([mapping]):
             return couple_record(
@@ -318,6 +323,7 @@ class Project:
                 create_new=create_new,
                 sync=sync,
                 progress=progress or NoProgress(),
+                force=force,
             )
 
     def uncouple(

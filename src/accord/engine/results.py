@@ -64,6 +64,21 @@ class Ambiguity:
         return len(self.local_keys) + (self.more if self.kind == "N:1" else 0)
 
 
+@dataclass(frozen=True)
+class WeakGroup:
+    """Criteria that coupled records on values which repeat on both sides.
+
+    ``fields`` are the local fields the decisions compared (the group's non-blank fields,
+    with those of the groups that narrowed it); ``coupled`` counts the pairs so coupled. A
+    value that several records on each side share identifies none of them: a single
+    candidate found on it is a coincidence more often than a match (city alone).
+    """
+
+    priority: int
+    fields: tuple[str, ...]
+    coupled: int
+
+
 @dataclass
 class MatchResult:
     """What match-based coupling did: pairs coupled or created, and what it left alone."""
@@ -80,6 +95,7 @@ class MatchResult:
     sync: RunResult | None = None  # the synchronization of the newly coupled records
     held_local: set[str] = field(default_factory=set)  # every local key left ambiguous
     held_integration: set[str] = field(default_factory=set)  # and every candidate involved
+    weak: list[WeakGroup] = field(default_factory=list)  # groups that coupled on weak values
 
     @property
     def ambiguous_records(self) -> int:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from accord.model import TableMapping
+from accord.engine.renamed import is_renamed
+from accord.model import Direction, TableMapping
 
 if TYPE_CHECKING:
     from accord.engine.context import SideContext
@@ -71,6 +72,13 @@ def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLin
                 "no match criteria: a full synchronization creates a counterpart for every "
                 "uncoupled record, duplicating those present on both sides"
             )
+        renamed = _renamed(project, mapping)
+        if renamed:
+            held = (
+                f"{renamed:,} record(s) held back as renamed keys: not created, as each looks "
+                "like a coupled record whose key changed (re-couple them: see accord errors)"
+            )
+            note = f"{note}; {held}" if note else held
         lines.append(
             ReviewLine(
                 mapping.name,
@@ -85,6 +93,15 @@ def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLin
             )
         )
     return lines
+
+
+def _renamed(project: Project, mapping: TableMapping) -> int:
+    """Couplings a pass marked as the old key of a record held back (see engine.renamed)."""
+    return sum(
+        1
+        for c in project.store.problem_couplings(mapping.name)
+        if any(is_renamed(c, d) for d in Direction.BIDIRECTIONAL.passes)
+    )
 
 
 def _uncoupled_on_both_sides(

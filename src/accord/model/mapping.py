@@ -149,6 +149,9 @@ class TableMapping:
     sync_after_coupling: bool = True
     depends_on: tuple[str, ...] = ()
     skip_after: int = 2
+    min_priority: int | None = None
+    """Match-based coupling: a group whose priority number is larger never couples alone; it
+    only narrows the candidates a group of priority ``min_priority`` or less found."""
     line: int = 0
 
     def table_on(self, side: Side) -> TableRef:

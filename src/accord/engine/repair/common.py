@@ -25,28 +25,40 @@ def check_selection(keys: Sequence[str] | None, all_: bool, verb: str) -> None:
         raise UsageError(f"name the records to {verb}, or use --all")
 
 
-def select(project: Project, mapping: str, keys: Sequence[str]) -> tuple[list[Coupling], list[str]]:
-    """Couplings named by either side's key (each once), and the keys that name none."""
+def select(project: Project, mapping: str, keys: Sequence[str], verb: str) -> list[Coupling]:
+    """Couplings named by either side's key, each once however many of its keys are named.
+
+    A key that names no coupling is a usage error (exit code 2) and nothing is done: the
+    same rule as ``accord couple`` naming a record that does not exist.
+    """
     named = project.store.couplings_named(mapping, keys)
     found: dict[str, Coupling] = {}
-    unknown = []
     for key in dict.fromkeys(keys):
         c = named.get(key)
-        if c is None:
-            unknown.append(key)
-        else:
+        if c is not None:
             found.setdefault(c.local_key, c)
-    return list(found.values()), unknown
+    unknown = [k for k in dict.fromkeys(keys) if k not in named]
+    if unknown:
+        raise UsageError(not_coupled_message(mapping, unknown, verb))
+    return list(found.values())
+
+
+def not_coupled_message(mapping: str, keys: Sequence[str], verb: str) -> str:
+    """``mapping CUSTOMER has no coupling for 'NOPE': nothing was uncoupled``."""
+    shown = ", ".join(repr(k) for k in keys[:5]) + (
+        f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    )
+    return f"mapping {mapping} has no coupling for {shown}: nothing was {verb}"
 
 
 def selection(
-    project: Project, mapping: str, keys: Sequence[str] | None, all_: bool
-) -> tuple[list[Coupling], list[str]]:
+    project: Project, mapping: str, keys: Sequence[str] | None, all_: bool, verb: str
+) -> list[Coupling]:
     """``--all`` selects the couplings on the errors page (failed or skipped)."""
     if all_:
-        return project.store.problem_couplings(mapping), []
+        return project.store.problem_couplings(mapping)
     assert keys is not None
-    return select(project, mapping, keys)
+    return select(project, mapping, keys, verb)
 
 
 def in_order(outcomes: list[RepairOutcome], keys: Sequence[str] | None) -> list[RepairOutcome]:
@@ -91,10 +103,6 @@ def why_not_broken(c: Coupling) -> str:
 
 def outcome(c: Coupling, outcome: Outcome, message: str = "") -> RepairOutcome:
     return RepairOutcome(c.mapping, c.local_key, c.integration_key, outcome, message)
-
-
-def not_coupled(mapping: str, key: str) -> RepairOutcome:
-    return RepairOutcome(mapping, key, "", Outcome.NOT_COUPLED, "not coupled")
 
 
 def job_errors(

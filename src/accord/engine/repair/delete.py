@@ -12,7 +12,6 @@ from accord.engine.repair.common import (
     finish,
     in_order,
     job_errors,
-    not_coupled,
     outcome,
     record,
     selection,
@@ -41,13 +40,12 @@ def delete(
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
     store = project.store
+    selected = selection(project, mapping.name, keys, all_, "deleted")
     job = new_job(mapping.name, JobType.DELETE, None)
     store.start_job(job, job.id)
     outcomes: list[RepairOutcome] = []
     try:
-        selected, unknown = selection(project, mapping.name, keys, all_)
         states = coupling_states(project, ctx, selected)
-        outcomes += [not_coupled(mapping.name, k) for k in unknown]
         survivors: dict[Side, list[Coupling]] = {Side.LOCAL: [], Side.INTEGRATION: []}
         gone: list[Coupling] = []
         for c, local, integration in states:
@@ -61,7 +59,6 @@ def delete(
                     outcome(c, Outcome.UNCOUPLED, "both records were gone: coupling removed")
                 )
         job.counters.add(Action.UNCHANGED, sum(o.outcome is Outcome.NOT_BROKEN for o in outcomes))
-        job.counters.add(Action.FAIL, len(unknown))
         with store.transaction() as tx:
             tx.delete_couplings(mapping.name, [c.local_key for c in gone])
             job.counters.add(Action.UNCOUPLE, len(gone))

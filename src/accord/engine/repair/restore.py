@@ -17,7 +17,6 @@ from accord.engine.repair.common import (
     finish,
     in_order,
     job_errors,
-    not_coupled,
     outcome,
     record,
     selection,
@@ -48,17 +47,17 @@ def restore(
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
     store = project.store
+    selected = selection(project, mapping.name, keys, all_, "restored")
     run = RunResult(str(uuid.uuid4()))
     job = new_job(mapping.name, JobType.SYNC, None)
     job.message = "restore"
     store.start_job(job, run.run_id)
     try:
-        selected, unknown = selection(project, mapping.name, keys, all_)
         states = coupling_states(project, ctx, selected)
     except ConnectorError as exc:
         abort(project, job, exc)
         raise
-    outcomes = [not_coupled(mapping.name, k) for k in unknown]
+    outcomes: list[RepairOutcome] = []
     create: dict[Direction, list[Coupling]] = {d: [] for d in PASSES}
     for c, local, integration in states:
         if c.pending or (local and integration):

@@ -11,7 +11,6 @@ from accord.engine.repair.common import (
     check_selection,
     close,
     job_errors,
-    not_coupled,
     record,
     select,
 )
@@ -42,14 +41,13 @@ def retry(
     result = RepairResult()
     to_sync: dict[tuple[str, Direction], list[str]] = {}
     for mapping in mappings:
-        unknown: list[str] = []
         if all_:
             selected = store.problem_couplings(mapping.name)
             if mapping_name is None and not selected:
                 continue  # every mapping: log jobs only where there is something to retry
         else:
             assert keys is not None
-            selected, unknown = select(project, mapping.name, keys)
+            selected = select(project, mapping.name, keys, "retried")
         job = new_job(mapping.name, JobType.RETRY, None)
         store.start_job(job, job.id)
         changed = [c for c in selected if c.skipped or c.repeats]
@@ -63,12 +61,10 @@ def retry(
             )
             for c in selected
         ]
-        outcomes += [not_coupled(mapping.name, k) for k in unknown]
         with store.transaction() as tx:
             tx.clear_skipped(mapping.name, [c.local_key for c in changed])
             job.counters.add(Action.MODIFY, len(changed))
             job.counters.add(Action.UNCHANGED, len(selected) - len(changed))
-            job.counters.add(Action.FAIL, len(unknown))
             tx.add_errors(job_errors(job, outcomes))
             job.message = f"{len(changed):,} coupling(s) will be retried by the next sync"
             close(job)
