@@ -20,6 +20,7 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
 from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many
+from accord.connectors.sql.dialects import dialect_hint
 from accord.connectors.sql.schema import reflect_table, table_schema
 from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
 from accord.model import Change, ChangeKind, Record, TableSchema, TableSettings, WriteResult
@@ -60,7 +61,7 @@ class SqlConnector:
             self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
             raise FatalConnectorError(
-                f"system '{name}': cannot use URL {redact_url(url)}: {exc}"
+                f"system '{name}': cannot use URL {redact_url(url)}: {exc}{dialect_hint(url)}"
             ) from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_durability)
