@@ -18,4 +18,4 @@ def test_review_after_uncoupling_recommends_coupling(demo: Demo) -> None:
     customer = lines["CUSTOMER"]
     assert customer["recommendation"] == "couple records" and customer["matches_first"]
     assert customer["coupled"] == 0 and customer["local_records"] > 0
-    assert customer["match_on"] == ["name", "city", "email"]
+    assert customer["match_on"] == ["name", "email", "city"]

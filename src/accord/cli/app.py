@@ -304,8 +304,10 @@ def jobs(
     job_id: Annotated[
         str | None, typer.Argument(help="Show one job (an id prefix is enough).")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
-    mapping: Annotated[str | None, typer.Option("--mapping", "-m")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Jobs listed.")] = 20,
+    mapping: Annotated[
+        str | None, typer.Option("--mapping", "-m", help="Only the jobs of this mapping.")
+    ] = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -330,8 +332,10 @@ def jobs(
 @app.command()
 def couplings(
     mapping: Annotated[str, typer.Argument(help="Mapping name.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Couplings listed.")] = 50,
+    offset: Annotated[
+        int, typer.Option(min=0, help="Skip this many couplings first (by local key).")
+    ] = 0,
     attention: Annotated[
         bool, typer.Option("--attention", help="Only failed, skipped, pending or deferred.")
     ] = False,

@@ -7,18 +7,22 @@ Exit codes: 0 success, 1 the run had failed records (or a pass could not finish)
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO
 
 import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
+import accord
 from accord.cli import render
 from accord.cli.plan import plan_json, print_plan
 from accord.engine.project import Project
@@ -31,12 +35,63 @@ app = typer.Typer(
     name="accord",
     help="Couple records in two business systems and keep them synchronized.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,  # locals can hold connection URLs with passwords
 )
-console = Console()
-err = Console(stderr=True)
+
+UNWRAPPED = 100_000
+"""Console width when the output is not a terminal and COLUMNS does not say: CI logs and
+pipes get whole names and ids, never rich's default of 80 columns (``insert…``)."""
+
+
+def _width(stream: TextIO) -> int | None:
+    """None (rich decides: the terminal's width, or COLUMNS) unless output is not a terminal."""
+    if os.environ.get("COLUMNS", "").strip().isdigit():
+        return None
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        terminal = False
+    return None if terminal else UNWRAPPED
+
+
+console = Console(width=_width(sys.stdout))
+err = Console(stderr=True, width=_width(sys.stderr))
+
+
+def _flag_type(original: Any) -> Any:
+    """typer shows ``<bool>`` after flags as if they took a value; a flag takes none."""
+
+    def display_type_rich(self: TyperOption, ctx: click.Context) -> str | None:
+        return None if self.is_flag else original(self, ctx)
+
+    return display_type_rich
+
+
+TyperOption.display_type_rich = _flag_type(TyperOption.display_type_rich)  # type: ignore[method-assign]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"accord {accord.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version of Accord and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Couple records in two business systems and keep them synchronized."""
+
 
 ConfigOpt = Annotated[
     Path | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -38,7 +38,10 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        # Accord keeps times as naive UTC: say so (ISO 8601 with +00:00), as scripts need.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -135,7 +138,7 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
             job.id[:8],
             escape(job.mapping),
             what if job.type.value == "sync" else job.type.value,
-            job.started_at.strftime("%m-%d %H:%M:%S"),
+            job.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             _duration(job.duration),
             counts or "[dim]nothing[/]",
             f"[{STATUS_STYLE[job.status]}]{job.status.value}[/]",
@@ -296,7 +299,7 @@ def problems_table(problems: Iterable[CouplingProblem], title: str) -> Table:
             arrows.get(p.direction.value, "") if p.direction else "",
             f"[{style}]{p.state}[/]",
             f"{p.repeats:,}",
-            (p.job_id or "")[:8] + (f"\n[dim]{p.at:%m-%d %H:%M:%S}[/]" if p.at else ""),
+            (p.job_id or "")[:8] + (f"\n[dim]{p.at:%Y-%m-%d %H:%M:%S}[/]" if p.at else ""),
             end_section=True,
         )
     table.caption = "→ to-integration   ← from-integration   (--json shows whole messages)"

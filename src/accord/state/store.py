@@ -22,6 +22,7 @@ from sqlalchemy import event
 
 from accord.connectors.base import redact_url
 from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
+from accord.connectors.sql.dialects import dialect_hint
 from accord.errors import BusyError, StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
@@ -103,7 +104,8 @@ class StateStore:
         try:
             self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
-            raise StateError(f"cannot use state store URL {redact_url(url)}: {exc}") from None
+            hint = dialect_hint(url)
+            raise StateError(f"cannot use state store URL {redact_url(url)}: {exc}{hint}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", sqlite.configure)
         self._dry: sa.Connection | None = None

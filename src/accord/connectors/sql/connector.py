@@ -22,6 +22,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from accord.connectors.base import Capabilities, redact_url
 from accord.connectors.options import option_problem
 from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
+from accord.connectors.sql.dialects import dialect_hint
 from accord.connectors.sql.schema import (
     Unreadable,
     key_is_unique,
@@ -84,7 +85,7 @@ class SqlConnector:
             self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
             raise FatalConnectorError(
-                f"system '{name}': cannot use URL {redact_url(url)}: {exc}"
+                f"system '{name}': cannot use URL {redact_url(url)}: {exc}{dialect_hint(url)}"
             ) from None
         if self.engine.dialect.name == "sqlite":
             _require_sqlite_file(name, self.engine.url)
