@@ -6,6 +6,7 @@ that they register on the shared app. Exit codes are described in :mod:`accord.c
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,6 +115,14 @@ def sync(
             "(as accord review recommends).",
         ),
     ] = True,
+    i_know: Annotated[
+        bool,
+        typer.Option(
+            "--i-know",
+            help="Create records even where the state store looks new or lost (it knows "
+            "nothing of a mapping whose systems hold copies of each other's records).",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     show: ShowOpt = 0,
     wait: Annotated[
@@ -161,6 +170,7 @@ def sync(
             direction=way,
             wait=wait,
             match_first=match,
+            i_know=i_know,
         )
     exit_for(run)
 
@@ -324,7 +334,12 @@ def couplings(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The command is over: a Ctrl-C now would only turn a finished run's exit into
+        # Python's own KeyboardInterrupt exit.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 from accord.cli import conflicts as _conflicts  # noqa: E402,F401  (registers the commands)

@@ -55,6 +55,8 @@ class Config:
     systems: dict[str, SystemConfig]
     tables: dict[str, TableSettings]
     mappings: list[TableMapping]
+    lease_seconds: float = 300.0
+    """``[state] lease_seconds``: how long a run's lease lasts without a commit renewing it."""
 
     def mapping(self, name: str) -> TableMapping:
         for m in self.mappings:
@@ -312,7 +314,9 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                     f"mapping {m.name}: depends_on '{dep}' is not a mapping",
                     ("mappings", i, "depends_on"),
                 )
-    config = Config(path, text, state_url, systems, tables, mappings)
+    config = Config(
+        path, text, state_url, systems, tables, mappings, float(model.state.lease_seconds)
+    )
     dependency_order(config)  # a cycle is a configuration error
     return config
 
