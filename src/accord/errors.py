@@ -8,7 +8,9 @@ and where; the CLI prints that sentence and exits with code 2 (usage/configurati
     ├── FilterError            a $filter expression does not parse (names the position)
     ├── UsageError             a command was asked for something that does not exist or fit
     ├── StateError             the state store cannot be opened or migrated
-    │   └── BusyError             another run holds a mapping this one needs (exit code 3)
+    │   ├── BusyError             another run holds a mapping this one needs (exit code 3)
+    │   │   └── LeaseLostError        another run took over a mapping this one was working on
+    │   └── NewStoreError         the state store knows nothing of records both systems hold
     ├── ConnectorError         a system could not be reached or answered with an error
     │   ├── RetriableConnectorError   worth trying again (lost connection, timeout, lock)
     │   └── FatalConnectorError       will fail again the same way (bad credentials, schema)
@@ -68,6 +70,27 @@ class StateError(AccordError):
 
 class BusyError(StateError):
     """Another run holds the lease of a mapping this run needs; try again later (or wait)."""
+
+
+class LeaseLostError(BusyError):
+    """This run's lease of a mapping expired and another run took it over (exit code 3).
+
+    Raised before a write, never after one that went unrecorded: the run stops at once, as
+    a *fenced* holder, and the run that holds the lease now finishes the work.
+    """
+
+    def __init__(self, message: str, mappings: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.mappings = mappings
+
+
+class NewStoreError(StateError):
+    """The state store looks new or lost while both systems hold records of a mapping.
+
+    A full synchronization would then create a second copy of every record present on both
+    sides; it is refused (exit code 2) until the user confirms (``--i-know``) or couples the
+    records first (``accord match``).
+    """
 
 
 class ConnectorError(AccordError):

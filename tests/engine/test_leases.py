@@ -126,10 +126,33 @@ def test_commits_renew_the_lease(world: World):
 
 def test_dry_runs_take_no_lease(world: World):
     seed(world)
-    with (
-        world.project() as first,
-        world.project() as second,
-        first.leased(["CUSTOMER"]),
-        second.dry_run(),
-    ):
-        assert second.sync(full=True).ok
+    with world.project() as first, world.project() as second:
+        assert first.store.held_leases() == []  # (a store a dry run creates is its own)
+        with second.dry_run():
+            assert second.sync(full=True).ok
+            assert first.store.held_leases() == []  # planned without taking a lease
+        with first.dry_run(), second.leased(["CUSTOMER"]):
+            assert first.sync(["CURRENCY"], full=True).ok  # another mapping: no wait
+
+
+def test_a_dry_run_beside_a_run_at_work_says_busy_or_waits(world: World):
+    """A plan made while another run writes would describe a moving target."""
+    seed(world)
+    with world.project() as first, world.project() as second:
+        release = threading.Event()
+
+        def hold() -> None:
+            with first.leased(["CUSTOMER"]):
+                release.wait(60)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        while not first.store.held_leases():
+            time.sleep(0.01)
+        with second.dry_run():
+            with pytest.raises(BusyError, match="CUSTOMER is being worked on by another run"):
+                second.sync(full=True)
+            threading.Timer(0.3, release.set).start()
+            assert second.sync(full=True, wait=60).ok  # it waited for the holder to finish
+        holder.join()
+        assert second.store.held_leases() == []

@@ -6,6 +6,7 @@ that they register on the shared app. Exit codes are described in :mod:`accord.c
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,6 +125,14 @@ def sync(
             "catches edits stamped behind the watermark, e.g. a backdated import.",
         ),
     ] = None,
+    i_know: Annotated[
+        bool,
+        typer.Option(
+            "--i-know",
+            help="Create records even where the state store looks new or lost (it knows "
+            "nothing of a mapping whose systems hold copies of each other's records).",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     show: ShowOpt = 0,
     wait: Annotated[
@@ -174,6 +183,7 @@ def sync(
             wait=wait,
             match_first=match,
             since=since,
+            i_know=i_know,
         )
     exit_for(run)
 
@@ -353,7 +363,12 @@ def couplings(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The command is over: a Ctrl-C now would only turn a finished run's exit into
+        # Python's own KeyboardInterrupt exit.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 from accord.cli import conflicts as _conflicts  # noqa: E402,F401  (registers the commands)

@@ -1,8 +1,10 @@
 """What every command module shares: the app, consoles, common options and error handling.
 
 Exit codes: 0 success, 1 the run had failed records (or a pass could not finish),
-2 usage or configuration error (bad config, unknown mapping, unreachable system),
-3 another run is working on the same mappings (wait for it with ``sync --wait SECONDS``).
+2 usage or configuration error (bad config, unknown mapping, unreachable system, a state
+store that looks lost), 3 another run is working on the same mappings (wait for it with
+``sync --wait SECONDS``) or took over this run's lease while it was stalled, 130 interrupted
+(Ctrl-C).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from accord.cli import render
 from accord.cli.plan import plan_json, print_plan
 from accord.engine.project import Project
 from accord.engine.results import RunResult
-from accord.errors import AccordError, BusyError
+from accord.errors import AccordError, BusyError, LeaseLostError
 from accord.model import Direction
 from accord.secrets import redact
 
@@ -126,10 +128,15 @@ DirectionOpt = Annotated[
 def errors() -> Iterator[None]:
     """Errors a user can cause end in one sentence and exit code 2, never a traceback.
 
-    Exit code 3: another run holds a mapping this command needs (try again, or ``--wait``).
+    Exit code 3: another run holds a mapping this command needs (try again, or ``--wait``),
+    or took it over while this run was stalled. Ctrl-C: ``interrupted``, exit code 130 (the
+    run's jobs are marked interrupted and its leases released on the way out).
     """
     try:
         yield
+    except LeaseLostError as exc:  # fenced: another run finishes the work
+        err.print(f"[yellow]stopped:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(3) from None
     except BusyError as exc:  # not the user's mistake: another run is at work
         err.print(f"[yellow]busy:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None

@@ -57,6 +57,8 @@ class Config:
     systems: dict[str, SystemConfig]
     tables: dict[str, TableSettings]
     mappings: list[TableMapping]
+    lease_seconds: float = 300.0
+    """``[state] lease_seconds``: how long a run's lease lasts without a commit renewing it."""
 
     def mapping(self, name: str) -> TableMapping:
         for m in self.mappings:
@@ -347,7 +349,9 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                 f"tables used: {', '.join(sorted(used)) or 'none'})",
                 ("tables", ref_text),
             )
-    config = Config(path, text, state_url, systems, tables, mappings)
+    config = Config(
+        path, text, state_url, systems, tables, mappings, float(model.state.lease_seconds)
+    )
     dependency_order(config)  # a cycle is a configuration error
     return config
 

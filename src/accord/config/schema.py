@@ -20,6 +20,8 @@ class _Strict(BaseModel):
 
 class StateModel(_Strict):
     url: str = "sqlite:///.accord/state.db"
+    # How long a run's lease of its mappings lasts without a commit renewing it.
+    lease_seconds: float = Field(default=300.0, gt=0, le=86400, strict=True)
 
 
 class RetryModel(_Strict):

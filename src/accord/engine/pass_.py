@@ -320,6 +320,7 @@ class Pass:
             tx.delete_couplings(self.mapping.name, state.drop)
             tx.add_errors(state.errors)
             tx.save_job(self.job)
+            reached("pass.committing")  # inside the batch's transaction, not committed yet
         reached("pass.committed")
 
     def _unreadable(self, state: _BatchState, r: Record, c: Coupling | None) -> None:
@@ -337,10 +338,16 @@ class Pass:
             self._fail_coupling(state, r, c, message)
 
     def _write(self, changes: list[Change]) -> list[WriteResult]:
-        """Write in chunks the destination accepts (its declared batch size)."""
+        """Write in chunks the destination accepts (its declared batch size).
+
+        Each chunk is written only after the run proved it still holds the mapping's lease:
+        a run stalled past its lease and taken over stops here (``LeaseLostError``).
+        """
         size = max(1, self.dst.connector.capabilities.batch_size)
         results: list[WriteResult] = []
         for start in range(0, len(changes), size):
+            self.store.prove_leases()
+            reached("pass.proved")  # the lease proved, the chunk not written yet
             results.extend(self.dst.connector.write(self.dst.table, changes[start : start + size]))
             reached("pass.written")  # written, not yet recorded in the state store
         return results
@@ -542,6 +549,8 @@ class Pass:
         now = utcnow()
         new_coupling = self._new_coupling
         with self.store.transaction() as tx:
+            # Only a run that still holds the mapping commits pending couplings (fencing).
+            tx.prove_leases()
             # A restored record replaces its broken coupling in the same transaction.
             tx.delete_couplings(self.mapping.name, state.replace)
             keys = iter(self.keys_allocator.allocate(unkeyed, tx))

@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from types import TracebackType
@@ -31,6 +31,7 @@ from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
 from accord.engine.dryrun import ShadowConnector
 from accord.engine.match import match_records
+from accord.engine.newstore import check_new_store
 from accord.engine.plan import NoRecorder, Plan, Recorder
 from accord.engine.progress import NoProgress, Progress
 from accord.engine.repair import CouplingProblem, RepairResult
@@ -39,9 +40,10 @@ from accord.engine.review import ReviewLine, review
 from accord.engine.sync import parse_since, run_sync
 from accord.engine.validate import check_mapping
 from accord.engine.verify import VerifyResult, verify
-from accord.errors import BusyError, ConfigError, StateError, UsageError
+from accord.errors import BusyError, ConfigError, LeaseLostError, StateError, UsageError
 from accord.model import Coupling, Direction, Job, Side, TableMapping, TableSettings
 from accord.state import StateStore
+from accord.state.store import busy_message
 
 
 class Project:
@@ -55,8 +57,10 @@ class Project:
         self.recorder: Recorder = NoRecorder()
         self.dry = False
         """Inside :meth:`dry_run`."""
-        self.lease_ttl = timedelta(minutes=5)
-        """How long a lease lasts without a commit renewing it (a crashed run's lease)."""
+        self.lease_ttl = timedelta(seconds=config.lease_seconds)
+        """How long a lease lasts without a commit renewing it (``[state] lease_seconds``):
+        how long a crashed or stalled run blocks others, and how long a run may go without a
+        commit (one batch) before another run may take its mappings over."""
         self._leased: set[str] = set()
         """Told every record's outcome (see :mod:`accord.engine.plan`); a dry run collects them."""
 
@@ -118,6 +122,10 @@ class Project:
         :class:`BusyError`.
         """
         names = {self.config.mapping(m).name for m in mappings} - self._leased
+        if self.dry and names:
+            # A plan made while another run writes would describe a moving target: a dry run
+            # waits for (or reports) a run at work, like a real one, but takes no lease.
+            self._wait_for_free(sorted(names), wait)
         if self.dry or not names:
             yield
             return
@@ -136,9 +144,28 @@ class Project:
             # Every action starts here: jobs a killed run left "running" are marked interrupted.
             self.store.interrupt_stale_jobs()
             yield
+        except (KeyboardInterrupt, LeaseLostError) as exc:
+            # Ctrl-C or a lost lease: the run stops, and its jobs say why they ended.
+            self._mark_interrupted(exc)
+            raise
         finally:
             self._leased -= names
             self.store.release_leases(holder)
+
+    def _wait_for_free(self, names: Sequence[str], wait: float) -> None:
+        deadline = time.monotonic() + wait
+        while True:
+            busy = self.store.busy_leases(names)
+            if not busy:
+                return
+            if time.monotonic() >= deadline:
+                raise BusyError(busy_message(busy[0]))
+            time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
+
+    def _mark_interrupted(self, exc: BaseException) -> None:
+        message = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        with suppress(Exception):  # the store itself failed: the original error is the one
+            self.store.interrupt_own_jobs(message)
 
     # -- resources ------------------------------------------------------------------------
     @cached_property
@@ -243,6 +270,7 @@ class Project:
         wait: float = 0.0,
         match_first: bool = True,
         since: datetime | date | str | None = None,
+        i_know: bool = False,
     ) -> RunResult:
         """Synchronize modified records (or everything with ``full``, or only ``records``).
 
@@ -258,6 +286,11 @@ class Project:
         count a coupled record as changed when its version differs from the one stored,
         older too. For edits the watermark missed (a backdated import, another writer's
         clock behind), at the cost of reading that window, not every record.
+
+        A run that would create records for a mapping the state store has no history of,
+        while the two systems hold copies of each other's records, raises
+        :class:`NewStoreError` (the store looks new or lost: see :mod:`accord.engine.newstore`)
+        unless ``i_know`` confirms it.
         """
         if direction is Direction.BIDIRECTIONAL:
             raise UsageError(
@@ -286,6 +319,9 @@ class Project:
         self.check()  # nothing runs on an invalid configuration, whichever mappings are asked
         order = self.ordered(mappings)
         with self.leased([m.name for m in order], wait):
+            if records is None and not i_know:
+                creating = [m for m in order if full or not m.sync_only_coupled]
+                check_new_store(self, creating, match_first=full and match_first)
             return run_sync(
                 self,
                 order,

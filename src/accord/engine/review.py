@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from accord.engine.newstore import find_copies
 from accord.engine.renamed import is_renamed
 from accord.model import Direction, TableMapping
 
@@ -79,6 +80,20 @@ def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLin
                 "like a coupled record whose key changed (re-couple them: see accord errors)"
             )
             note = f"{note}; {held}" if note else held
+        copies = find_copies(project, mapping) if recommendation is Recommendation.COUPLE else None
+        if copies is not None:
+            then = (
+                "sync --full couples them by the match criteria first"
+                if match_on
+                else "sync --full refuses to create records until they are coupled or "
+                "--i-know confirms"
+            )
+            lost = (
+                f"the state store looks new or lost: it knows nothing of this mapping, yet "
+                f"{copies.copies:,} of {copies.of:,} records have an exact copy on the other "
+                f"side ({then})"
+            )
+            note = f"{note}; {lost}" if note else lost
         lines.append(
             ReviewLine(
                 mapping.name,

@@ -63,8 +63,20 @@ def upgrade(engine: sa.Engine) -> bool:
 
 
 def upgrade_on(conn: sa.Connection) -> bool:
-    """Upgrade inside a transaction the caller owns (a dry run rolls it back)."""
-    if _revision(conn) == head_revision():
+    """Upgrade inside a transaction the caller owns (a dry run rolls it back).
+
+    On PostgreSQL the migration lock is taken first, as :func:`upgrade` does: a dry run and
+    a real run opening a new store at once would otherwise both create the tables, and the
+    second would fail on PostgreSQL's catalog (``pg_type_typname_nsp_index``). A dry run
+    that has to create the schema holds the lock until it ends (it rolls back); a real run
+    opening the store meanwhile waits for it.
+    """
+    head = head_revision()
+    if _revision(conn) == head:
         return False
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        if _revision(conn) == head:
+            return False  # created by another run meanwhile
     command.upgrade(alembic_config(conn), "head")
     return True

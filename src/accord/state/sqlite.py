@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 BUSY_TIMEOUT = 30.0  # seconds a connection waits for another process's lock
@@ -39,3 +40,17 @@ def use_wal(cursor: sqlite3.Cursor, timeout: float = BUSY_TIMEOUT) -> None:
                 raise
         time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: the openers do not march in step
         delay = min(delay * 2, 0.2)
+
+
+def copy_into(path: Path, target: Any, timeout: float = BUSY_TIMEOUT) -> None:
+    """Copy the database at ``path`` into the open connection ``target`` (a snapshot).
+
+    The online backup copies every page in one step, inside one read transaction: with WAL a
+    writer in another process goes on meanwhile, and the copy is the database as of one
+    commit. A dry run works on such a copy, so it never competes for the write lock.
+    """
+    source = sqlite3.connect(str(path), timeout=timeout)
+    try:
+        source.backup(target)
+    finally:
+        source.close()

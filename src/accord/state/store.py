@@ -23,11 +23,12 @@ from sqlalchemy import event
 from accord.connectors.base import redact_url
 from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
 from accord.connectors.sql.dialects import dialect_hint
-from accord.errors import BusyError, StateError
+from accord.errors import BusyError, LeaseLostError, StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
 from accord.model.job import Counters
 from accord.secrets import redact
 from accord.state import migrate, sqlite
+from accord.state.shield import deferred_interrupts
 from accord.state.tables import (
     ATTENTION,
     couplings,
@@ -70,6 +71,14 @@ class Watermark:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldLease:
+    """Leases one holder took: the mappings, and how long each renewal keeps them."""
+
+    mappings: tuple[str, ...]
+    ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class CouplingStats:
     total: int
     failed: int
@@ -83,17 +92,23 @@ class StateStore:
     def __init__(self, url: str, *, dry_run: bool = False) -> None:
         self.url = url
         self.dry_run = dry_run
-        self.holders: dict[str, timedelta] = {}  # leases this store holds: holder → lifetime
+        self.holders: dict[str, HeldLease] = {}  # leases this store holds, by holder
+        self.started_jobs: list[str] = []  # jobs this store started (marked if interrupted)
         self.statements = _Statements()
         connect_args: dict[str, Any] = {}
         dry_url = url
+        snapshot: Path | None = None  # a SQLite store a dry run works on a copy of
         if url.startswith("sqlite"):
             connect_args["timeout"] = sqlite.BUSY_TIMEOUT
             database = sa.engine.make_url(url).database
             if database and database != ":memory:":
-                if dry_run and not Path(database).exists():
-                    dry_url = "sqlite://"  # nothing to read yet: plan in memory, leave no file
-                elif not dry_run:
+                if dry_run:
+                    # A dry run plans in memory: on a copy of the store taken in one read
+                    # (or on nothing, for a store not created yet, leaving no file). It so
+                    # never needs the file's write lock, which a real run beside it holds.
+                    dry_url = "sqlite://"
+                    snapshot = Path(database) if Path(database).exists() else None
+                else:
                     try:
                         Path(database).parent.mkdir(parents=True, exist_ok=True)
                     except OSError as exc:
@@ -113,6 +128,8 @@ class StateStore:
             if dry_run:
                 # Even the schema of a new store is created inside the never-committed run.
                 self._dry = _dry_engine(dry_url, connect_args).connect()
+                if snapshot is not None:
+                    sqlite.copy_into(snapshot, self._dry.connection.dbapi_connection)
                 self._dry.begin()
                 migrate.upgrade_on(self._dry)
             else:
@@ -139,13 +156,18 @@ class StateStore:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        """One transaction; in a dry run a savepoint inside the run's never-committed one."""
-        if self._dry is not None:
-            with self._dry.begin_nested():
-                yield self._dry
-            return
-        with self.engine.begin() as conn:
-            yield conn
+        """One transaction; in a dry run a savepoint inside the run's never-committed one.
+
+        Ctrl-C waits for the transaction to end (see :mod:`accord.state.shield`): an
+        interrupted transaction must not keep the store locked for what the run does next.
+        """
+        with deferred_interrupts():
+            if self._dry is not None:
+                with self._dry.begin_nested():
+                    yield self._dry
+                return
+            with self.engine.begin() as conn:
+                yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[StateTransaction]:
@@ -273,6 +295,7 @@ class StateStore:
 
     # -- jobs -----------------------------------------------------------------------------
     def start_job(self, job: Job, run_id: str) -> None:
+        self.started_jobs.append(job.id)
         row = {
             "id": job.id,
             "run_id": run_id,
@@ -343,6 +366,31 @@ class StateStore:
                     )
                 )
         return len(stale)
+
+    def interrupt_own_jobs(self, message: str) -> int:
+        """Mark the jobs this store started and that are still running as interrupted.
+
+        What a run stopped by Ctrl-C or a lost lease does on its way out, so that its jobs
+        say why they ended instead of staying ``running``; returns how many were marked.
+        """
+        marked = 0
+        with self._write() as conn:
+            for start in range(0, len(self.started_jobs), CHUNK):
+                result = conn.execute(
+                    jobs.update()
+                    .where(
+                        jobs.c.id.in_(self.started_jobs[start : start + CHUNK]),
+                        jobs.c.status == JobStatus.RUNNING.value,
+                    )
+                    .values(
+                        status=JobStatus.INTERRUPTED.value,
+                        finished_at=utcnow(),
+                        heartbeat_at=utcnow(),
+                        message=message,
+                    )
+                )
+                marked += int(result.rowcount)
+        return marked
 
     # -- watermarks -----------------------------------------------------------------------
     def watermark(self, mapping: str, side: Side) -> datetime | None:
@@ -418,16 +466,24 @@ class StateStore:
             "acquired_at": now,
             "expires_at": now + ttl,
         }
+        names = tuple(sorted(set(mappings)))  # one order, so two runs never wait in a cycle
         with self._write() as conn:  # all or nothing: BusyError rolls back what was taken
-            for name in sorted(set(mappings)):  # one order, so two runs never wait in a cycle
+            for name in names:
                 if not self._take(conn, name, mine, now):
                     row = conn.execute(sa.select(leases).where(leases.c.mapping == name)).one()
-                    raise BusyError(
-                        f"mapping {name} is being worked on by another run (process {row.pid} "
-                        f"on {row.host}, since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC); "
-                        f"try again later, or wait for it (sync --wait SECONDS)"
-                    )
-        self.holders[holder] = ttl
+                    raise BusyError(busy_message(row))
+        self.holders[holder] = HeldLease(names, ttl)
+
+    def prove_leases(self) -> None:
+        """Renew every lease this store holds, or raise :class:`LeaseLostError`.
+
+        Called before each write to a system: a run that was paused past its lease (a
+        stopped process, a suspended VM) and was taken over finds out here, before it
+        writes, and stops.
+        """
+        if self.holders:
+            with self._write() as conn:
+                StateTransaction(conn, self.holders, self.statements).prove_leases()
 
     def _take(self, conn: sa.Connection, name: str, mine: dict[str, Any], now: datetime) -> bool:
         row = conn.execute(sa.select(leases).where(leases.c.mapping == name)).first()
@@ -436,16 +492,17 @@ class StateStore:
             if inserted.rowcount == 1:
                 return True
             row = conn.execute(sa.select(leases).where(leases.c.mapping == name)).one()
-        free = (
-            row.holder == mine["holder"]
-            or row.expires_at < now
-            or (row.host == mine["host"] and not _alive(row.pid))
-        )
-        if not free:
+        if row.holder != mine["holder"] and _held(row, now):
             return False
-        taken = conn.execute(  # compare-and-set: only if nobody took it in between
+        # Compare-and-set on the holder *and* its expiry: a holder that renewed its lease
+        # since it was read (it was only slow) keeps it; one taken over in between too.
+        taken = conn.execute(
             leases.update()
-            .where(leases.c.mapping == name, leases.c.holder == row.holder)
+            .where(
+                leases.c.mapping == name,
+                leases.c.holder == row.holder,
+                leases.c.expires_at == row.expires_at,
+            )
             .values(**mine)
         )
         return taken.rowcount == 1
@@ -454,6 +511,24 @@ class StateStore:
         with self._write() as conn:
             conn.execute(leases.delete().where(leases.c.holder == holder))
         self.holders.pop(holder, None)
+
+    def busy_leases(self, mappings: Sequence[str]) -> list[sa.Row[Any]]:
+        """Leases of these mappings another run holds now, read from the store itself.
+
+        Even in a dry run (which works on a copy of a SQLite store, or inside a transaction
+        of its own): it is the live store that says whether a run is at work right now.
+        """
+        if self._dry is not None and self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if not database or not Path(database).exists():
+                return []  # no store yet: nobody holds anything
+        now = utcnow()
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(leases).where(leases.c.mapping.in_(mappings)))
+                return [row for row in rows if row.holder not in self.holders and _held(row, now)]
+        except sa.exc.DBAPIError:
+            return []  # no lease table yet (a store being created): nobody holds anything
 
     def held_leases(self) -> list[sa.Row[Any]]:
         """Leases currently recorded (held or expired), by mapping."""
@@ -467,7 +542,7 @@ class StateTransaction:
     def __init__(
         self,
         conn: sa.Connection,
-        holders: dict[str, timedelta] | None = None,
+        holders: dict[str, HeldLease] | None = None,
         statements: _Statements | None = None,
     ) -> None:
         self.conn = conn
@@ -521,11 +596,31 @@ class StateTransaction:
         result = self.conn.execute(couplings.delete().where(couplings.c.mapping == mapping))
         return int(result.rowcount)
 
-    def save_job(self, job: Job) -> None:
-        for holder, ttl in self.holders.items():  # a run still saving its work is alive
-            self.conn.execute(
-                leases.update().where(leases.c.holder == holder).values(expires_at=utcnow() + ttl)
+    def prove_leases(self) -> None:
+        """Renew this run's leases in this transaction, or raise :class:`LeaseLostError`.
+
+        ``UPDATE … WHERE mapping = ? AND holder = ?`` changes no row once another run took
+        the lease over: the transaction is then rolled back (the exception leaves it), so
+        nothing it holds — pending couplings, a batch's results — is committed by a run that
+        no longer holds the mapping. An expired lease nobody took is still this run's.
+        """
+        now = utcnow()
+        for holder, held in self.holders.items():
+            renewed = self.conn.execute(
+                leases.update()
+                .where(leases.c.holder == holder, leases.c.mapping.in_(held.mappings))
+                .values(expires_at=now + held.ttl)
             )
+            if renewed.rowcount != len(held.mappings):
+                raise _lease_lost(self.conn, holder, held)
+
+    def save_job(self, job: Job, *, prove_leases: bool = True) -> None:
+        """Save a job's status and counters; proves the run's leases in the same transaction.
+
+        ``prove_leases=False`` only for the last save of a run that lost its lease.
+        """
+        if prove_leases:  # a run still saving its work is alive: it renews its leases
+            self.prove_leases()
         self.conn.execute(
             jobs.update()
             .where(jobs.c.id == job.id)
@@ -604,6 +699,36 @@ class StateTransaction:
             )
             changed += int(result.rowcount)
         return changed
+
+
+def _held(row: sa.Row[Any], now: datetime) -> bool:
+    """Whether a lease row is held: not expired, and not left by a dead process of this host."""
+    if row.expires_at < now:
+        return False
+    return not (row.host == socket.gethostname() and not _alive(row.pid))
+
+
+def busy_message(row: sa.Row[Any]) -> str:
+    return (
+        f"mapping {row.mapping} is being worked on by another run (process {row.pid} "
+        f"on {row.host}, since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC); "
+        f"try again later, or wait for it (sync --wait SECONDS)"
+    )
+
+
+def _lease_lost(conn: sa.Connection, holder: str, held: HeldLease) -> LeaseLostError:
+    rows = conn.execute(sa.select(leases).where(leases.c.mapping.in_(held.mappings))).all()
+    now_held = {r.mapping: r for r in rows}
+    lost = tuple(m for m in held.mappings if getattr(now_held.get(m), "holder", None) != holder)
+    by = [now_held[m] for m in lost if m in now_held]
+    who = f" (process {by[0].pid} on {by[0].host})" if by else ""
+    named = f"mapping {lost[0]}" if len(lost) == 1 else f"mappings {', '.join(lost)}"
+    return LeaseLostError(
+        f"lease lost: this run's lease of {named} expired while the run was stalled, and "
+        f"another run{who} took it over; this run stopped before writing anything more "
+        "(the run holding the lease does the work)",
+        lost,
+    )
 
 
 def current_pid() -> int:

@@ -99,6 +99,7 @@ def _delete_survivors(
     for start in range(0, len(group), size):
         chunk = group[start : start + size]
         changes = [Change(ChangeKind.DELETE, c.key(side.side), {}) for c in chunk]
+        project.store.prove_leases()  # a run taken over while stalled writes nothing more
         results = side.connector.write(side.table, changes)
         done, chunk_out = [], []
         for c, written in zip(chunk, results, strict=True):
