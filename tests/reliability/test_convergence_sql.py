@@ -428,9 +428,20 @@ class ConvergenceMachine(RuleBasedStateMachine):
             "crm": [r for k, r in crm.items() if k not in coupled["crm"] and r["statecode"] == 0],
         }
         names = {side: [fold(r["name"]) for r in loose[side]] for side in loose}
+        # README "Full synchronization": a record that looks like a renamed one (a coupling
+        # whose record on the same side is gone, its counterpart holding the same name) is held
+        # back too: a deletion plus an equal new record cannot be told from a rename.
+        renamed: dict[str, set[str | None]] = {"erp": set(), "crm": set()}
+        for c in couplings:
+            if c.local_key not in erp and c.integration_key in crm:
+                renamed["erp"].add(fold(crm[c.integration_key]["name"]))
+            if c.integration_key not in crm and c.local_key in erp:
+                renamed["crm"].add(fold(erp[c.local_key]["name"]))
         for side, other in (("erp", "crm"), ("crm", "erp")):
             for row in loose[side]:
                 name = fold(row["name"])
+                if name in renamed[side]:
+                    continue
                 mine, theirs = names[side].count(name), names[other].count(name)
                 assert name is not None and theirs >= 1 and (mine, theirs) != (1, 1), (
                     f"{TABLE[side]} {row[KEY[side]]!r} left uncoupled after a full sync, "

@@ -365,6 +365,10 @@ def couplings(
 def main() -> None:
     try:
         app()
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's own handling began (while the CLI starts): nothing ran.
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         # The command is over: a Ctrl-C now would only turn a finished run's exit into
         # Python's own KeyboardInterrupt exit.

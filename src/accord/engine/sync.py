@@ -234,6 +234,8 @@ def _run_pass(
         runner.run()
     except ConnectorError as exc:
         _end_in_error(store, job, progress, str(exc))
+    except AccordError:
+        raise  # the run's own verdict (a lost lease, a busy or broken state store): it stops
     except Exception as exc:  # a defect: the job says so, later mappings still run
         log.error(
             "pass %s %s stopped: %s",
