@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +20,9 @@ import sqlalchemy as sa
 
 import accord
 from accord.demo import build_demo
+from accord.state import StateStore
 from accord.state.tables import jobs
+from accord.testing.killpoints import ENV, SIGNAL_ENV
 from tests.cli.support import executable, run_accord
 from tests.services import postgresql_schema
 
@@ -83,3 +88,103 @@ def test_two_runs_started_together_never_work_on_a_mapping_at_the_same_time(demo
     totals = [json.loads(out)["totals"] for out, _ in outputs]
     inserted = sorted(t["inserted"] for t in totals)
     assert inserted[0] == 0 < inserted[1]  # the second found everything done
+
+
+# -- dry runs beside real runs, and first runs on a new store (issue 9, class 11) ------------
+def paused(config: Path, point: str, *args: str) -> subprocess.Popen[str]:
+    """``accord sync --full ARGS``, stopped by itself (SIGSTOP) at ``point``."""
+    env = {k: v for k, v in os.environ.items() if k != "ACCORD_CONFIG"}
+    child = subprocess.Popen(
+        [executable(), "sync", "--full", "-c", str(config), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "NO_COLOR": "1", ENV: point, SIGNAL_ENV: "STOP"},
+    )
+    _, status = os.waitpid(child.pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(status):
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        raise AssertionError(f"the run ended instead of pausing at {point}: {child.returncode}")
+    return child
+
+
+def resumed(child: subprocess.Popen[str]) -> tuple[int, str]:
+    os.kill(child.pid, signal.SIGCONT)
+    _, err = child.communicate(timeout=300)
+    return child.returncode, err
+
+
+def test_a_dry_run_beside_a_run_at_work_says_busy(demo_config: Path):
+    real = paused(demo_config, "pass.committed:1")  # holds its leases, between two batches
+    try:
+        dry = run_accord("sync", "--full", "--dry-run", "-c", demo_config, cwd=demo_config.parent)
+    finally:
+        code, err = resumed(real)
+    assert code == 0, err
+    assert dry.returncode == 3, dry.stderr
+    assert "being worked on by another run" in dry.stderr and "--wait" in dry.stderr
+    assert "Traceback" not in dry.stderr
+
+
+def test_a_real_run_beside_a_dry_run_on_sqlite_waits_for_no_lock(tmp_path: Path):
+    """The dry run plans on a copy of the store: a real run writing meanwhile bothers neither.
+
+    Before, the dry run's never-committed transaction held SQLite's write lock (the real
+    run then failed on it after the busy timeout), or met the real run's commits with
+    ``database is locked``.
+    """
+    config = build_demo(tmp_path / "demo", records=RECORDS).config_path
+    first = run_accord("sync", "CURRENCY", "--full", "-c", config, cwd=config.parent)
+    assert first.returncode == 0, first.stderr  # the store exists, with some history
+    dry = paused(config, "pass.read:2", "--dry-run")  # planning, in the middle of a pass
+    try:
+        real = run_accord("sync", "--full", "-c", config, cwd=config.parent)
+    finally:
+        code, err = resumed(dry)
+    assert real.returncode == 0, real.stderr
+    assert code in (0, 1), err  # a plan (records may fail in it), never a crash
+    assert "Traceback" not in err and "locked" not in err, err
+
+
+OPENER = """
+import sys
+from accord.state import StateStore
+
+url, dry = sys.argv[1], sys.argv[2] == "dry"
+sys.stdin.readline()  # everyone imported: open the store together
+StateStore(url, dry_run=dry).close()
+"""
+
+
+@pytest.mark.parametrize(
+    "server", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+)
+def test_first_runs_on_a_new_store_create_its_schema_once(server: str, tmp_path: Path):
+    """Real and dry runs opening a new store at once: one creates the schema, the rest wait."""
+    for attempt in range(5):
+        with ExitStack() as stack:
+            if server == "sqlite":
+                url = f"sqlite:///{tmp_path / f'state-{attempt}.db'}"
+            else:
+                url = stack.enter_context(postgresql_schema())
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "-c", OPENER, url, kind],
+                    stdin=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for kind in ("dry", "real", "real", "dry")
+            ]
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write("go\n")
+                child.stdin.flush()
+            errors = [child.communicate(timeout=120)[1] for child in children]
+            for child, err in zip(children, errors, strict=True):
+                assert child.returncode == 0, f"attempt {attempt}: {err[-2000:]}"
+            store = StateStore(url)
+            try:
+                assert store.jobs() == [] and store.held_leases() == []  # schema, no rows
+            finally:
+                store.close()

@@ -60,7 +60,9 @@ def pause_at(config: Path, point: str, log: Path) -> subprocess.Popen[bytes]:
             stderr=err,
         )
     _, status = os.waitpid(child.pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the run ended instead of pausing at {point}: {status}"
+    if not os.WIFSTOPPED(status):
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        raise AssertionError(f"the run ended instead of pausing at {point}: {child.returncode}")
     return child
 
 

@@ -74,12 +74,26 @@ def interrupted_run(config: Path, point: str | None, delay: float = 0.0) -> tupl
         preexec_fn=default_sigint,
     )
     if point is None:
+        # Once the run is at work (its first job logged: Python has loaded Accord), at a
+        # random moment after that.
+        while child.poll() is None and not store_rows_if_any(config):
+            time.sleep(0.02)
         try:
             child.wait(timeout=delay)
         except subprocess.TimeoutExpired:
             child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=TIMEOUT)
     return child.returncode, err
+
+
+def store_rows_if_any(config: Path) -> bool:
+    """Whether the run logged a job yet (False while its state store does not exist)."""
+    if not (config.parent / ".accord" / "state.db").exists():
+        return False
+    try:
+        return bool(store_rows(config)[0])
+    except sa.exc.OperationalError:  # being created
+        return False
 
 
 def store_rows(config: Path) -> tuple[dict[str, str], int]:
@@ -133,7 +147,7 @@ def test_ctrl_c_at_every_phase_ends_the_run_cleanly(tmp_path: Path) -> None:
 def test_ctrl_c_at_a_random_moment(seed: int, tmp_path: Path) -> None:
     config = build_demo(tmp_path / "world", records=RECORDS).config_path
     original = original_keys(config)
-    delay = Random(seed).uniform(0.8, 2.5)  # starting takes about a second
+    delay = Random(seed).uniform(0.0, 1.5)  # after the first job is logged
     code, err = interrupted_run(config, None, delay)
     if code != 0:  # else it finished first
         check_interrupted(config, code, err, f"SIGINT after {delay:.2f}s")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.engine.context import SideContext
 from accord.engine.criteria import Criterion, _criterion
-from accord.errors import NewStoreError
+from accord.errors import ConnectorError, NewStoreError
 from accord.model import Side, TableMapping
 
 if TYPE_CHECKING:
@@ -51,7 +51,10 @@ def check_new_store(
     for mapping in mappings:
         if match_first and mapping.match_fields():
             continue
-        copies = find_copies(project, mapping)
+        try:
+            copies = find_copies(project, mapping)
+        except ConnectorError:
+            continue  # a system cannot be read: the run meets it and reports it as usual
         if copies is not None:
             found.append(copies)
     if found:
