@@ -72,7 +72,7 @@ def test_full_sync_couples_everything_and_a_second_sync_writes_nothing(
         selected = {k for k, row in crm_before.items() if world.account_selected(row)}
 
         project = world.project
-        run = project.sync(full=True)
+        run = project.sync(full=True, i_know=True)  # a fresh store by design
         assert run.ok, [(j.mapping, j.direction, project.job(j.id).errors) for j in run.jobs]
 
         # couplings: one-to-one, and every record that passes the filters is coupled
