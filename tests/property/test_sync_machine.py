@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from accord import Coupling, Direction, RunResult
+from accord.engine.renamed import is_renamed
 from accord.model import SyncResult
 from accord.model.values import same
 from tests.property.world import (
@@ -502,6 +503,8 @@ class SyncMachine(RuleBasedStateMachine):
                 if has_crm and m == "CURRENCY":
                     continue  # a one-way mapping never reads its destination's records
                 direction = Direction.TO_INTEGRATION if has_local else Direction.FROM_INTEGRATION
+                if is_renamed(c, direction.opposite):
+                    continue  # reported by the pass that held its new record back as renamed
                 assert c.result(direction) is SyncResult.FAILURE and "deleted record" in c.error(
                     direction
                 ), f"{m}: coupling to a deleted record not reported after a full sync: {c}"
