@@ -17,6 +17,7 @@ from accord.model import (
     TableSettings,
     source_side,
 )
+from accord.model.checksum import Checksum
 
 
 @dataclass
@@ -62,7 +63,28 @@ class MappingContext:
         return sorted({r.source for r in self.rules(direction) if r.source})
 
     def destination_fields(self, direction: Direction) -> list[str]:
-        return sorted({r.dest for r in self.rules(direction)})
+        """What a pass reads of its destination: the fields it writes, and those the
+        destination's checksum covers (so the checksum after the write is known)."""
+        fields = {r.dest for r in self.rules(direction)}
+        checksum = self.checksum(source_side(direction).other)
+        if checksum is not None:
+            fields.update(checksum.fields)
+        return sorted(fields)
+
+    @cached_property
+    def _checksums(self) -> dict[Side, Checksum]:
+        out = {}
+        for d in self.mapping.direction.passes:
+            side = source_side(d)
+            modified = self.side(side).schema.modified
+            out[side] = Checksum([f for f in self.source_fields(d) if f != modified])
+        return out
+
+    def checksum(self, side: Side) -> Checksum | None:
+        """The checksum of ``side``'s records: the fields it supplies as the source of a pass
+        (its modified-on field aside: the version covers it). None when the mapping never
+        reads that side as a source."""
+        return self._checksums.get(side)
 
 
 def compile_filter(text: str) -> Filter | None:

@@ -6,6 +6,11 @@ changes in one connector call, then commit the batch's state (couplings, job err
 counters) in one transaction. New records get their key and a *pending* coupling committed
 before they are written, so a run killed at any instant and started again creates no
 duplicate: the rerun finds the pending coupling and checks whether the record exists.
+
+Updates are conditional on what was read where the destination can do that: a record a user
+changed between the read and the write comes back *stale*, is read again and decided anew (the
+mapping's conflict policy sees the edit), never overwritten. Change detection trusts values as
+well as clocks: a coupling keeps a checksum of each side's values (coarse or skewed clocks).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from accord.engine.lookups import resolve_lookups
 from accord.engine.merge import MergeBase
 from accord.engine.plan import NoRecorder, PlannedChange, Recorder
 from accord.engine.progress import Progress
-from accord.engine.reading import PassReader, newer
+from accord.engine.reading import PassReader
 from accord.engine.renamed import RenameCheck, is_renamed
 from accord.engine.transfer import TransferPlan, Transferred, differences
 from accord.engine.update_conflict import ConflictJudge, Outcome
@@ -34,6 +39,7 @@ from accord.model import (
     Coupling,
     DeletionConflict,
     Direction,
+    Expected,
     Job,
     JobError,
     JobStatus,
@@ -54,6 +60,10 @@ answers for the rest."""
 _QUIET = (SyncResult.NONE, SyncResult.SUCCESS)
 
 AMBIGUOUS = "not created: match-based coupling found it ambiguous (see accord jobs)"
+
+STALE_ROUNDS = 2
+"""How many times a record found changed since it was read is read and decided again within
+one pass, before it fails alone (and is retried on the next pass)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,7 @@ class _Pending:
     before: dict[str, object] | None = None  # destination values replaced (for the recorder)
     theirs: frozenset[str] = frozenset()  # merge: fields whose destination edit stands
     held: dict[str, object] | None = None  # merge: destination values once written
+    after: dict[str, object] | None = None  # destination values once written (its checksum)
 
 
 @dataclass
@@ -183,6 +194,14 @@ class Pass:
         self.conflicts = ConflictJudge(
             self.mapping.update_conflict, direction, self.rules, self.merge, self.has_back_rules
         )
+        # Updates say what they expect to find, where the destination can check it.
+        self.conditional = self.dst.connector.capabilities.optimistic_concurrency
+        # Per side, a checksum of the values it supplies as a source: a record whose values
+        # differ from those of the last sync changed, even under the version stored (coarse
+        # or skewed clocks). The destination's is None in a one-way mapping.
+        self.src_sum = ctx.checksum(self.src.side)
+        self.dst_sum = ctx.checksum(self.dst.side)
+        self._sums: dict[str, int] = {}  # source key → checksum, for the current batch
 
     # -- driving --------------------------------------------------------------------------
     def run(self) -> Job:
@@ -239,6 +258,9 @@ class Pass:
                 self._commit_counters()  # the batch ends here: keep progress visible
                 return
         couplings = self.store.couplings_by(self.mapping.name, src_side, [r.key for r in records])
+        self._sums = {}
+        # Probed records carry no values yet: their checksums come once they are complete.
+        by_values = not self.options.probe_first
         state = _BatchState()
         creations: list[tuple[Record, Coupling | None]] = []
         candidates: list[tuple[Record, Coupling]] = []
@@ -271,6 +293,7 @@ class Pass:
                 or self.options.keys is not None
                 or c.needs_retry(d)
                 or self.read.changed(r, c.version(src_side))
+                or (by_values and self._other_values(r, c))
             ):
                 candidates.append((r, c))
             else:
@@ -310,9 +333,20 @@ class Pass:
                 continue
             self._compare(state, r, c, dest, resolved, pending, changes)
         self._prepare_creations(state, creations, resolved, pending, changes)
-        results = self._write(changes)
-        for item, result in zip(pending, results, strict=True):
-            self._record_result(state, item, result)
+        stale = self._record_results(state, pending, self._write(changes))
+        for _ in range(STALE_ROUNDS):
+            if not stale:
+                break
+            stale = self._decide_again(state, stale, resolved)
+        for item in stale:
+            self._fail_coupling(
+                state,
+                item.record,
+                item.coupling,
+                f"cannot update: {self.dst.table_ref} {item.coupling.key(self.dst.side)!r} was "
+                f"changed by someone else each time it was read ({STALE_ROUNDS + 1} times); it "
+                "is read and compared again on the next pass",
+            )
         with self.store.transaction() as tx:
             tx.update_couplings(state.save)
             for version, local_keys in state.confirm.items():
@@ -336,6 +370,54 @@ class Pass:
             self._note(Action.SKIP, r.key, c.key(self.dst.side), reason="quarantined")
         else:
             self._fail_coupling(state, r, c, message)
+
+    def _record_results(
+        self, state: _BatchState, pending: list[_Pending], results: list[WriteResult]
+    ) -> list[_Pending]:
+        """Record each written change; return those found changed since read (stale)."""
+        stale = []
+        for item, result in zip(pending, results, strict=True):
+            if result.stale and item.kind is Action.MODIFY:
+                stale.append(item)
+            else:
+                self._record_result(state, item, result)
+        return stale
+
+    def _decide_again(
+        self, state: _BatchState, stale: list[_Pending], resolved: dict[str, dict[str, str]]
+    ) -> list[_Pending]:
+        """Destination records changed between the read and the write: read them again and
+        compare anew (one read, one write), exactly as if the edit had been seen first; the
+        conflict policy decides. Returns those found changed yet again."""
+        dst_side = self.dst.side
+        fresh = self.read.destination([item.coupling.key(dst_side) for item in stale])
+        pending: list[_Pending] = []
+        changes: list[Change] = []
+        for item in stale:
+            dest = fresh.get(item.coupling.key(dst_side))
+            if dest is None:  # deleted meanwhile: the next pass sees a deleted counterpart
+                self._fail_coupling(
+                    state, item.record, item.coupling, "cannot update: record not found"
+                )
+                continue
+            self._compare(
+                state, item.record, item.coupling, dest, resolved, pending, changes, stale=True
+            )
+        return self._record_results(state, pending, self._write(changes))
+
+    def _source_sum(self, r: Record) -> int:
+        """The source record's checksum (computed once per batch)."""
+        found = self._sums.get(r.key)
+        if found is None:
+            assert self.src_sum is not None  # a pass's source always has one
+            found = self._sums[r.key] = self.src_sum(r.values)
+        return found
+
+    def _other_values(self, r: Record, c: Coupling) -> bool:
+        """The source holds other values than at the last sync, whatever its version says
+        (an edit in the same tick as the version stored, or stamped by a clock behind)."""
+        stored = c.checksum(self.src.side)
+        return stored is not None and self._source_sum(r) != stored
 
     def _write(self, changes: list[Change]) -> list[WriteResult]:
         """Write in chunks the destination accepts (its declared batch size).
@@ -370,7 +452,12 @@ class Pass:
         resolved: dict[str, dict[str, str]],
         pending: list[_Pending],
         changes: list[Change],
+        *,
+        stale: bool = False,
     ) -> None:
+        """Compare a coupled pair and plan the update, if any. ``stale``: ``dest`` was read
+        again because it changed after the first read: a change even in a pass by keys
+        (unless the user named the records and direction), so the conflict policy decides."""
         d, dst_side = self.direction, self.dst.side
         try:
             wanted = self.plan.apply(r.values, resolved)
@@ -385,15 +472,24 @@ class Pass:
             for name in self.soft_lookups:
                 if not (self.merge and self.merge.changed_on_source(r, c, name)):
                     diff.pop(name, None)
+        dest_sum = None
+        stored_sum = c.checksum(dst_side)
+        if self.dst_sum is not None and (stored_sum is not None or not diff):
+            dest_sum = self.dst_sum(dest.values)
+        dest_edited = self.read.changed(dest, c.version(dst_side)) or (
+            stored_sum is not None and dest_sum != stored_sum
+        )
         dest_changed = (
             self.mapping.direction is Direction.BIDIRECTIONAL
             and not c.pending
-            and self.options.keys is None
-            and self.read.changed(dest, c.version(dst_side))
+            and (self.options.keys is None or (stale and not self.options.explicit))
+            and dest_edited
         )
         due_only = c.due(d)
-        source_changed = self.read.changed(r, c.version(self.src.side)) or (
-            c.needs_retry(d) and not due_only
+        source_changed = (
+            self.read.changed(r, c.version(self.src.side))
+            or self._other_values(r, c)
+            or (c.needs_retry(d) and not due_only)
         )
         both_changed = dest_changed
         theirs: tuple[str, ...] = ()
@@ -437,14 +533,18 @@ class Pass:
             and self.options.keys is not None
             and self.has_back_rules
             and not c.pending
-            and newer(dest, c.version(dst_side))
+            and dest_edited
         )
         if due_back:
             c.set_result(d.opposite, SyncResult.DEFERRED, self.job.id)
         if not diff:
+            # Compared: both sides' versions and checksums are those of the values now held
+            # (a checksum that differed only settles here, with nothing written).
             c.set_version(self.src.side, r.version)
+            c.set_checksum(self.src.side, self._source_sum(r))
             if not keep:
                 c.set_version(dst_side, dest.version)
+                c.set_checksum(dst_side, dest_sum)
             # Compared, nothing written: not "synchronized by this run" for the next pass,
             # which must still compare the fields only it writes.
             self._succeed(c, wanted, written=False, record=r, held=dest.values, theirs=theirs)
@@ -452,6 +552,7 @@ class Pass:
             self.job.counters.unchanged += 1
             return
         before = {f: dest.values.get(f) for f in diff} if self.recorder.active else None
+        after = {**dest.values, **diff} if self.merge or self.dst_sum is not None else None
         pending.append(
             _Pending(
                 Action.MODIFY,
@@ -461,10 +562,20 @@ class Pass:
                 keep_destination_version=keep,
                 before=before,
                 theirs=frozenset(theirs),
-                held={**dest.values, **diff} if self.merge else None,
+                held=after if self.merge else None,
+                after=after,
             )
         )
-        changes.append(Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True))
+        # Applied only if the record still holds what was read: its version, and the values
+        # of the fields written (a coarse clock may not tell a later edit by its version).
+        expected = (
+            Expected(dest.version, {f: dest.values.get(f) for f in diff})
+            if self.conditional
+            else None
+        )
+        changes.append(
+            Change(ChangeKind.UPDATE, c.key(dst_side), diff, checked=True, expected=expected)
+        )
 
     def _hold_renamed(
         self, state: _BatchState, creations: list[tuple[Record, Coupling | None]]
@@ -593,6 +704,11 @@ class Pass:
             )  # fmt: skip
         if self.merge is not None:
             self.merge.agree(c, r, wanted.values, ())
+        c.set_checksum(self.src.side, self._source_sum(r))
+        if self.dst_sum is not None:
+            c.set_checksum(
+                self.dst.side, self.dst_sum({**wanted.values, self.dst.schema.key: dest_key})
+            )
         return c
 
     def _record_result(self, state: _BatchState, item: _Pending, result: WriteResult) -> None:
@@ -633,12 +749,23 @@ class Pass:
             self.job.counters.modified += 1
         c.pending = False
         c.set_version(self.src.side, r.version)
+        c.set_checksum(self.src.side, self._source_sum(r))
         if not item.keep_destination_version:
             c.set_version(self.dst.side, result.version)
+            c.set_checksum(self.dst.side, self._written_sum(item, c))
         self._succeed(c, item.transferred, record=r, held=item.held, theirs=item.theirs)
         state.save.append(c)
         if not c.skipped and c.result(self.direction.opposite) in _QUIET:
             self._echo(c.key(self.dst.side), c.version(self.dst.side))
+
+    def _written_sum(self, item: _Pending, c: Coupling) -> int | None:
+        """The destination's checksum once written: the values read, updated with those
+        written (a created record: those written, with its key; other fields blank)."""
+        if self.dst_sum is None:
+            return None
+        if item.after is not None:
+            return self.dst_sum(item.after)
+        return self.dst_sum({**item.transferred.values, self.dst.schema.key: c.key(self.dst.side)})
 
     def _echo(self, key: str, version: object) -> None:
         if self._remember_echoes and version is not None and len(self.echoes) < MAX_ECHOES:

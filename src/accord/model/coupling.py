@@ -65,6 +65,15 @@ class Coupling:
         else:
             self.integration_version = value
 
+    def checksum(self, side: Side) -> int | None:
+        return self.local_hash if side is Side.LOCAL else self.integration_hash
+
+    def set_checksum(self, side: Side, value: int | None) -> None:
+        if side is Side.LOCAL:
+            self.local_hash = value
+        else:
+            self.integration_hash = value
+
     def key(self, side: Side) -> str:
         return self.local_key if side is Side.LOCAL else self.integration_key
 

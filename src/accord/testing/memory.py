@@ -4,12 +4,19 @@ Engine tests run against it; its databases live in a process-wide registry keyed
 (``memory://erp``), so a test can fill a system, load a project whose config names that URL,
 and inspect the result. Edits made through :meth:`MemoryDatabase.put` stamp a new version
 like a user's edit in a real system would.
+
+Updates are conditional when the engine says what it read (``Change.expected``): the connector
+declares optimistic concurrency, like the SQL connector. For tests of timing the real systems
+have, a database can keep a coarse clock (``MemoryDatabase.clock.resolution``: whole seconds,
+like MariaDB ``DATETIME``), a user's edit can be stamped with a clock behind
+(``put(..., version=...)``), and ``before_write`` lets a test edit records between the
+engine's read and its write.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 from accord.connectors.base import Capabilities
 from accord.errors import ConfigError, RecordError
 from accord.model import (
+    STALE,
     Change,
     ChangeKind,
+    Expected,
     FieldInfo,
     Record,
     TableSchema,
@@ -35,13 +44,23 @@ _LOCK = threading.Lock()
 
 
 class Clock:
-    """Strictly increasing naive-UTC timestamps, close to the wall clock."""
+    """Strictly increasing naive-UTC timestamps, close to the wall clock.
 
-    def __init__(self) -> None:
+    With a ``resolution`` (e.g. one second) the clock is coarse: stamps are cut to it and
+    stamps within one tick are equal, as in a system that keeps whole seconds.
+    """
+
+    def __init__(self, resolution: timedelta | None = None) -> None:
         self._last = datetime(2000, 1, 1)
+        self.resolution = resolution
 
     def now(self) -> datetime:
         now = datetime.now(UTC).replace(tzinfo=None)
+        if self.resolution is not None:
+            tick = self.resolution
+            now = datetime.min + (now - datetime.min) // tick * tick
+            self._last = max(now, self._last)
+            return self._last
         self._last = now if now > self._last else self._last + timedelta(microseconds=1)
         return self._last
 
@@ -59,6 +78,9 @@ class MemoryDatabase:
         self.tables: dict[str, MemoryTable] = {}
         self.clock = Clock()
         self.writes = 0  # changes applied through the connector
+        self.before_write: Callable[[str, Sequence[Change]], None] | None = None
+        """Called with each batch of changes before the connector applies it: a test's way
+        to make a user's edit between the engine's read and its write."""
 
     def create_table(
         self,
@@ -79,14 +101,22 @@ class MemoryDatabase:
         }
         self.tables[name] = MemoryTable(TableSchema(name, key, modified, infos))
 
-    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
-        """Insert or update a record as a user would (stamps a new version)."""
+    def put(
+        self,
+        table: str,
+        key: str,
+        values: Mapping[str, Any],
+        *,
+        version: datetime | None = None,
+    ) -> None:
+        """Insert or update a record as a user would: stamps a new version, or ``version``
+        (another writer's clock, possibly behind this one's)."""
         t = self.tables[table]
         row = t.rows.setdefault(key, {f: None for f in t.schema.fields})
         row.update(values)
         row[t.schema.key] = key
         if t.schema.modified:
-            row[t.schema.modified] = self.clock.now()
+            row[t.schema.modified] = self.clock.now() if version is None else version
 
     def delete(self, table: str, key: str) -> None:
         self.tables[table].rows.pop(key, None)
@@ -124,7 +154,9 @@ class MemoryConnector:
         self.name = name
         self.db = database(url)
         self.capabilities = Capabilities(
-            batch_size=int((options or {}).get("batch_size", 1000)), server_filter=False
+            batch_size=int((options or {}).get("batch_size", 1000)),
+            server_filter=False,
+            optimistic_concurrency=True,
         )
 
     def _table(self, table: str) -> MemoryTable:
@@ -192,6 +224,8 @@ class MemoryConnector:
     def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
         t = self._table(table)
         schema = t.schema
+        if self.db.before_write is not None:
+            self.db.before_write(table, changes)
         stamp = self.db.clock.now()
         results = []
         for change in changes:
@@ -222,6 +256,11 @@ class MemoryConnector:
             elif change.key not in t.rows:
                 results.append(WriteResult(change.key, False, error="record not found"))
                 continue
+            elif change.expected is not None and not _still(
+                t.rows[change.key], schema, change.expected
+            ):
+                results.append(WriteResult(change.key, False, error=STALE, stale=True))
+                continue
             t.rows[change.key].update(values)
             if schema.modified:
                 t.rows[change.key][schema.modified] = stamp
@@ -235,6 +274,13 @@ class MemoryConnector:
 
     def close(self) -> None:
         pass
+
+
+def _still(row: Mapping[str, Any], schema: TableSchema, expected: Expected) -> bool:
+    """The row holds what the engine read: its version and the values of the fields written."""
+    if schema.modified and row.get(schema.modified) != expected.version:
+        return False
+    return all(row.get(f) == v for f, v in expected.values.items())
 
 
 def _store(value: Any, info: FieldInfo) -> Any:

@@ -41,7 +41,7 @@ import pytest
 from accord.connectors.base import Connector
 from accord.errors import ConfigError
 from accord.filters import parse_filter
-from accord.model import Change, ChangeKind, FieldInfo, Record, WriteResult
+from accord.model import Change, ChangeKind, Expected, FieldInfo, Record, WriteResult
 
 __all__ = [
     "BASE_TIME",
@@ -638,6 +638,107 @@ class ConnectorSuite:
         assert [r.key for r in results] == [c.key for c in changes]
         assert list(self.records(connector, table)) == ["K0001"]
         assert connector.count(table) == 1
+
+    # -- conditional updates (optimistic concurrency) ---------------------------------------
+    @staticmethod
+    def expecting(record: Record, change: Change) -> Change:
+        """``change`` made conditional on ``record`` as read: its version and the values of
+        the fields the change writes."""
+        values = {f: record.values[f] for f in change.values}
+        change.expected = Expected(record.version, values)
+        return change
+
+    def test_conditional_update_of_unchanged_record_applies(
+        self, harness: SuiteHarness, connector: Connector
+    ) -> None:
+        self.require(connector, "optimistic_concurrency")
+        table = self.make_items(harness, [item(1, note=None), item(2)])
+        read = self.records(connector, table)
+        changes = [
+            self.expecting(read["K0001"], Change(ChangeKind.UPDATE, "K0001", {"name": "new"})),
+            # a blank read is a condition too (NULL IS NOT DISTINCT FROM NULL)
+            self.expecting(read["K0001"], Change(ChangeKind.UPDATE, "K0001", {"note": "x"})),
+        ]
+        first = connector.write(table, changes[:1])
+        self.assert_ok(first, changes[:1])
+        assert not first[0].stale
+        again = self.records(connector, table)
+        second = self.expecting(again["K0001"], Change(ChangeKind.UPDATE, "K0001", {"note": "x"}))
+        self.assert_ok(connector.write(table, [second]), [second])
+        found = self.records(connector, table)["K0001"].values
+        assert (found["name"], found["note"]) == ("new", "x")
+
+    def test_conditional_update_of_changed_record_is_stale(
+        self, harness: SuiteHarness, connector: Connector
+    ) -> None:
+        """Changed since read (a new version, or other values under the same version, as a
+        coarse clock gives): nothing written, reported ``stale``; the rest of the batch goes."""
+        self.require(connector, "optimistic_concurrency", "client_keys")
+        table = self.make_items(harness, [item(i) for i in range(1, 6)])
+        read = self.records(connector, table)
+        # Another writer edits K0001 after the engine's read (a new version).
+        edit = [Change(ChangeKind.UPDATE, "K0001", {"note": "their edit"})]
+        self.assert_ok(connector.write(table, edit), edit)
+        before = self.records(connector, table)
+        wrong_value = self.expecting(read["K0002"], Change(ChangeKind.UPDATE, "K0002", {"qty": 9}))
+        assert wrong_value.expected is not None
+        wrong_value.expected = Expected(read["K0002"].version, {"qty": 12345})  # not what it holds
+        changes = [
+            self.expecting(read["K0001"], Change(ChangeKind.UPDATE, "K0001", {"note": "ours"})),
+            wrong_value,
+            self.expecting(read["K0003"], Change(ChangeKind.UPDATE, "K0003", {"name": "fresh"})),
+            Change(ChangeKind.UPDATE, "K0404", {"name": "ghost"}, expected=Expected(None, {})),
+            Change(ChangeKind.UPDATE, "K0004", {"name": "plain"}),  # unconditional
+            Change(ChangeKind.INSERT, "K0006", {"label": "new"}),
+        ]
+        results = connector.write(table, changes)
+        assert [r.key for r in results] == [c.key for c in changes]
+        outcome = [(r.ok, r.stale) for r in results]
+        assert outcome == [
+            (False, True),
+            (False, True),
+            (True, False),
+            (False, False),
+            (True, False),
+            (True, False),
+        ], results
+        assert results[0].error and results[1].error and results[3].error
+        after = self.records(connector, table)
+        assert after["K0001"].values == before["K0001"].values, "a stale update wrote"
+        assert after["K0002"].values == before["K0002"].values, "a stale update wrote"
+        assert after["K0003"].values["name"] == "fresh"
+        assert after["K0004"].values["name"] == "plain"
+        assert "K0006" in after
+
+    def test_conditional_updates_in_bulk(self, harness: SuiteHarness, connector: Connector) -> None:
+        """A batch of conditional updates where a few are stale, and one refused for its
+        value (the batch then goes record by record): each gets its own outcome."""
+        self.require(connector, "optimistic_concurrency")
+        size = min(connector.capabilities.batch_size, 60)
+        table = self.make_items(harness, [item(i) for i in range(size)])
+        read = self.records(connector, table)
+        edited = {f"K{i:04d}" for i in range(0, size, 7)}
+        edits = [Change(ChangeKind.UPDATE, k, {"qty": -1}) for k in sorted(edited)]
+        self.assert_ok(connector.write(table, edits), edits)
+        changes = [
+            self.expecting(read[k], Change(ChangeKind.UPDATE, k, {"qty": 1000 + i}))
+            for i, k in enumerate(sorted(read))
+        ]
+        changes[1].values = {"name": "x" * 11}  # too long: refused alone
+        changes[1].expected = Expected(
+            read["K0001"].version, {"name": read["K0001"].values["name"]}
+        )
+        results = connector.write(table, changes)
+        after = self.records(connector, table, batch_size=size)
+        for change, result in zip(changes, results, strict=True):
+            if change.key in edited:
+                assert (result.ok, result.stale) == (False, True), result
+                assert after[change.key].values["qty"] == -1
+            elif change.key == "K0001":
+                assert not result.ok and not result.stale and "name" in result.error
+            else:
+                assert result.ok, result
+                assert after[change.key].values["qty"] == change.values["qty"]
 
     # -- max_key --------------------------------------------------------------------------
     def test_max_key(self, harness: SuiteHarness, connector: Connector) -> None:

@@ -2,7 +2,9 @@
 
 Reads use keyset pagination (no cursor stays open between batches, so reading one system
 never blocks writes to another). Writes go in one transaction per batch with executemany; if
-the batch fails, each change is retried alone so that only the bad record fails.
+the batch fails, each change is retried alone so that only the bad record fails. Updates
+the engine makes conditional (``Change.expected``) write only rows still as it read them
+(:mod:`accord.connectors.sql.conditional`); the others are reported stale.
 Plain tables have no server that stamps "modified on": the connector stamps the modified
 column on every write it makes and reports that value as the record's new version.
 """
@@ -22,6 +24,12 @@ from sqlalchemy.dialects import mysql, postgresql
 from accord.connectors.base import Capabilities, redact_url
 from accord.connectors.options import option_problem
 from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
+from accord.connectors.sql.conditional import (
+    bind_expected,
+    checked_fields,
+    condition,
+    settle_short_group,
+)
 from accord.connectors.sql.dialects import dialect_hint
 from accord.connectors.sql.schema import (
     Unreadable,
@@ -54,10 +62,6 @@ class _Raw(sa.types.TypeDecorator[Any]):
     cache_ok = True
 
 
-class _RowMissing(Exception):
-    """An update matched no row: the record was deleted in the meantime."""
-
-
 class SqlConnector:
     """A system whose tables live in one SQL database reachable by a SQLAlchemy URL."""
 
@@ -77,7 +81,11 @@ class SqlConnector:
             raise ConfigError(f"system '{name}': options.{problem[0]}: {problem[1]}")
         # SQLite is in-process: bigger batches mean fewer commits and queries per record.
         default_batch = SQLITE_BATCH_SIZE if url.startswith("sqlite") else 1000
-        self.capabilities = Capabilities(batch_size=int(options.get("batch_size", default_batch)))
+        # Updates can be conditional: on the modified column where the table has one, and
+        # always on the values read of the columns written.
+        self.capabilities = Capabilities(
+            batch_size=int(options.get("batch_size", default_batch)), optimistic_concurrency=True
+        )
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
             connect_args["timeout"] = float(options.get("busy_timeout", 30))
@@ -428,15 +436,17 @@ class SqlConnector:
             stamp, stored = versions.stamp(now, digits)
         try:
             with self.engine.begin() as conn:
-                self._apply(conn, t, schema, changes, stored)
-            results = [WriteResult(c.key, True, stamp) for c in changes]
+                outcomes = self._apply(conn, t, schema, changes, stored)
+            results = [
+                outcomes.get(i) or WriteResult(c.key, True, stamp) for i, c in enumerate(changes)
+            ]
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             if _may_not_write(exc):
                 raise self._refused(table, exc) from None
             if exc.connection_invalidated or not _is_data_error(exc):
                 raise self._connection_error(exc) from None
             results = self._write_one_by_one(t, schema, changes, stamp, stored)
-        except (sa.exc.DBAPIError, _RowMissing, sa.exc.StatementError) as exc:
+        except (sa.exc.DBAPIError, sa.exc.StatementError) as exc:
             if isinstance(exc, sa.exc.DBAPIError) and _may_not_write(exc):
                 raise self._refused(table, exc) from None
             results = self._write_one_by_one(t, schema, changes, stamp, stored)
@@ -467,10 +477,8 @@ class SqlConnector:
         for change in changes:
             try:
                 with self.engine.begin() as conn:
-                    self._apply(conn, t, schema, [change], stored)
-                results.append(WriteResult(change.key, True, stamp))
-            except _RowMissing:
-                results.append(WriteResult(change.key, False, error="record not found"))
+                    outcome = self._apply(conn, t, schema, [change], stored).get(0)
+                results.append(outcome or WriteResult(change.key, True, stamp))
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 if exc.connection_invalidated or not _is_data_error(exc):
                     raise self._connection_error(exc) from None
@@ -485,16 +493,23 @@ class SqlConnector:
         t: sa.Table,
         schema: TableSchema,
         changes: Sequence[Change],
-        stamp: Any,
-    ) -> None:
-        """Apply ``changes``; ``stamp`` is the modified-on value to store (None: none)."""
+        stored: Any,
+    ) -> dict[int, WriteResult]:
+        """Apply ``changes`` in ``conn``'s transaction; ``stored`` is the modified-on value to
+        store (None: none). Returns, by position, the results of updates that wrote nothing
+        (record gone, or changed since read): the rest succeeded."""
         key_name = schema.key
         convert_key = self._key_converter(schema)
-        stamped = schema.modified if stamp is not None else None
+        stamped = schema.modified if stored is not None else None
+        versions = self._versions.get(t.name)
         inserts: dict[tuple[str, ...], list[Change]] = defaultdict(list)
-        updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        # Updates grouped by the columns they write and those their condition checks (None:
+        # unconditional), each row with its (position, change).
+        Group = tuple[tuple[str, ...], tuple[str, ...] | None]
+        updates: dict[Group, list[dict[str, Any]]] = defaultdict(list)
+        updated: dict[Group, list[tuple[int, Change]]] = defaultdict(list)
         deletes: list[Any] = []
-        for change in changes:
+        for position, change in enumerate(changes):
             if change.kind is ChangeKind.DELETE:
                 key = convert_key(change.key)
                 if key is not None:  # else no record can have it
@@ -506,10 +521,16 @@ class SqlConnector:
                 continue
             values = dict(change.values)
             if stamped:
-                values[stamped] = stamp
+                values[stamped] = stored
             row = {f"v_{k}": v for k, v in values.items()}
             row["k_"] = convert_key(change.key)
-            updates[tuple(sorted(values))].append(row)
+            checked = None
+            if change.expected is not None:
+                checked = checked_fields(schema, change.expected)
+                bind_expected(row, versions, change.expected, checked)
+            shape = (tuple(sorted(values)), checked)
+            updates[shape].append(row)
+            updated[shape].append((position, change))
         for names, group in inserts.items():
             # By column, without a dict per row: the fields, then the stamp and the key.
             fields = [n for n in names if n not in (stamped, key_name)]
@@ -520,21 +541,34 @@ class SqlConnector:
             elif fields:
                 columns = {fields[0]: [c.values[fields[0]] for c in group]}
             if stamped:
-                columns[stamped] = [stamp] * len(group)
+                columns[stamped] = [stored] * len(group)
             columns[key_name] = [convert_key(c.key) for c in group]
             execute_columns(conn, t.insert(), columns)
         key_col = t.c[key_name]
-        for cols, rows in updates.items():
-            stmt = (
-                t.update()
-                .where(key_col == sa.bindparam("k_"))
-                .values({c: sa.bindparam(f"v_{c}") for c in cols})
-            )
+        outcomes: dict[int, WriteResult] = {}
+        for (cols, checked), rows in updates.items():
+            stmt = t.update().where(key_col == sa.bindparam("k_"))
+            if checked is not None:
+                stmt = stmt.where(*condition(t, schema, versions, checked, conn.dialect.name))
+            stmt = stmt.values({c: sa.bindparam(f"v_{c}") for c in cols})
             result = execute_many(conn, stmt, rows)
             if result.rowcount != len(rows):
-                raise _RowMissing()
+                # Some rows are gone or changed since read: find which, with one SELECT.
+                outcomes.update(
+                    settle_short_group(
+                        conn,
+                        t,
+                        schema,
+                        rows,
+                        updated[(cols, checked)],
+                        cols,
+                        versions,
+                        checked is not None,
+                    )
+                )
         for start in range(0, len(deletes), KEYS_PER_QUERY):
             conn.execute(t.delete().where(key_col.in_(deletes[start : start + KEYS_PER_QUERY])))
+        return outcomes
 
     def _read_back_versions(self, table: str, results: list[WriteResult]) -> None:
         """Without our own stamp, the version is whatever a trigger or default wrote."""

@@ -202,7 +202,6 @@ def modified_storage(dialect: str, type_: sa.types.TypeEngine[Any]) -> str | Non
     its type cannot hold one."""
     if isinstance(type_, SqliteDateTime):
         return "iso"  # SQLite stores DATETIME as text
-        return "iso"
     if isinstance(type_, sa.DateTime):
         return "native"
     if isinstance(type_, sa.Boolean):

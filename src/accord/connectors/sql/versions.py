@@ -175,13 +175,16 @@ class VersionFormat:
         else:
             unit = 10 ** (6 - fractional_digits)
         stamp = now.replace(microsecond=now.microsecond // unit * unit)
+        return stamp, self.stored(stamp)
+
+    def stored(self, version: datetime) -> Any:
+        """``version`` in the column's own form, as Accord writes it."""
         if self.storage == "epoch":
-            delta = stamp - _EPOCH
-            whole = delta // timedelta(milliseconds=1 if self.milliseconds else 1000)
-            return stamp, int(whole)
+            delta = version - _EPOCH
+            return int(delta // timedelta(milliseconds=1 if self.milliseconds else 1000))
         if self.storage == "iso" and self.text is not None:
-            return stamp, self.text.render(stamp)
-        return stamp, stamp
+            return self.text.render(version)
+        return version
 
 
 def _naive_utc(value: datetime) -> datetime:
