@@ -12,12 +12,23 @@ After every sync: no coupling was dropped or re-pointed (deletion_conflict = non
 sync writes nothing; an edit made on one side only survives (and is no conflict); coupled
 pairs agree on every mapped field, through the engine's own conversions, unless their
 coupling says why not (failed or skipped; deferred for a lookup); after a full sync every
-coupling whose counterpart was deleted is reported as failed. Three variants: local wins
-(send), integration wins (get), conflicts fail (none).
+coupling whose counterpart was deleted is reported as failed. Four variants: local wins
+(send), integration wins (get), conflicts fail (none), fields merge (merge).
+
+Real timing too (issue 9): a user may save a record *while* a pass writes it, between the
+engine's read and its write (``save_during_next_sync``); such an edit is never lost — after
+the sync (and one more to carry it over) it is on both records of the pair, or the coupling
+reports a conflict, or the policy let the other side win (``send``: the ERP, ``get``: the
+CRM). Users also edit with a clock that did not tick (the version stays) or a clock behind
+(an older version than stored), and two variants keep the CRM's clock coarse (whole seconds,
+so that an edit right after Accord's write carries the version Accord stored): edits are
+seen all the same, by the checksum of the values last synchronized.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -27,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from accord import Coupling, Direction, RunResult
 from accord.engine.renamed import is_renamed
-from accord.model import SyncResult
+from accord.model import Change, ChangeKind, SyncResult
 from accord.model.values import same
 from tests.property.world import (
     BIDIRECTIONAL,
@@ -60,6 +71,11 @@ FLOWS = {  # local fields written by a pass in each direction
     Direction.FROM_INTEGRATION: {f for f, _, how in CUSTOMER_FIELDS if how != "to"},
 }
 CODES = ("EUR", "USD", "NOK", "GBP", "SEK")
+CRM_TEXT = ("name", "address1_city", "telephone1")  # the CRM's bidirectional text fields
+COUNTERPART = {  # a bidirectional text field of one side → its field on the other
+    **{f: ("account", i) for f, i, how in CUSTOMER_FIELDS if i in CRM_TEXT},
+    **{i: ("customer", f) for f, i, how in CUSTOMER_FIELDS if i in CRM_TEXT},
+}
 
 # Small alphabets, so that edits collide and compare equal or blank ('' and None).
 TEXT = st.sampled_from([None, "", "a", "b", "A"])
@@ -85,6 +101,7 @@ CRM_ACCOUNT = st.fixed_dictionaries(
 class SyncMachine(RuleBasedStateMachine):
     UPDATE_CONFLICT: ClassVar[str] = "send"
     CLEAR_ON_MISSING: ClassVar[bool] = True
+    COARSE_CRM_CLOCK: ClassVar[bool] = False
     ONE_WAY_FIELDS: ClassVar[bool] = True
     """Besides the bidirectional fields, the one-way fields of CUSTOMER pairs must agree too
     (no user edits the destination of a one-way field, so nothing excuses a difference)."""
@@ -92,7 +109,9 @@ class SyncMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = World.create(
-            update_conflict=self.UPDATE_CONFLICT, clear_on_missing=self.CLEAR_ON_MISSING
+            update_conflict=self.UPDATE_CONFLICT,
+            clear_on_missing=self.CLEAR_ON_MISSING,
+            coarse_crm_clock=self.COARSE_CRM_CLOCK,
         )
         tables = [t for ts in TABLES.values() for t in ts]
         self.user: dict[str, set[str]] = {t: set() for t in tables}  # keys users created
@@ -111,6 +130,9 @@ class SyncMachine(RuleBasedStateMachine):
         self.cache: dict[str, list[Coupling]] = {}  # emptied by every engine call
         self.serial = 0
         self.snapshot: dict[str, dict[str, str]] = {m: {} for m in MAPPINGS}
+        # A save armed for the next sync, by customer table: the values a user saves in the
+        # first record of that table a pass updates, between its read and its write.
+        self.armed: dict[str, dict[str, Any]] = {}
 
     def teardown(self) -> None:
         self.world.close()
@@ -278,6 +300,41 @@ class SyncMachine(RuleBasedStateMachine):
             values = {f: self.value(table, f, data) for f in fields}
             self.edit(table, key, values)
 
+    @rule(
+        table=st.sampled_from(["customer", "account"]),
+        how=st.sampled_from(["same version", "clock behind"]),
+        data=st.data(),
+    )
+    def edit_with_an_odd_clock(self, table: str, how: str, data: st.DataObject) -> None:
+        """An edit whose version says nothing changed: the writer's clock did not tick (the
+        version stays), or is behind (a version just before the one the record has)."""
+        rows = self.rows(table)
+        if not rows:
+            return
+        key = data.draw(st.sampled_from(sorted(rows)), label="key")
+        editable = LOCAL_CUSTOMER_EDITABLE if table == "customer" else CRM_ACCOUNT_EDITABLE
+        fields = data.draw(
+            st.lists(st.sampled_from(editable), min_size=1, unique=True), label="fields"
+        )
+        values = {f: self.value(table, f, data) for f in fields}
+        db = self.world.db(SIDE_OF[table])
+        version = rows[key][db.tables[table].schema.modified or ""]
+        if how == "clock behind":
+            version -= timedelta(milliseconds=1)
+        db.put(table, key, values, version=version)
+        self.touched.setdefault(table, set()).add(key)
+
+    @rule(table=st.sampled_from(["customer", "account"]), data=st.data())
+    def save_during_next_sync(self, table: str, data: st.DataObject) -> None:
+        """Arm a user's save for the next sync: it lands in the first record of ``table`` a
+        pass updates, after the engine read it and before its write."""
+        editable = LOCAL_CUSTOMER_EDITABLE if table == "customer" else CRM_ACCOUNT_EDITABLE
+        text_fields = [f for f in editable if f in ("name", "city", "phone") or f in CRM_TEXT]
+        fields = data.draw(
+            st.lists(st.sampled_from(text_fields), min_size=1, unique=True), label="fields"
+        )
+        self.armed[table] = {f: self.value(table, f, data) for f in fields}
+
     @rule(side=st.sampled_from(["local", "integration"]), data=st.data())
     def delete(self, side: str, data: st.DataObject) -> None:
         tables = [t for t in TABLES[side] if self.rows(t)]
@@ -319,11 +376,25 @@ class SyncMachine(RuleBasedStateMachine):
         included = set(mappings or MAPPINGS)
         one_sided = self.one_sided_edits() if "CUSTOMER" in included else []
         planned = self.dry_run(mappings, full=full)
-        run = project.sync(mappings, full=full)
+        saves = self.arm_saves()
+        try:
+            run = project.sync(mappings, full=full)
+        finally:
+            self.world.erp.before_write = self.world.crm.before_write = None
         done = [(j.mapping, j.direction, j.counters.as_dict()) for j in run.jobs]
-        assert planned == done, f"the dry run planned {planned}, the run did {done}"
+        if not saves:  # a save during the run changes what the run does, by design
+            assert planned == done, f"the dry run planned {planned}, the run did {done}"
         self.cache.clear()
         self.absorb(run)
+        if saves:
+            # the save landed after the passes read: one more sync carries it over
+            self.absorb(project.sync(mappings))
+            self.cache.clear()
+            self.check_saves_kept(saves)
+            # a pair saved during the sync was edited on both sides (or twice): no longer a
+            # one-sided edit, whatever the policy makes of it
+            saved = {key for _, key, _ in saves}
+            one_sided = [e for e in one_sided if not {e[0].local_key, e[0].integration_key} & saved]
         self.check_couplings_kept("a sync")
         self.check_one_sided_edits_kept(one_sided)
         for m in included:
@@ -351,6 +422,65 @@ class SyncMachine(RuleBasedStateMachine):
         for m in MAPPINGS:
             if m in included:
                 self.check_pairs(m)
+
+    def arm_saves(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Install the armed saves as ``before_write`` hooks; returns the saves made (filled
+        in while the sync runs): (table, key, values)."""
+        saves: list[tuple[str, str, dict[str, Any]]] = []
+        for table, values in self.armed.items():
+            db = self.world.db(SIDE_OF[table])
+
+            def save(
+                written: str,
+                changes: Sequence[Change],
+                table: str = table,
+                values: dict[str, Any] = values,
+                db: Any = db,
+            ) -> None:
+                if written != table or any(t == table for t, _, _ in saves):
+                    return
+                for change in changes:
+                    row = db.rows(table).get(change.key)
+                    if change.kind is ChangeKind.UPDATE and row is not None:
+                        db.put(table, change.key, values)
+                        # a value saved as it was is no edit, only a new version
+                        edited = {f: v for f, v in values.items() if not same(row[f], v)}
+                        saves.append((table, change.key, edited))
+                        event(f"a save during the write of {table}")
+                        return
+
+            db.before_write = save
+        self.armed.clear()
+        return saves
+
+    def check_saves_kept(self, saves: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """A save made between the engine's read and its write is not lost: it is on both
+        records of the pair, or the coupling reports why not, or the policy let the other
+        side win (send: the ERP's values, get: the CRM's)."""
+        winner = {"send": "customer", "get": "account"}.get(self.UPDATE_CONFLICT)
+        for table, key, values in saves:
+            side = "local" if table == "customer" else "integration"
+            c = self.world.project.store.get_coupling(
+                "CUSTOMER", **{"local_key" if side == "local" else "integration_key": key}
+            )
+            row = self.rows(table).get(key)
+            if c is None or row is None or c.skipped or failed(c):
+                continue  # uncoupled, deleted, or the coupling says why (a conflict…)
+            other_table = "account" if table == "customer" else "customer"
+            other = self.rows(other_table).get(c.key("integration" if side == "local" else "local"))
+            if other is None:
+                continue
+            lost = {}
+            for f, v in values.items():
+                _, g = COUNTERPART[f]
+                if not (same(row[f], v) and same(other[g], v)):
+                    lost[f] = (v, row[f], other[g])
+            if lost and winner is not None and winner != table:
+                continue  # both changed: the policy's side won, as it would have before the read
+            assert not lost, (
+                f"CUSTOMER {c.local_key!r} ↔ {c.integration_key!r}: a save in the {table} "
+                f"during the write was lost (saved, now there, now on the other side): {lost}"
+            )
 
     @rule(
         direction=st.sampled_from([Direction.TO_INTEGRATION, Direction.FROM_INTEGRATION]),
@@ -574,6 +704,7 @@ class LocalWins(SyncMachine):
 class IntegrationWins(SyncMachine):
     UPDATE_CONFLICT = "get"
     CLEAR_ON_MISSING = False
+    COARSE_CRM_CLOCK = True
 
 
 class ConflictsFail(SyncMachine):
@@ -584,6 +715,7 @@ class ConflictsFail(SyncMachine):
 class FieldsMerge(SyncMachine):
     UPDATE_CONFLICT = "merge"
     CLEAR_ON_MISSING = True
+    COARSE_CRM_CLOCK = True
 
 
 TestSyncLocalWins = as_test(LocalWins, SETTINGS)
