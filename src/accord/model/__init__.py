@@ -17,9 +17,19 @@ from accord.model.mapping import (
     Transform,
     UpdateConflict,
 )
-from accord.model.records import Change, ChangeKind, FieldInfo, Record, TableSchema, WriteResult
+from accord.model.records import (
+    STALE,
+    Change,
+    ChangeKind,
+    Expected,
+    FieldInfo,
+    Record,
+    TableSchema,
+    WriteResult,
+)
 
 __all__ = [
+    "STALE",
     "Action",
     "Change",
     "ChangeKind",
@@ -27,6 +37,7 @@ __all__ = [
     "Coupling",
     "DeletionConflict",
     "Direction",
+    "Expected",
     "FieldInfo",
     "FieldMapping",
     "FieldRule",

@@ -52,29 +52,56 @@ class ChangeKind(StrEnum):
     DELETE = "delete"
 
 
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the engine read of a record it now updates: the update is conditional on it.
+
+    A connector whose ``capabilities.optimistic_concurrency`` is true applies the update only
+    if the record still has this version *and* still holds these values in the fields the
+    update writes (a coarse clock can give an edit the version it had before); otherwise it
+    writes nothing and reports the change ``stale``. Why: an edit a user saved between the
+    engine's read and its write would otherwise be overwritten and never seen again.
+    """
+
+    version: datetime | None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class Change:
     """A write a connector is asked to make. Updates carry only the fields that change.
 
     ``checked`` says the values were already converted and checked against the schema the
     connector's ``describe`` gave (lengths, NOT NULL, known fields): the engine does that for
-    every change it makes, so a connector may skip checking them again.
+    every change it makes, so a connector may skip checking them again. ``expected`` (updates
+    only, and only to a connector with optimistic concurrency): apply only if the record is
+    still as the engine read it (see :class:`Expected`).
     """
 
     kind: ChangeKind
     key: str
     values: dict[str, Any] = field(default_factory=dict)
     checked: bool = False
+    expected: Expected | None = None
 
 
 @dataclass(slots=True)
 class WriteResult:
-    """The outcome of one change: the new version on success, the reason on failure."""
+    """The outcome of one change: the new version on success, the reason on failure.
+
+    ``stale``: a conditional update found the record changed since it was read and wrote
+    nothing (``ok`` is false); the engine reads the record again and decides anew.
+    """
 
     key: str
     ok: bool
     version: datetime | None = None
     error: str = ""
+    stale: bool = False
+
+
+STALE = "changed since it was read"
+"""The error of a stale result (a conditional update that found the record changed)."""
 
 
 @dataclass(frozen=True, slots=True)

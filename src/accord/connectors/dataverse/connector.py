@@ -1,0 +1,375 @@
+"""The Dataverse connector: tables of one Dataverse environment through the Web API v9.2.
+
+Reads ``$select`` only the fields asked for, send the filter as ``$filter`` (checking here
+what the server compares differently, see :mod:`.odata`), page with ``odata.maxpagesize``
+and ``@odata.nextLink``, and order by ``(modifiedon, id)`` or by id. Records are keyed by
+their GUID (lower-case) and versioned by ``modifiedon``. Writes are in :mod:`.writes`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from accord.connectors.base import Capabilities
+from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
+from accord.connectors.dataverse.http import DataverseHttp, service_error
+from accord.connectors.dataverse.metadata import Attribute, Entity, closest, parse_entity
+from accord.connectors.dataverse.odata import (
+    URL_BUDGET,
+    ServerFilter,
+    key_chunks,
+    modified_condition,
+    query_string,
+    server_filter,
+    starts_with,
+)
+from accord.connectors.dataverse.values import Unconvertible, from_wire
+from accord.connectors.options import option_problem
+from accord.errors import ConfigError, FatalConnectorError
+from accord.model import Change, FieldInfo, Record, TableSchema, TableSettings, WriteResult
+
+if TYPE_CHECKING:
+    from accord.filters import Filter
+
+MAX_PAGE = 5000
+"""Dataverse ignores larger ``odata.maxpagesize`` values."""
+ETAGS_KEPT = 200_000
+"""ETags remembered for conditional updates (the oldest are forgotten first)."""
+_LOGICAL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+class DataverseConnector:
+    """A system whose tables are a Dataverse environment's (``connector = "dataverse"``)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        tables: Mapping[str, TableSettings],
+        options: Mapping[str, Any],
+    ) -> None:
+        self.name = name
+        problem = option_problem("dataverse", options)
+        if problem is not None:
+            raise ConfigError(f"system '{name}': options.{problem[0]}: {problem[1]}")
+        if not re.match(r"https?://[^/\s]+", url):
+            raise ConfigError(
+                f"system '{name}': url must be the environment's address, such as "
+                f"https://org.crm.dynamics.com (got {url!r})"
+            )
+        self.url = url.rstrip("/")
+        self._settings = dict(tables)
+        timeout = float(options.get("timeout", 120))
+        tokens: TokenSource
+        if "token" in options:
+            tokens = StaticToken(str(options["token"]))
+        else:
+            missing = [o for o in ("tenant", "client_id", "client_secret") if not options.get(o)]
+            if missing:
+                raise ConfigError(
+                    f"system '{name}': options.{missing[0]} is not set (the dataverse connector "
+                    "signs in with tenant, client_id and client_secret, or takes a token)"
+                )
+            tokens = ClientCredentials(
+                name,
+                url=self.url,
+                tenant=str(options["tenant"]),
+                client_id=str(options["client_id"]),
+                client_secret=str(options["client_secret"]),
+                authority=options.get("authority"),
+                ca_bundle=options.get("ca_bundle"),
+                timeout=timeout,
+            )
+        self.http = DataverseHttp(
+            name,
+            self.url,
+            tokens,
+            ca_bundle=options.get("ca_bundle"),
+            timeout=timeout,
+            max_concurrency=int(options.get("max_concurrency", 16)),
+            max_wait=float(options.get("max_wait", 300)),
+        )
+        self.page_size = min(MAX_PAGE, int(options.get("page_size", MAX_PAGE)))
+        self.capabilities = Capabilities(
+            client_keys=True,
+            batch_size=int(options.get("batch_size", 1000)),
+            server_filter=True,
+            optimistic_concurrency=True,
+            delete=True,
+        )
+        self._entities: dict[str, Entity] = {}
+        self._schemas: dict[str, TableSchema] = {}
+        self.etags: OrderedDict[tuple[str, str], tuple[str, datetime | None, dict[str, Any]]]
+        self.etags = OrderedDict()
+
+    @property
+    def waited(self) -> float:
+        """Seconds spent waiting because the service asked to (service protection)."""
+        return self.http.waited
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def entity(self, table: str) -> Entity:
+        """The metadata of ``table`` (a logical name), fetched once."""
+        cached = self._entities.get(table)
+        if cached is not None:
+            return cached
+        if not _LOGICAL_NAME.fullmatch(table):
+            raise ConfigError(
+                f"system '{self.name}': '{table}' is not a Dataverse table's logical name "
+                "(lower-case, such as 'account')"
+            )
+        path = f"EntityDefinitions(LogicalName='{table}')"
+        response = self.http.send("GET", path + "?$expand=Attributes,ManyToOneRelationships")
+        if response.status_code == 400:  # a service that cannot expand relationships
+            response = self.http.send("GET", path + "?$expand=Attributes")
+        if response.status_code == 404:
+            raise ConfigError(
+                f"system '{self.name}': Dataverse at {self.url} has no table '{table}' "
+                "(tables are named by their logical name, such as 'account')"
+            )
+        if response.status_code >= 400:
+            raise self.failure(response, f"reading the definition of table '{table}'")
+        from accord.connectors.dataverse.values import loads
+
+        entity = parse_entity(loads(response.content))
+        self._entities[table] = entity
+        return entity
+
+    def describe(self, table: str) -> TableSchema:
+        cached = self._schemas.get(table)
+        if cached is not None:
+            return cached
+        entity = self.entity(table)
+        settings = self._settings.get(table) or TableSettings()
+        where = f"table '{self.name}.{table}'"
+        if settings.key is not None and settings.key != entity.primary_id:
+            raise ConfigError(
+                f"{where}: the key is the primary id '{entity.primary_id}' in Dataverse, "
+                f"not '{settings.key}'",
+                setting="key",
+            )
+        modified = settings.modified
+        if modified is not None:
+            attribute = entity.attributes.get(modified)
+            if attribute is None or attribute.kind != "datetime":
+                raise ConfigError(
+                    f"{where}: modified-on field '{modified}' is not a date and time column"
+                    + closest(modified, list(entity.attributes)),
+                    setting="modified",
+                )
+        elif "modifiedon" in entity.attributes:
+            modified = "modifiedon"
+        fields: dict[str, FieldInfo] = {n: a.info() for n, a in entity.attributes.items()}
+        schema = TableSchema(table, entity.primary_id, modified, fields)
+        self._schemas[table] = schema
+        return schema
+
+    def failure(self, response: Any, doing: str) -> Exception:
+        """One sentence for an error answer that is not about one record."""
+        error = service_error(response)
+        if error.status == 403:
+            return FatalConnectorError(
+                f"system '{self.name}': permission denied {doing} ({error}); the application "
+                "user needs a security role with that privilege"
+            )
+        return FatalConnectorError(f"system '{self.name}': {doing} failed: {error}")
+
+    def attribute(self, entity: Entity, name: str) -> Attribute:
+        attribute = entity.attributes.get(name)
+        if attribute is None:
+            raise ConfigError(
+                f"system '{self.name}': table '{entity.logical}' has no column '{name}'"
+                + closest(name, list(entity.attributes))
+            )
+        return attribute
+
+    # -- reading --------------------------------------------------------------------------
+    def read(
+        self,
+        table: str,
+        *,
+        filter: Filter | None = None,
+        modified_after: datetime | None = None,
+        keys: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[list[Record]]:
+        query = self._query(table, filter, modified_after, fields)
+        size = max(1, batch_size)
+        if keys is None:
+            yield from _rebatch(self._pages(query, None), size)
+            return
+        entity = query.entity
+        wanted = list(dict.fromkeys(k.lower() if entity.guid_keys else k for k in keys))
+        found: dict[str, Record] = {}
+        room = URL_BUDGET - len(self.http.api) - len(query.url(None))
+        for chunk, condition in key_chunks(entity, wanted, room):
+            asked = set(chunk)
+            for page in self._pages(query, condition):
+                for record in page:
+                    if record.key in asked:  # the server compares text keys without case
+                        found[record.key] = record
+        ordered = [found[k] for k in sorted(found)]
+        for start in range(0, len(ordered), size):
+            yield ordered[start : start + size]
+
+    def _query(
+        self,
+        table: str,
+        filter: Filter | None,
+        modified_after: datetime | None,
+        fields: Sequence[str] | None,
+    ) -> _Query:
+        entity = self.entity(table)
+        schema = self.describe(table)
+        names = list(schema.fields) if fields is None else list(dict.fromkeys(fields))
+        for name in names:
+            self.attribute(entity, name)
+        for extra in (schema.key, schema.modified):
+            if extra is not None and extra not in names:
+                names.append(extra)
+        server = ServerFilter(None, True)
+        check: Filter | None = None
+        hidden: list[str] = []
+        if filter is not None:
+            server = server_filter(filter.root, entity, filter.text)
+            if not server.exact:
+                check = filter
+                hidden = sorted(f for f in filter.fields if f not in names)
+        conditions = [server.text] if server.text else []
+        order = [schema.key]
+        if modified_after is not None and schema.modified is not None:
+            conditions.append(modified_condition(schema.modified, modified_after))
+            order = [schema.modified, schema.key]
+        return _Query(self, entity, schema, names, hidden, conditions, order, check)
+
+    def _pages(self, query: _Query, condition: str | None) -> Iterator[list[Record]]:
+        """The records of one query, page by page (server-driven paging)."""
+        headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
+        url: str | None = query.url(condition)
+        while url is not None:
+            document = self.http.get(url, headers=headers)
+            rows = document.get("value") or []
+            records = [r for r in (query.record(row) for row in rows) if r is not None]
+            if records:
+                yield records
+            url = document.get("@odata.nextLink")
+
+    def remember_etag(
+        self, table: str, key: str, etag: str, version: datetime | None, values: dict[str, Any]
+    ) -> None:
+        entry = (table, key)
+        self.etags[entry] = (etag, version, values)
+        self.etags.move_to_end(entry)
+        while len(self.etags) > ETAGS_KEPT:
+            self.etags.popitem(last=False)
+
+    def count(
+        self, table: str, *, filter: Filter | None = None, modified_after: datetime | None = None
+    ) -> int:
+        query = self._query(table, filter, modified_after, [])
+        if query.check is None:
+            url = query.url(None) + "&$count=true"
+            document = self.http.get(url, headers={"Prefer": "odata.maxpagesize=1"})
+            counted = document.get("@odata.count")
+            if isinstance(counted, int) and counted < MAX_PAGE:  # Dataverse caps it at 5000
+                return counted
+        return sum(len(page) for page in self._pages(query, None))
+
+    def max_key(self, table: str, prefix: str) -> str | None:
+        # The server's startswith and ordering ignore case: check and compare keys here.
+        query = self._query(table, None, None, [])
+        if prefix:
+            query.conditions.append(starts_with(query.schema.key, prefix))
+        greatest: str | None = None
+        for page in self._pages(query, None):
+            for record in page:
+                if record.key.startswith(prefix) and (greatest is None or record.key > greatest):
+                    greatest = record.key
+        return greatest
+
+    # -- writing --------------------------------------------------------------------------
+    def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
+        from accord.connectors.dataverse.writes import Writer
+
+        if not changes:
+            return []
+        return Writer(self, table).write(changes)
+
+
+class _Query:
+    """One read's ``$select``/``$filter``/``$orderby`` and how its rows become records."""
+
+    def __init__(
+        self,
+        connector: DataverseConnector,
+        entity: Entity,
+        schema: TableSchema,
+        names: list[str],
+        hidden: list[str],
+        conditions: list[str],
+        order: list[str],
+        check: Filter | None,
+    ) -> None:
+        self.connector = connector
+        self.entity = entity
+        self.schema = schema
+        self.names = names
+        self.hidden = hidden
+        self.conditions = conditions
+        self.order = order
+        self.check = check
+        self.attributes = [entity.attributes[n] for n in [*names, *hidden]]
+
+    def url(self, condition: str | None) -> str:
+        conditions = [*self.conditions, *([condition] if condition else [])]
+        options = {"$select": ",".join(a.wire_name for a in self.attributes)}
+        if conditions:
+            options["$filter"] = (
+                conditions[0]
+                if len(conditions) == 1
+                else " and ".join(f"({c})" for c in conditions)
+            )
+        wire = {a.name: a.wire_name for a in self.attributes}
+        options["$orderby"] = ",".join(f"{wire[n]} asc" for n in self.order)
+        return f"{self.entity.entity_set}?{query_string(options)}"
+
+    def record(self, row: Mapping[str, Any]) -> Record | None:
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        for attribute in self.attributes:
+            try:
+                values[attribute.name] = from_wire(row.get(attribute.wire_name), attribute)
+            except Unconvertible as exc:
+                values[attribute.name] = None
+                errors.append(str(exc))
+        if self.check is not None and not self.check.matches(values):
+            return None
+        for name in self.hidden:
+            del values[name]
+        key = str(values[self.schema.key])
+        version = values.get(self.schema.modified) if self.schema.modified else None
+        etag = row.get("@odata.etag")
+        if isinstance(etag, str):
+            self.connector.remember_etag(self.entity.logical, key, etag, version, values)
+        return Record(key, values, version, "; ".join(errors))
+
+
+def _rebatch(pages: Iterator[list[Record]], size: int) -> Iterator[list[Record]]:
+    """Pages as batches of at most ``size`` records (a page may be larger or smaller)."""
+    pending: list[Record] = []
+    for page in pages:
+        pending.extend(page)
+        while len(pending) >= size:
+            yield pending[:size]
+            pending = pending[size:]
+    if pending:
+        yield pending
