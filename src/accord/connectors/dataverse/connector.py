@@ -103,6 +103,8 @@ class DataverseConnector:
             delete=True,
         )
         self._entities: dict[str, Entity] = {}
+        self.batches = True
+        """Whether the service takes ``$batch`` (cleared at the first it does not understand)."""
         self._schemas: dict[str, TableSchema] = {}
         self.etags: OrderedDict[tuple[str, str], tuple[str, datetime | None, dict[str, Any]]]
         self.etags = OrderedDict()

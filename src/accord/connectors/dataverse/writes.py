@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from accord.connectors.dataverse.http import ResponseLost, service_error
+from accord.connectors.dataverse.batch import MAX_PARTS, Answer, Part, decode, encode
+from accord.connectors.dataverse.http import ResponseLost, ServiceError, service_error
 from accord.connectors.dataverse.metadata import Attribute, Entity
 from accord.connectors.dataverse.odata import query_string, record_path
 from accord.connectors.dataverse.values import from_wire, loads, to_wire
@@ -80,12 +81,9 @@ class Writer:
                 plain = [i for i in run if i.change.expected is None]
                 for start in range(0, len(plain), self.connector.capabilities.batch_size):
                     self._update_many(plain[start : start + self.connector.capabilities.batch_size])
-                for item in run:
-                    if item.change.expected is not None:
-                        self._update_if_unchanged(item)
+                self._update_if_unchanged([i for i in run if i.change.expected is not None])
             else:
-                for item in run:
-                    self._delete(item)
+                self._delete(run)
         self._read_versions(changes)
         return [self.results[i] for i in range(len(changes))]
 
@@ -252,71 +250,139 @@ class Writer:
             return
         self._split(items, response, self._update_many)
 
-    def _update_if_unchanged(self, item: _Item) -> None:
-        change = item.change
-        expected = change.expected
-        assert expected is not None
-        key = change.key.lower() if self.entity.guid_keys else change.key
-        etag = None
-        known = self.connector.etags.get((self.table, key))
-        if known is not None and known[1] == expected.version and _holds(known[2], expected.values):
-            etag = known[0]
-        if etag is None:
-            etag = self._etag_if_unchanged(item)
-            if etag is None:
-                return
+    def _update_if_unchanged(self, items: list[_Item]) -> None:
+        """PATCH each with If-Match on the ETag of the version the engine read."""
+        if not items:
+            return
+        etags = self._etags_if_unchanged(items)
         modified = self.schema.modified
         select = f"?{query_string({'$select': modified})}" if modified else ""
-        response = self.http.send(
-            "PATCH",
-            record_path(self.entity, key) + select,
-            body=item.body,
-            headers={"If-Match": etag, "Prefer": "return=representation"},
+        parts: list[tuple[_Item, Part]] = []
+        for item in items:
+            etag = etags.get(item.position)
+            if etag is None:
+                continue  # settled already: gone or stale
+            path = record_path(self.entity, item.change.key) + select
+            headers = {"If-Match": etag, "Prefer": "return=representation"}
+            parts.append((item, Part("PATCH", path, item.body, headers)))
+        self._send_each(parts, self._settle_update)
+
+    def _etags_if_unchanged(self, items: list[_Item]) -> dict[int, str]:
+        """The ETag to send per position; records changed since the engine read are stale."""
+        etags: dict[int, str] = {}
+        unknown: list[_Item] = []
+        for item in items:
+            expected = item.change.expected
+            assert expected is not None
+            known = self.connector.etags.get((self.table, self._key(item)))
+            if (
+                known is not None
+                and known[1] == expected.version
+                and _holds(known[2], expected.values)
+            ):
+                etags[item.position] = known[0]
+            else:
+                unknown.append(item)
+        if not unknown:
+            return etags
+        names = sorted(
+            {
+                n
+                for i in unknown
+                for n in (i.change.expected.values if i.change.expected else ())
+                if n in self.entity.attributes
+            }
         )
-        status = response.status_code
+        found: dict[str, Any] = {}
+        for batch in self.connector.read(
+            self.table, keys=[i.change.key for i in unknown], fields=names
+        ):
+            found.update({r.key: r for r in batch})
+        for item in unknown:
+            expected = item.change.expected
+            assert expected is not None
+            record = found.get(self._key(item))
+            known = self.connector.etags.get((self.table, self._key(item)))
+            if record is None:
+                self._failed(item, "record not found")
+            elif record.version != expected.version or not _holds(record.values, expected.values):
+                self._stale(item)
+            elif known is None:
+                self._failed(item, "Dataverse sent no ETag for the record")
+            else:
+                etags[item.position] = known[0]
+        return etags
+
+    def _settle_update(self, item: _Item, status: int, body: bytes, error: str) -> None:
+        modified = self.schema.modified
         if status == 412:
             self._stale(item)
         elif status == 404:
             self._failed(item, "record not found")
         elif status >= 400:
-            self._failed(item, str(service_error(response)))
-        elif status == 200 and modified:
-            row = loads(response.content)
+            self._failed(item, error)
+        elif status == 200 and modified and body:
+            row = loads(body)
             version = from_wire(row.get(modified), self.entity.attributes[modified])
-            self.results[item.position] = WriteResult(change.key, True, version)
+            etag = row.get("@odata.etag")
+            if isinstance(etag, str):
+                self.connector.remember_etag(self.table, self._key(item), etag, version, {})
+            self.results[item.position] = WriteResult(item.change.key, True, version)
         else:
             self._succeeded(item)
 
-    def _etag_if_unchanged(self, item: _Item) -> str | None:
-        """Read the row: its ETag if it is as the engine read it; else settle the change."""
-        change = item.change
-        expected = change.expected
-        assert expected is not None
-        names = [n for n in expected.values if n in self.entity.attributes]
-        found = list(self.connector.read(self.table, keys=[change.key], fields=names))
-        if not found or not found[0]:
-            self._failed(item, "record not found")
-            return None
-        record = found[0][0]
-        if record.version != expected.version or not _holds(record.values, expected.values):
-            self._stale(item)
-            return None
-        known = self.connector.etags.get((self.table, record.key))
-        if known is None:
-            self._failed(item, "Dataverse sent no ETag for the record")
-            return None
-        return known[0]
-
     # -- deletes --------------------------------------------------------------------------
-    def _delete(self, item: _Item) -> None:
-        key = item.change.key.lower() if self.entity.guid_keys else item.change.key
-        response = self.http.send("DELETE", record_path(self.entity, key))
-        status = response.status_code
-        if status < 300 or status == 404:
-            self.connector.etags.pop((self.table, key), None)
+    def _delete(self, items: list[_Item]) -> None:
+        parts = [(i, Part("DELETE", record_path(self.entity, i.change.key))) for i in items]
+        self._send_each(parts, self._settle_delete)
+
+    def _settle_delete(self, item: _Item, status: int, body: bytes, error: str) -> None:
+        if status < 300 or status == 404:  # 404: gone already
+            self.connector.etags.pop((self.table, self._key(item)), None)
             self.results[item.position] = WriteResult(item.change.key, True)
         else:
-            self._failed(item, str(service_error(response)))
+            self._failed(item, error)
+
+    # -- one request per record, in $batch ------------------------------------------------
+    def _send_each(self, parts: list[tuple[_Item, Part]], settle: Any) -> None:
+        """Send single-record requests, up to 1,000 per ``$batch`` (one by one if the
+        service takes no batches), and settle each item with its own answer."""
+        if len(parts) == 1 or not self.connector.batches:
+            for item, part in parts:
+                response = self.http.send(
+                    part.method, part.path, body=part.body, headers=part.headers
+                )
+                error = str(service_error(response)) if response.status_code >= 400 else ""
+                settle(item, response.status_code, response.content, error)
+            return
+        for start in range(0, len(parts), MAX_PARTS):
+            chunk = parts[start : start + MAX_PARTS]
+            content_type, content = encode([p for _, p in chunk], self.http.api)
+            response = self.http.send(
+                "POST",
+                "$batch",
+                content=content,
+                headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
+                idempotent=True,
+            )
+            answers = None
+            if response.status_code == 200:
+                try:
+                    answers = decode(response.headers.get("Content-Type", ""), response.content)
+                except ValueError:
+                    answers = None
+            if answers is None or len(answers) != len(chunk):
+                if response.status_code in (401, 403):
+                    raise self.connector.failure(response, f"writing table '{self.table}'")
+                self.connector.batches = False  # not understood: one request each from now on
+                self._send_each(chunk, settle)
+                continue
+            for (item, _), answer in zip(chunk, answers, strict=True):
+                error = str(_answer_error(answer)) if answer.status >= 400 else ""
+                settle(item, answer.status, answer.body, error)
+
+    def _key(self, item: _Item) -> str:
+        return item.change.key.lower() if self.entity.guid_keys else item.change.key
 
     # -- outcomes -------------------------------------------------------------------------
     def _split(self, items: list[_Item], response: Any, again: Any) -> None:
@@ -369,3 +435,16 @@ def _runs(items: list[_Item]) -> list[list[_Item]]:
 
 def _holds(values: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
     return all(same(values.get(n), v) for n, v in expected.items() if n in values)
+
+
+def _answer_error(answer: Answer) -> ServiceError:
+    """Dataverse's error of one batch part."""
+    code, message = "", ""
+    try:
+        error = loads(answer.body).get("error") or {}
+        code, message = str(error.get("code") or ""), str(error.get("message") or "")
+    except (ValueError, AttributeError):
+        pass
+    return ServiceError(
+        answer.status, code, " ".join(message.split())[:500] or f"HTTP {answer.status}"
+    )
