@@ -171,7 +171,9 @@ def test_key_chunks_stay_under_the_budget_and_skip_non_guids() -> None:
     assert all(len(condition) < 2000 for _, condition in chunks)
     assert len(chunks) > 5
     first, condition = chunks[0]
-    assert condition.startswith(f"contactid eq {first[0]} or contactid eq {first[1]}")
+    assert condition.startswith(
+        f"Microsoft.Dynamics.CRM.In(PropertyName='contactid',PropertyValues=['{first[0]}','"
+    )
     assert record_path(ENTITY, GUID.upper()) == f"contacts({GUID})"
 
 

@@ -175,14 +175,7 @@ class DataverseConnector:
         return schema
 
     def failure(self, response: Any, doing: str) -> Exception:
-        """One sentence for an error answer that is not about one record."""
-        error = service_error(response)
-        if error.status == 403:
-            return FatalConnectorError(
-                f"system '{self.name}': permission denied {doing} ({error}); the application "
-                "user needs a security role with that privilege"
-            )
-        return FatalConnectorError(f"system '{self.name}': {doing} failed: {error}")
+        return self.http.failure(response, doing)
 
     def attribute(self, entity: Entity, name: str) -> Attribute:
         attribute = entity.attributes.get(name)
@@ -258,7 +251,7 @@ class DataverseConnector:
         headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
         url: str | None = query.url(condition)
         while url is not None:
-            document = self.http.get(url, headers=headers)
+            document = self.http.get(url, query.doing, headers=headers)
             rows = document.get("value") or []
             records = [r for r in (query.record(row) for row in rows) if r is not None]
             if records:
@@ -280,7 +273,7 @@ class DataverseConnector:
         query = self._query(table, filter, modified_after, [])
         if query.check is None:
             url = query.url(None) + "&$count=true"
-            document = self.http.get(url, headers={"Prefer": "odata.maxpagesize=1"})
+            document = self.http.get(url, query.doing, headers={"Prefer": "odata.maxpagesize=1"})
             counted = document.get("@odata.count")
             if isinstance(counted, int) and counted < MAX_PAGE:  # Dataverse caps it at 5000
                 return counted
@@ -289,7 +282,7 @@ class DataverseConnector:
     def max_key(self, table: str, prefix: str) -> str | None:
         # The server's startswith and ordering ignore case: check and compare keys here.
         query = self._query(table, None, None, [])
-        if prefix:
+        if prefix and not query.entity.guid_keys:  # GUIDs take no startswith: all are read
             query.conditions.append(starts_with(query.schema.key, prefix))
         greatest: str | None = None
         for page in self._pages(query, None):
@@ -330,6 +323,7 @@ class _Query:
         self.order = order
         self.check = check
         self.attributes = [entity.attributes[n] for n in [*names, *hidden]]
+        self.doing = f"reading table '{entity.logical}'"
 
     def url(self, condition: str | None) -> str:
         conditions = [*self.conditions, *([condition] if condition else [])]

@@ -47,7 +47,7 @@ class ResponseLost(RetriableConnectorError):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceError(Exception):
+class ServiceError:
     """An error answer of the Web API: status, Dataverse's code (``0x80040237``), message."""
 
     status: int
@@ -106,12 +106,22 @@ class DataverseHttp:
         self.client.close()
 
     # -- requests -------------------------------------------------------------------------
-    def get(self, path: str, *, headers: Mapping[str, str] | None = None) -> Any:
+    def get(self, path: str, doing: str, *, headers: Mapping[str, str] | None = None) -> Any:
         """GET a JSON document (``path`` relative to the API, or an absolute next link)."""
         response = self.send("GET", path, headers=headers)
         if response.status_code >= 400:
-            raise service_error(response)
+            raise self.failure(response, doing)
         return loads(response.content)
+
+    def failure(self, response: httpx.Response, doing: str) -> FatalConnectorError:
+        """One sentence for an error answer that is not about one record."""
+        error = service_error(response)
+        if error.status == 403:
+            return FatalConnectorError(
+                f"system '{self.system}': permission denied {doing} ({error}); the application "
+                "user needs a security role with that privilege"
+            )
+        return FatalConnectorError(f"system '{self.system}': {doing} failed: {error}")
 
     def send(
         self,

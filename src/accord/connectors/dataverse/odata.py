@@ -207,25 +207,27 @@ def record_path(entity: Entity, key: str) -> str:
 
 
 def key_chunks(entity: Entity, keys: Sequence[str], room: int) -> Iterator[tuple[list[str], str]]:
-    """``(keys, condition)`` pairs selecting ``keys`` by id, each condition short enough that
+    """``(keys, condition)`` pairs selecting ``keys`` by id with ``Microsoft.Dynamics.CRM.In``
+    (a long ``or`` chain is no shorter and nests deeply), each condition short enough that
     its URL-encoded form takes at most ``room`` characters (and at least one key)."""
+    head = f"Microsoft.Dynamics.CRM.In(PropertyName='{entity.primary_id}',PropertyValues=["
     chunk: list[str] = []
-    terms: list[str] = []
-    used = 0
+    values: list[str] = []
+    used = len(quote(head, safe="")) + 6
+    start = used
     for key in keys:
-        literal = key_literal(entity, key)
-        if literal is None:
+        if key_literal(entity, key) is None:
             continue
-        term = f"{entity.primary_id} eq {literal}"
-        cost = len(quote(term, safe="")) + len(" or ") * 3
+        value = "'" + (key.lower() if entity.guid_keys else key).replace("'", "''") + "'"
+        cost = len(quote(value, safe="")) + 3
         if chunk and used + cost > room:
-            yield chunk, " or ".join(terms)
-            chunk, terms, used = [], [], 0
+            yield chunk, head + ",".join(values) + "])"
+            chunk, values, used = [], [], start
         chunk.append(key)
-        terms.append(term)
+        values.append(value)
         used += cost
     if chunk:
-        yield chunk, " or ".join(terms)
+        yield chunk, head + ",".join(values) + "])"
 
 
 def modified_condition(name: str, after: dt.datetime) -> str:
