@@ -7,6 +7,7 @@ before the token expires, and after a 401, so that the next request gets a fresh
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any, Protocol
@@ -25,6 +26,8 @@ class TokenSource(Protocol):
         """The service refused the token: get another one next time."""
         ...
 
+    def close(self) -> None: ...
+
 
 class StaticToken:
     """A token given in the configuration (the local service prints one)."""
@@ -37,6 +40,9 @@ class StaticToken:
         return self._value
 
     def invalidate(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -64,6 +70,7 @@ class ClientCredentials:
         self._verify: Any = ca_bundle or True
         self._timeout = timeout
         self._app: Any = None
+        self._sessions: list[Any] = []
         self._memo: tuple[str, float] | None = None
         self._lock = threading.Lock()
 
@@ -81,6 +88,24 @@ class ClientCredentials:
             self._memo = None
             self._app = None  # and msal's cache with it: the cached token was refused
 
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def _session(self) -> Any:
+        """A requests session that verifies TLS with ``ca_bundle`` whatever the environment
+        says (a session-wide ``verify`` loses to ``REQUESTS_CA_BUNDLE`` in requests)."""
+        import requests
+
+        session = requests.Session()
+        self._sessions.append(session)
+        session.request = functools.partial(  # type: ignore[method-assign]
+            session.request, verify=self._verify, timeout=self._timeout
+        )
+        return session
+
     def _acquire(self) -> tuple[str, float]:
         import msal
         import requests
@@ -96,8 +121,7 @@ class ClientCredentials:
                     validate_authority=public_cloud,
                     instance_discovery=public_cloud,
                     token_cache=msal.TokenCache(),
-                    verify=self._verify,
-                    timeout=self._timeout,
+                    http_client=self._session(),
                 )
             result = self._app.acquire_token_for_client(scopes=[self.scope])
         except requests.exceptions.SSLError as exc:

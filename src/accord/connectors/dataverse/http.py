@@ -104,6 +104,7 @@ class DataverseHttp:
 
     def close(self) -> None:
         self.client.close()
+        self.tokens.close()
 
     # -- requests -------------------------------------------------------------------------
     def get(self, path: str, doing: str, *, headers: Mapping[str, str] | None = None) -> Any:
