@@ -8,6 +8,7 @@ their GUID (lower-case) and versioned by ``modifiedon``. Writes are in :mod:`.wr
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.connectors.base import Capabilities
 from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
-from accord.connectors.dataverse.http import DataverseHttp, service_error
+from accord.connectors.dataverse.http import DataverseHttp
 from accord.connectors.dataverse.metadata import Attribute, Entity, closest, parse_entity
 from accord.connectors.dataverse.odata import (
     URL_BUDGET,
@@ -29,11 +30,13 @@ from accord.connectors.dataverse.odata import (
 )
 from accord.connectors.dataverse.values import Unconvertible, from_wire
 from accord.connectors.options import option_problem
-from accord.errors import ConfigError, FatalConnectorError
+from accord.errors import ConfigError
 from accord.model import Change, FieldInfo, Record, TableSchema, TableSettings, WriteResult
 
 if TYPE_CHECKING:
     from accord.filters import Filter
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 5000
 """Dataverse ignores larger ``odata.maxpagesize`` values."""
@@ -115,6 +118,12 @@ class DataverseConnector:
         return self.http.waited
 
     def close(self) -> None:
+        if self.http.waited:
+            log.warning(
+                "system %s: waited %.0f s in all because Dataverse asked to (service protection)",
+                self.name,
+                self.http.waited,
+            )
         self.http.close()
 
     # -- schema ---------------------------------------------------------------------------

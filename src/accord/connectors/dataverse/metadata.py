@@ -144,7 +144,9 @@ def _attribute(
         known = relations.get(name, {})
         targets = targets or tuple(known)
         for target in targets:
-            fallback = name if len(targets) == 1 else f"{name}_{target}"
+            # an owner binds through one property whatever its target; a customer, one each
+            single = len(targets) == 1 or kind_name == "Owner"
+            fallback = name if single else f"{name}_{target}"
             navigation[target] = known.get(target, fallback)
     return Attribute(
         name=str(name),

@@ -25,7 +25,7 @@ from accord.connectors.dataverse.http import ResponseLost, ServiceError, service
 from accord.connectors.dataverse.metadata import Attribute, Entity
 from accord.connectors.dataverse.odata import query_string, record_path
 from accord.connectors.dataverse.values import from_wire, loads, to_wire
-from accord.errors import RecordError
+from accord.errors import ConfigError, RecordError
 from accord.model import STALE, Change, ChangeKind, WriteResult
 from accord.model.values import coerce, same
 
@@ -163,7 +163,10 @@ class Writer:
         if len(targets) == 1:
             return targets[0]
         for target in targets:
-            entity = self.connector.entity(target)
+            try:
+                entity = self.connector.entity(target)
+            except ConfigError:
+                continue  # a target this environment does not have (a team, say)
             path = f"{record_path(entity, guid)}?$select={entity.primary_id}"
             if self.http.send("GET", path).status_code == 200:
                 return target
