@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -14,7 +15,7 @@ import pytest
 from accord.connectors.dataverse.connector import DataverseConnector
 from accord.filters import parse_filter
 from accord.services.dataverse import LocalDataverse
-from tests.cli.support import accord, explain, utc_now_text
+from tests.cli.support import Demo, accord, explain, utc_now_text
 
 CUSTOMERS = 120
 
@@ -132,3 +133,30 @@ def test_a_wrong_secret_stops_the_run_with_one_sentence(dv: LocalDataverse, proj
     assert "were refused" in output
     assert secret not in output
     assert dv.count("account") == 0
+
+
+def test_the_demo_mappings_synchronize_into_dataverse(demo: Demo, tmp_path: Path) -> None:
+    """Every standard mapping (lookups, a customer lookup and its type, option sets, filters)
+    runs against the local Dataverse, and ``verify`` finds both sides agreeing."""
+    shutil.rmtree(demo.directory / ".accord")  # a new state store for a new, empty CRM
+    with LocalDataverse.start(data_dir=tmp_path / "dataverse") as dv:
+        demo.replace_in_config(
+            'connector = "sql"\nurl = "sqlite:///crm.db"',
+            f'connector = "dataverse"\nurl = "{dv.url}"\n'
+            f'options = {{ token = "{dv.token}", ca_bundle = "{dv.ca_file}" }}',
+        )
+        result = accord("sync", "--full", "-c", demo.config, "--json")
+        assert result.exit_code == 0, explain(result)
+        out = json.loads(result.stdout)
+        assert out["totals"]["failed"] == 0
+        erp_customers = demo.scalar("erp", "SELECT COUNT(*) FROM customer WHERE blocked = ''")
+        assert dv.count("account") == out["mappings"]["CUSTOMER"]["coupled"] > 0
+        assert dv.count("account") <= erp_customers
+        assert dv.count("contact") > 0 and dv.count("transactioncurrency") > 0
+        again = accord("sync", "-c", demo.config, "--json")
+        assert again.exit_code == 0, explain(again)
+        totals = json.loads(again.stdout)["totals"]
+        assert totals["inserted"] == totals["modified"] == totals["failed"] == 0
+        checked = accord("verify", "-c", demo.config, "--json")
+        assert checked.exit_code == 0, explain(checked)
+        assert json.loads(checked.stdout)["disagreeing"] == 0

@@ -336,7 +336,8 @@ class _Query:
 
     def url(self, condition: str | None) -> str:
         conditions = [*self.conditions, *([condition] if condition else [])]
-        options = {"$select": ",".join(a.wire_name for a in self.attributes)}
+        selected = dict.fromkeys(a.wire_name for a in self.attributes)
+        options = {"$select": ",".join(selected)}
         if conditions:
             options["$filter"] = (
                 conditions[0]
@@ -352,7 +353,10 @@ class _Query:
         errors: list[str] = []
         for attribute in self.attributes:
             try:
-                values[attribute.name] = from_wire(row.get(attribute.wire_name), attribute)
+                raw = row.get(attribute.wire_name)
+                if attribute.annotation is not None and raw is not None:
+                    raw = row.get(attribute.annotation)
+                values[attribute.name] = from_wire(raw, attribute)
             except Unconvertible as exc:
                 values[attribute.name] = None
                 errors.append(str(exc))

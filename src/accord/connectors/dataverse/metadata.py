@@ -64,6 +64,9 @@ class Attribute:
     """Lookups: navigation property name per target table (case-sensitive in ``@odata.bind``)."""
     creatable: bool = True
     updatable: bool = True
+    type_of: str | None = None
+    """``parentcustomeridtype``: the table a polymorphic lookup points to (read from the
+    lookup's ``lookuplogicalname`` annotation, written as the target of its bind)."""
 
     @property
     def is_lookup(self) -> bool:
@@ -72,7 +75,16 @@ class Attribute:
     @property
     def wire_name(self) -> str:
         """The property to ``$select``, ``$filter`` and ``$orderby`` by, and read from rows."""
+        if self.type_of is not None:
+            return f"_{self.type_of}_value"
         return f"_{self.name}_value" if self.is_lookup else self.name
+
+    @property
+    def annotation(self) -> str | None:
+        """For a lookup's type: the annotation of the lookup that names its target table."""
+        if self.type_of is None:
+            return None
+        return f"_{self.type_of}_value@Microsoft.Dynamics.CRM.lookuplogicalname"
 
     def info(self) -> FieldInfo:
         return FieldInfo(self.name, self.kind, nullable=self.nullable, length=self.length)
@@ -109,8 +121,19 @@ def parse_entity(definition: Mapping[str, Any]) -> Entity:
         navigation = relation.get("ReferencingEntityNavigationPropertyName")
         if attribute and target and navigation:
             relations.setdefault(attribute, {})[target] = navigation
+    raws = list(definition.get("Attributes") or ())
+    polymorphic = {
+        str(raw.get("LogicalName"))
+        for raw in raws
+        if raw.get("AttributeType") in LOOKUPS and len(raw.get("Targets") or ()) > 1
+    }
     attributes: dict[str, Attribute] = {}
-    for raw in definition.get("Attributes") or ():
+    for raw in raws:
+        name = str(raw.get("LogicalName") or "")
+        if raw.get("AttributeType") == "EntityName" and name[:-4] in polymorphic:
+            if name.endswith("type"):
+                attributes[name] = Attribute(name, "EntityName", "text", type_of=name[:-4])
+            continue
         attribute = _attribute(raw, relations)
         if attribute is not None:
             attributes[attribute.name] = attribute

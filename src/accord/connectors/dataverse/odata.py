@@ -48,6 +48,10 @@ _DESCRIPTIONS = {
 }
 
 
+class _ClientSide(Exception):
+    """A term only the connector can check (it is dropped from the server's filter)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServerFilter:
     """What to send as ``$filter`` (None: no condition) and whether it is the whole filter."""
@@ -72,6 +76,12 @@ class _Renderer:
         self.source = source
 
     def node(self, node: Node) -> tuple[str | None, bool]:
+        try:
+            return self._node(node)
+        except _ClientSide:
+            return None, False
+
+    def _node(self, node: Node) -> tuple[str | None, bool]:
         if isinstance(node, Comparison):
             return self._comparison(node)
         if isinstance(node, In):
@@ -118,6 +128,8 @@ class _Renderer:
                 text=self.source,
                 position=field.position,
             )
+        if attribute.type_of is not None:
+            raise _ClientSide  # an annotation, not a column: the server cannot filter by it
         return attribute
 
     def _comparison(self, node: Comparison) -> tuple[str | None, bool]:

@@ -107,6 +107,8 @@ class Writer:
             attribute = self.entity.attributes.get(name)
             if attribute is None:
                 return f"field '{name}': table '{self.table}' has no such column"
+            if attribute.type_of is not None:
+                continue  # the target of its lookup's bind (below), not a value of its own
             allowed = (
                 attribute.creatable if change.kind is ChangeKind.INSERT else attribute.updatable
             )
@@ -120,6 +122,9 @@ class Writer:
                 except RecordError as exc:
                     return str(exc)
             if attribute.is_lookup:
+                hint = change.values.get(f"{name}type")
+                if isinstance(value, str) and isinstance(hint, str) and hint and ":" not in value:
+                    value = f"{hint}:{value}"
                 try:
                     body.update(self._bind(attribute, value))
                 except RecordError as exc:
