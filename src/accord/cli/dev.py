@@ -104,6 +104,7 @@ def dataverse(
     for name, value in lines:
         console.print(f"  {name + ':':<15}{escape(value)}", highlight=False, soft_wrap=True)
     console.print("Press Ctrl-C to stop.", highlight=False)
+    console.file.flush()  # a script reading the URL from a pipe must not wait for a buffer
 
     def stop_on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

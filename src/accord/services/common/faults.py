@@ -2,8 +2,8 @@
 
 A :class:`FaultConfig` is plain data; :class:`FaultMiddleware` reads the one its owner holds
 *now* (a callable), so a test can turn faults on and off on a running server. Draws come from
-one seeded ``random.Random``, so a run with a seed meets the same faults in the same order
-(given the same requests).
+one ``random.Random``, seeded afresh each time a new configuration is set, so a run with a
+seed meets the same faults in the same order (given the same requests).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class FaultConfig:
     """Requests answered ``error_status`` without being handled."""
     error_status: int = 503
     throttle_rate: float = 0.0
-    """Requests that start a 429 storm of ``throttle_burst`` answers in a row."""
+    """Requests that start a 429 storm of ``throttle_burst`` answers in a row (a storm runs
+    its course even if the rate is turned down meanwhile; only ``faults = None`` ends it)."""
     throttle_burst: int = 1
     retry_after: int = 1
     """Seconds in the ``Retry-After`` of an injected 429."""
@@ -73,21 +74,23 @@ class FaultMiddleware:
         self.error_code = error_code
         self.throttle_code = throttle_code
         self._random = random.Random()
-        self._seed: int | None = None
+        self._config: FaultConfig | None = None
         self._storm_left = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         faults = self.faults()
+        if faults is None:
+            self._storm_left = 0
         if (
             scope["type"] != "http"
             or faults is None
-            or not faults.active()
+            or not (faults.active() or self._storm_left)
             or not str(scope["path"]).startswith(self.prefix)
         ):
             await self.app(scope, receive, send)
             return
-        if faults.seed != self._seed:
-            self._seed = faults.seed
+        if faults is not self._config:  # a new configuration starts its draws afresh
+            self._config = faults
             self._random.seed(faults.seed)
         draw = self._random.random
         if faults.latency_ms:

@@ -7,6 +7,8 @@ with a clear ``OSError``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -21,6 +23,8 @@ __all__ = ["BackgroundServer"]
 
 START_TIMEOUT = 20.0
 """Seconds to wait for uvicorn to start serving before giving up."""
+GRACE = 0.5
+"""Seconds requests in flight get to finish when the server stops."""
 
 
 class BackgroundServer:
@@ -49,18 +53,27 @@ class BackgroundServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            # NOTE: keep-alive connections would otherwise hold a shutdown for their timeout.
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=5,
             ssl_certfile=str(tls.cert_file) if tls else None,
             ssl_keyfile=str(tls.key_file) if tls else None,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            daemon=True,
-            name=f"uvicorn-{self.port}",
-        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
+
+    def _run(self) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await self._server.serve(sockets=[self._socket])
+
+        asyncio.run(serve())
+
+    def _abort_connections(self) -> None:
+        """Runs on the server's loop: cut connections whose clients never close them."""
+        for connection in list(self._server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
 
     def start(self) -> BackgroundServer:
         """Start serving; return once the server accepts connections."""
@@ -77,7 +90,16 @@ class BackgroundServer:
     def stop(self) -> None:
         """Ask uvicorn to exit, wait for the thread, release the socket."""
         self._server.should_exit = True
+        self._thread.join(timeout=GRACE)
         if self._thread.is_alive():
+            # NOTE: idle keep-alive connections of clients still open would hold the shutdown
+            # for uvicorn's graceful timeout; a test service need not wait for them.
+            if self._loop is not None and not self._loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    self._loop.call_soon_threadsafe(self._abort_connections)
+            self._thread.join(timeout=GRACE)
+        if self._thread.is_alive():
+            self._server.force_exit = True
             self._thread.join(timeout=START_TIMEOUT)
         self._socket.close()
 
