@@ -30,7 +30,13 @@ url = "sqlite:///erp.db"
 [systems.crm]
 connector = "dataverse"
 url = "{url}"
-options = {{ tenant = "{tenant}", client_id = "{client_id}", client_secret = "${{DATAVERSE_SECRET}}", authority = "{authority}", ca_bundle = "{ca}" }}
+
+[systems.crm.options]
+tenant = "{tenant}"
+client_id = "{client_id}"
+client_secret = "${{DATAVERSE_SECRET}}"
+authority = "{authority}"
+ca_bundle = "{ca}"
 
 [tables."erp.customer"]
 key = "no"

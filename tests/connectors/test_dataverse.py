@@ -62,7 +62,8 @@ def test_describe_names_key_modified_kinds_and_lookups(crm: DataverseConnector) 
         "account": "parentcustomerid_account",
         "contact": "parentcustomerid_contact",
     }
-    assert "parentcustomeridtype" not in contact.attributes  # no value of its own
+    kind = contact.attributes["parentcustomeridtype"]  # read from the lookup's annotation
+    assert (kind.type_of, kind.wire_name) == ("parentcustomerid", "_parentcustomerid_value")
     assert crm.entity("transactioncurrency").entity_set == "transactioncurrencies"
     assert crm.describe("account") is schema  # cached
 
@@ -358,8 +359,28 @@ def test_lookups_are_bound_and_read_under_their_field_name(crm: DataverseConnect
         for r in read_all(crm, "contact", keys=contacts, fields=["parentcustomerid"])
     }
     assert parents == {contacts[0]: account, contacts[1]: contacts[0]}
+    kinds = {
+        r.key: r.values["parentcustomeridtype"]
+        for r in read_all(crm, "contact", keys=contacts, fields=["parentcustomeridtype"])
+    }
+    assert kinds == {contacts[0]: "account", contacts[1]: "contact"}
+    typed = crm.write(
+        "contact",
+        [
+            Change(
+                ChangeKind.UPDATE,
+                contacts[1],
+                {"parentcustomerid": account, "parentcustomeridtype": "account"},
+            )
+        ],
+    )
+    assert typed[0].ok, typed[0].error
+    by_type = read_all(
+        crm, "contact", keys=contacts, filter=parse_filter("parentcustomeridtype eq 'account'")
+    )
+    assert sorted(r.key for r in by_type) == sorted(contacts[:2])
     by_parent = read_all(crm, "contact", filter=parse_filter(f"parentcustomerid eq {account}"))
-    assert [r.key for r in by_parent] == [contacts[0]]
+    assert sorted(r.key for r in by_parent) == sorted(contacts[:2])
     cleared = crm.write(
         "contact", [Change(ChangeKind.UPDATE, contacts[1], {"parentcustomerid": None})]
     )

@@ -82,6 +82,7 @@ def test_metadata_names_kinds_and_lookups() -> None:
         "birthdate",
         "modifiedon",
         "parentcustomerid",
+        "parentcustomeridtype",
         "transactioncurrencyid",
     ]
     kinds = {name: a.info().kind for name, a in attributes.items()}
