@@ -419,3 +419,24 @@ def test_values_the_table_cannot_hold_fail_alone(crm: DataverseConnector) -> Non
     assert "not a GUID" in results[2].error
     [record] = read_all(crm, "account", keys=[key], fields=["name", "telephone1"])
     assert (record.values["name"], record.values["telephone1"]) == ("kept", "ok")
+
+
+def test_conditional_updates_go_in_one_batch(crm: DataverseConnector) -> None:
+    prefix = tag()
+    keys = insert_accounts(crm, prefix, [{"name": f"b{i}"} for i in range(20)])
+    read = {r.key: r for r in read_all(crm, "account", keys=keys, fields=["name"])}
+    changes = [
+        Change(
+            ChangeKind.UPDATE,
+            key,
+            {"name": f"batched {i}"},
+            expected=Expected(read[key].version, {"name": read[key].values["name"]}),
+        )
+        for i, key in enumerate(keys)
+    ]
+    before = crm.http.requests
+    results = crm.write("account", changes)
+    assert all(r.ok and r.version is not None for r in results), failures(results)
+    assert crm.http.requests - before == 1  # one $batch; versions come back in its answers
+    names = {r.key: r.values["name"] for r in read_all(crm, "account", keys=keys, fields=["name"])}
+    assert names == {key: f"batched {i}" for i, key in enumerate(keys)}
