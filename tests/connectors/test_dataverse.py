@@ -117,7 +117,9 @@ def test_reads_page_by_next_link_and_batch_as_asked(dv: LocalDataverse) -> None:
     connector.close()
 
 
-def test_keys_are_read_in_chunks_that_fit_a_url(crm: DataverseConnector) -> None:
+def test_keys_are_read_in_chunks_that_fit_a_url(
+    dv: LocalDataverse, crm: DataverseConnector
+) -> None:
     prefix = tag()
     keys = insert_accounts(crm, prefix, [{"name": f"k{i}"} for i in range(400)])
     missing = new_uuids(400)
@@ -126,7 +128,14 @@ def test_keys_are_read_in_chunks_that_fit_a_url(crm: DataverseConnector) -> None
     batches = list(crm.read("account", keys=wanted, fields=["name"], batch_size=150))
     assert [r.key for b in batches for r in b] == sorted(keys)
     assert max(len(b) for b in batches) == 150
-    assert crm.http.requests - before >= 2  # 800 GUIDs do not fit one URL
+    # 800 GUIDs do not fit one URL of 32 KB: the chunks go in one $batch
+    assert crm.http.requests - before == 1
+    plain = connect(dv)
+    plain.batches = False  # a service that takes no $batch: one GET per chunk
+    before = plain.http.requests
+    assert [r.key for r in read_all(plain, "account", keys=wanted, fields=[])] == sorted(keys)
+    assert plain.http.requests - before >= 2
+    plain.close()
     assert list(crm.read("account", keys=[])) == []
     assert list(crm.read("account", keys=["not-a-guid"])) == []
 

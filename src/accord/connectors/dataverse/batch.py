@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from accord.connectors.dataverse.values import dumps
+from accord.connectors.dataverse.http import ServiceError
+from accord.connectors.dataverse.values import dumps, loads
 
 MAX_PARTS = 1000
 """Dataverse's limit of requests in one batch."""
@@ -105,3 +106,15 @@ def _headers(text: bytes) -> dict[str, str]:
         if sep:
             headers[name.strip().lower()] = value.strip()
     return headers
+
+
+def answer_error(answer: Answer) -> ServiceError:
+    """Dataverse's error of one batch part."""
+    code, message = "", ""
+    try:
+        error = loads(answer.body).get("error") or {}
+        code, message = str(error.get("code") or ""), str(error.get("message") or "")
+    except (ValueError, AttributeError):
+        pass
+    message = " ".join(message.split())[:500] or f"HTTP {answer.status}"
+    return ServiceError(answer.status, code, message)

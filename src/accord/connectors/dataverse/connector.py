@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.connectors.base import Capabilities
 from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
+from accord.connectors.dataverse.batch import MAX_PARTS, Part, answer_error, decode, encode
 from accord.connectors.dataverse.http import DataverseHttp
 from accord.connectors.dataverse.metadata import Attribute, Entity, closest, parse_entity
 from accord.connectors.dataverse.odata import (
@@ -28,9 +29,9 @@ from accord.connectors.dataverse.odata import (
     server_filter,
     starts_with,
 )
-from accord.connectors.dataverse.values import Unconvertible, from_wire
+from accord.connectors.dataverse.values import Unconvertible, from_wire, loads
 from accord.connectors.options import option_problem
-from accord.errors import ConfigError
+from accord.errors import ConfigError, FatalConnectorError
 from accord.model import Change, FieldInfo, Record, TableSchema, TableSettings, WriteResult
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 5000
 """Dataverse ignores larger ``odata.maxpagesize`` values."""
+BATCH_URL_BUDGET = 60_000
+"""Characters a URL inside ``$batch`` may take (Dataverse accepts 64 KB there)."""
 ETAGS_KEPT = 200_000
 """ETags remembered for conditional updates (the oldest are forgotten first)."""
 _LOGICAL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -148,8 +151,6 @@ class DataverseConnector:
             )
         if response.status_code >= 400:
             raise self.failure(response, f"reading the definition of table '{table}'")
-        from accord.connectors.dataverse.values import loads
-
         entity = parse_entity(loads(response.content))
         self._entities[table] = entity
         return entity
@@ -214,16 +215,80 @@ class DataverseConnector:
         entity = query.entity
         wanted = list(dict.fromkeys(k.lower() if entity.guid_keys else k for k in keys))
         found: dict[str, Record] = {}
-        room = URL_BUDGET - len(self.http.api) - len(query.url(None))
-        for chunk, condition in key_chunks(entity, wanted, room):
+        for chunk, page in self._pages_by_keys(query, wanted):
             asked = set(chunk)
-            for page in self._pages(query, condition):
-                for record in page:
-                    if record.key in asked:  # the server compares text keys without case
-                        found[record.key] = record
+            for record in page:
+                if record.key in asked:  # the server compares text keys without case
+                    found[record.key] = record
         ordered = [found[k] for k in sorted(found)]
         for start in range(0, len(ordered), size):
             yield ordered[start : start + size]
+
+    def _pages_by_keys(
+        self, query: _Query, keys: list[str]
+    ) -> Iterator[tuple[list[str], list[Record]]]:
+        """Pages of the records with ``keys``, with the keys each page's request asked for.
+
+        Many keys need more than one URL of Dataverse's 32 KB; inside ``$batch`` a URL may
+        take 64 KB and a thousand of them go as one request, so that is how they are sent
+        where the service takes batches.
+        """
+        fixed = len(self.http.api) + len(query.url(None))
+        if self.batches:
+            chunks = list(key_chunks(query.entity, keys, BATCH_URL_BUDGET - fixed))
+            long = bool(chunks) and len(self.http.api + query.url(chunks[0][1])) > URL_BUDGET
+            if len(chunks) > 1 or long:
+                documents = self._batched_gets([query.url(c) for _, c in chunks], query.doing)
+                if documents is not None:
+                    for (chunk, _), document in zip(chunks, documents, strict=True):
+                        for page in self._follow(query, document):
+                            yield chunk, page
+                    return
+        for chunk, condition in key_chunks(query.entity, keys, URL_BUDGET - fixed):
+            for page in self._pages(query, condition):
+                yield chunk, page
+
+    def _batched_gets(self, urls: list[str], doing: str) -> list[Any] | None:
+        """The JSON documents of GET ``urls`` sent in ``$batch``es; None if the service
+        takes no batches (then it is not asked again)."""
+        documents: list[Any] = []
+        prefer = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
+        for start in range(0, len(urls), MAX_PARTS):
+            parts = [Part("GET", url, headers=prefer) for url in urls[start : start + MAX_PARTS]]
+            content_type, content = encode(parts, self.http.api)
+            response = self.http.send(
+                "POST",
+                "$batch",
+                content=content,
+                headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
+                idempotent=True,
+            )
+            if response.status_code in (401, 403):
+                raise self.failure(response, doing)
+            try:
+                answers = decode(response.headers.get("Content-Type", ""), response.content)
+            except ValueError:
+                answers = []
+            if response.status_code != 200 or len(answers) != len(parts):
+                self.batches = False
+                return None
+            for answer in answers:
+                if answer.status >= 400:
+                    error = answer_error(answer)
+                    raise FatalConnectorError(f"system '{self.name}': {doing} failed: {error}")
+                documents.append(loads(answer.body))
+        return documents
+
+    def _follow(self, query: _Query, document: Any) -> Iterator[list[Record]]:
+        """The records of one answer, and of the pages its next links lead to."""
+        headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
+        while document is not None:
+            rows = document.get("value") or []
+            records = [r for r in (query.record(row) for row in rows) if r is not None]
+            if records:
+                yield records
+            link = document.get("@odata.nextLink")
+            document = self.http.get(link, query.doing, headers=headers) if link else None
 
     def _query(
         self,
@@ -258,14 +323,9 @@ class DataverseConnector:
     def _pages(self, query: _Query, condition: str | None) -> Iterator[list[Record]]:
         """The records of one query, page by page (server-driven paging)."""
         headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
-        url: str | None = query.url(condition)
-        while url is not None:
-            document = self.http.get(url, query.doing, headers=headers)
-            rows = document.get("value") or []
-            records = [r for r in (query.record(row) for row in rows) if r is not None]
-            if records:
-                yield records
-            url = document.get("@odata.nextLink")
+        yield from self._follow(
+            query, self.http.get(query.url(condition), query.doing, headers=headers)
+        )
 
     def remember_etag(
         self, table: str, key: str, etag: str, version: datetime | None, values: dict[str, Any]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from accord.connectors.dataverse.batch import MAX_PARTS, Answer, Part, decode, encode
-from accord.connectors.dataverse.http import ResponseLost, ServiceError, service_error
+from accord.connectors.dataverse.batch import MAX_PARTS, Part, answer_error, decode, encode
+from accord.connectors.dataverse.http import ResponseLost, service_error
 from accord.connectors.dataverse.metadata import Attribute, Entity
 from accord.connectors.dataverse.odata import query_string, record_path
 from accord.connectors.dataverse.values import from_wire, loads, to_wire
@@ -386,7 +386,7 @@ class Writer:
                 self._send_each(chunk, settle)
                 continue
             for (item, _), answer in zip(chunk, answers, strict=True):
-                error = str(_answer_error(answer)) if answer.status >= 400 else ""
+                error = str(answer_error(answer)) if answer.status >= 400 else ""
                 settle(item, answer.status, answer.body, error)
 
     def _key(self, item: _Item) -> str:
@@ -443,16 +443,3 @@ def _runs(items: list[_Item]) -> list[list[_Item]]:
 
 def _holds(values: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
     return all(same(values.get(n), v) for n, v in expected.items() if n in values)
-
-
-def _answer_error(answer: Answer) -> ServiceError:
-    """Dataverse's error of one batch part."""
-    code, message = "", ""
-    try:
-        error = loads(answer.body).get("error") or {}
-        code, message = str(error.get("code") or ""), str(error.get("message") or "")
-    except (ValueError, AttributeError):
-        pass
-    return ServiceError(
-        answer.status, code, " ".join(message.split())[:500] or f"HTTP {answer.status}"
-    )
