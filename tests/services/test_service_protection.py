@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import msal
 import pytest
@@ -141,3 +143,14 @@ def test_seeded_faults_repeat(dv: LocalDataverse, api: httpx.Client):
     dv.faults = None
     assert run() == first
     assert set(first) == {200, 503}
+
+
+def test_concurrent_requests_over_the_cap_are_refused_at_once(dv: LocalDataverse, api):
+    dv.budget = Budget(requests=1000, window=60, concurrent=1)
+    dv.faults = FaultConfig(latency_ms=1500)  # holds each admitted request open meanwhile
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(lambda _: api.get("WhoAmI"), range(4)))
+    refused = [r for r in responses if r.status_code == 429]
+    assert any(r.status_code == 200 for r in responses)
+    assert refused, [r.status_code for r in responses]
+    assert refused[0].json()["error"]["code"] == "0x80072326"

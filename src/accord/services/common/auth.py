@@ -10,13 +10,14 @@ codes, so a client's handling of a wrong secret or tenant is exercised too. msal
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -122,6 +123,15 @@ class TokenIssuer:
                 70003,
                 f"The app requested an unsupported grant type '{grant}'.",
             )
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):  # client_secret_basic, as Entra also accepts
+            try:
+                pair = base64.b64decode(basic[6:]).decode()
+            except (ValueError, UnicodeDecodeError):
+                pair = ""
+            user, _, password = pair.partition(":")
+            form.setdefault("client_id", unquote(user))
+            form.setdefault("client_secret", unquote(password))
         client_id = str(form.get("client_id", ""))
         if client_id != creds.client_id:
             return _aad_error(

@@ -31,6 +31,7 @@ from accord.services.dataverse.store import Store
 
 __all__ = ["Records", "etag", "format_datetime", "parse_guid"]
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<id>[0-9a-fA-F-]{36})\)$")
 
 
@@ -44,6 +45,8 @@ def format_datetime(seconds: int | float) -> str:
 
 def parse_guid(text: str) -> str | None:
     """A GUID in Dataverse's lower-case form, or None if ``text`` is not one."""
+    if _GUID.fullmatch(text):  # the common form, without building a UUID
+        return text.lower()
     try:
         return str(uuid.UUID(text.strip("{}")))
     except ValueError:
@@ -76,7 +79,12 @@ class Records:
         if not isinstance(body, Mapping):
             raise _payload_error(table, "The request body must be a JSON object.")
         result: dict[str, Any] = {}
+        attributes = table.attributes
         for key, value in body.items():
+            attribute = attributes.get(key)
+            if attribute is not None and not attribute.is_lookup and not attribute.read_only:
+                result[key] = self._convert(table, attribute, value)  # the common case first
+                continue
             if key.startswith("@odata."):
                 if key == "@odata.type" and value not in (table.type_name, f"#{table.type_name}"):
                     raise _payload_error(
@@ -90,7 +98,6 @@ class Records:
                 continue
             if "@" in key:
                 continue  # other instance annotations (FormattedValue, ...) are ignored
-            attribute = table.attributes.get(key)
             if attribute is None or attribute.is_lookup:
                 raise _payload_error(
                     table,
@@ -98,9 +105,7 @@ class Records:
                     f"to only use property names that are defined by the type or mark the type "
                     f"as open type.",
                 )
-            if attribute.read_only:
-                continue  # Dataverse ignores system columns in a payload
-            result[key] = self._convert(table, attribute, value)
+            # what remains is a read-only system column: Dataverse ignores it in a payload
         return result
 
     def _convert(self, table: Table, attribute: Attribute, value: Any) -> Any:
@@ -139,7 +144,7 @@ class Records:
         if kind in INTEGER_TYPES:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise wrong()
-            if kind in OPTION_TYPES and value not in attribute.option_values():
+            if kind in OPTION_TYPES and value not in attribute.option_values:
                 allowed = ",".join(str(o.value) for o in attribute.options)
                 raise DataverseError(
                     400,

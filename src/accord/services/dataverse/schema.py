@@ -20,6 +20,7 @@ EntityName column ``<name>type`` that records the target, as Dataverse's does.
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 import uuid
@@ -87,19 +88,20 @@ class Attribute:
     read_only: bool = False
     default: int | bool | None = None
 
-    @property
+    @functools.cached_property
     def edm_type(self) -> str:
         return EDM_TYPES[self.type]
 
-    @property
+    @functools.cached_property
     def is_lookup(self) -> bool:
         return self.type in LOOKUP_TYPES
 
-    @property
+    @functools.cached_property
     def web_name(self) -> str:
         """The property name in the Web API: ``_x_value`` for a lookup."""
         return f"_{self.name}_value" if self.is_lookup else self.name
 
+    @functools.cached_property
     def option_values(self) -> frozenset[int]:
         return frozenset(o.value for o in self.options)
 

@@ -157,10 +157,14 @@ class Store:
                 f'INSERT INTO "{table.logical_name}" ({names}) VALUES ({marks})',
                 [tuple(row.get(c) for c in columns) for row in rows],
             )
-            self._conn.executemany(
-                "DELETE FROM _tombstones WHERE entity = ? AND id = ?",
-                [(table.logical_name, row[table.primary_id]) for row in rows],
-            )
+            tombstones = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM _tombstones WHERE entity = ?)", (table.logical_name,)
+            ).fetchone()[0]
+            if tombstones:
+                self._conn.executemany(
+                    "DELETE FROM _tombstones WHERE entity = ? AND id = ?",
+                    [(table.logical_name, row[table.primary_id]) for row in rows],
+                )
 
     def update(self, table: Table, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Set the given columns of rows by id (each row its own set of columns)."""

@@ -1,0 +1,109 @@
+"""Tables from a schema file, and the checks a schema file gets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accord.services.dataverse import LocalDataverse, load_schema
+from accord.services.dataverse.schema import SchemaError
+
+SCHEMA = """
+[tables.cr_project]
+entity_set = "cr_projects"
+primary_name = "cr_name"
+change_tracking = false
+
+[tables.cr_project.columns]
+cr_name = { type = "String", max_length = 20 }
+cr_budget = { type = "Money" }
+cr_phase = { type = "Picklist", options = { 1 = "Plan", 2 = "Build" }, default = 1 }
+cr_done = { type = "Boolean" }
+cr_due = { type = "DateTime" }
+cr_parent = { type = "Lookup", targets = ["cr_project"] }
+"""
+
+
+@pytest.fixture(scope="module")
+def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDataverse]:
+    folder = tmp_path_factory.mktemp("custom")
+    (folder / "schema.toml").write_text(SCHEMA)
+    with LocalDataverse.start(data_dir=folder, schema=folder / "schema.toml") as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def client(custom: LocalDataverse) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=custom.api_url,
+        verify=custom.ssl_context(),
+        headers={"Authorization": f"Bearer {custom.token}"},
+    ) as c:
+        yield c
+
+
+def test_a_schema_file_defines_the_tables(client: httpx.Client):
+    definition = client.get(
+        "EntityDefinitions(LogicalName='cr_project')",
+        params={"$select": "EntitySetName,PrimaryNameAttribute,ChangeTrackingEnabled"},
+    ).json()
+    assert definition["EntitySetName"] == "cr_projects"
+    assert definition["ChangeTrackingEnabled"] is False
+    assert client.get("accounts").status_code == 404  # only the schema's tables
+    parent = client.post(
+        "cr_projects",
+        json={"cr_name": "Root", "cr_due": "2025-05-01T12:30:45.900+02:00", "cr_done": True},
+        headers={"Prefer": "return=representation"},
+    ).json()
+    assert parent["cr_due"] == "2025-05-01T10:30:45Z"  # UTC, whole seconds
+    assert parent["cr_phase"] == 1 and parent["cr_done"] is True
+    child = client.post(
+        "cr_projects",
+        json={"cr_name": "Leaf", "cr_parent@odata.bind": f"/cr_projects({parent['cr_projectid']})"},
+    )
+    assert child.status_code == 204
+    rows = client.get(
+        "cr_projects",
+        params={"$filter": f"_cr_parent_value eq {parent['cr_projectid']}", "$select": "cr_name"},
+    ).json()["value"]
+    assert [r["cr_name"] for r in rows] == ["Leaf"]
+    # change tracking off: the preference is not applied and no delta link comes back
+    tracked = client.get("cr_projects", headers={"Prefer": "odata.track-changes"})
+    assert "@odata.deltaLink" not in tracked.json()
+    assert "Preference-Applied" not in tracked.headers
+
+
+def test_schema_errors_name_table_and_column(tmp_path: Path):
+    with pytest.raises(SchemaError, match=r"thing\.size has type 'Huge'"):
+        load_schema({"tables": {"thing": {"columns": {"size": {"type": "Huge"}}}}})
+    with pytest.raises(SchemaError, match="looks up nowhere"):
+        load_schema(
+            {"tables": {"a": {"columns": {"b": {"type": "Lookup", "targets": ["nowhere"]}}}}}
+        )
+    with pytest.raises(SchemaError, match="without options"):
+        load_schema({"tables": {"a": {"columns": {"b": {"type": "Picklist"}}}}})
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps({"tables": {"a": {"columns": {"b": {"type": "String"}}}}}))
+    assert load_schema(path).tables["a"].entity_set == "as"
+    (tmp_path / "broken.toml").write_text("[tables")
+    with pytest.raises(SchemaError, match="cannot read the schema file"):
+        load_schema(tmp_path / "broken.toml")
+
+
+def test_token_endpoint_accepts_client_secret_basic(custom: LocalDataverse):
+    pair = base64.b64encode(f"{custom.client_id}:{custom.client_secret}".encode()).decode()
+    with httpx.Client(verify=custom.ssl_context()) as c:
+        response = c.post(
+            f"{custom.authority}/oauth2/v2.0/token",
+            data={"grant_type": "client_credentials", "scope": f"{custom.url}/.default"},
+            headers={"Authorization": f"Basic {pair}"},
+        )
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        who = c.get(f"{custom.api_url}WhoAmI", headers={"Authorization": f"Bearer {token}"})
+        assert who.status_code == 200
