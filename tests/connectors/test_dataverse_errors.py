@@ -212,3 +212,29 @@ def test_a_create_dropped_before_it_was_handled_is_sent_again(
 
 def _own(prefix: str) -> Filter:
     return parse_filter(f"startswith(accountnumber, '{prefix}')")
+
+
+def test_a_lost_create_with_lookups_is_recognised_when_read_back(
+    dv: LocalDataverse, crm: DataverseConnector
+) -> None:
+    [account] = insert_accounts(crm, tag(), [{"name": "parent"}])
+    crm.describe("contact")
+    contacts = new_uuids(2)
+    changes = [
+        Change(
+            ChangeKind.INSERT,
+            key,
+            {
+                "lastname": "child",
+                "parentcustomerid": account.upper(),
+                "parentcustomeridtype": "account",
+            },
+        )
+        for key in contacts
+    ]
+    dv.faults = FaultConfig(drop_after_rate=0.5, seed=seed_for([True] + [False] * 8))
+    results = crm.write("contact", changes)
+    dv.faults = None
+    assert all(r.ok for r in results), [r.error for r in results]
+    found = read_all(crm, "contact", keys=contacts, fields=["parentcustomerid"])
+    assert [r.values["parentcustomerid"] for r in found] == [account, account]

@@ -221,7 +221,7 @@ class Writer:
                 (
                     n
                     for n, v in item.change.values.items()
-                    if n in record.values and not same(v, record.values[n])
+                    if n in record.values and not same(self._as_read(n, v), record.values[n])
                 ),
                 None,
             )
@@ -234,6 +234,13 @@ class Writer:
                     f"({other}) after a create whose answer was lost ({why}); left as it is",
                 )
         self._create(again, lost=lost)
+
+    def _as_read(self, name: str, value: Any) -> Any:
+        """A value written as it reads back: a lookup's ``table:id`` as the id, lower-case."""
+        attribute = self.entity.attributes.get(name)
+        if attribute is not None and attribute.is_lookup and isinstance(value, str):
+            return value.rpartition(":")[2].lower()
+        return value
 
     # -- updates --------------------------------------------------------------------------
     def _update_many(self, items: list[_Item]) -> None:
