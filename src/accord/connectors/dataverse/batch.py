@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from accord.connectors.dataverse.http import ServiceError
+from accord.connectors.dataverse.http import DataverseHttp, ServiceError
 from accord.connectors.dataverse.values import dumps, loads
 
 MAX_PARTS = 1000
@@ -118,3 +118,25 @@ def answer_error(answer: Answer) -> ServiceError:
         pass
     message = " ".join(message.split())[:500] or f"HTTP {answer.status}"
     return ServiceError(answer.status, code, message)
+
+
+def send(http: DataverseHttp, parts: Sequence[Part], doing: str) -> list[Answer] | None:
+    """One ``$batch`` (at most :data:`MAX_PARTS` parts) with continue-on-error: each part's
+    answer, or None when the service did not understand the batch."""
+    content_type, content = encode(parts, http.api)
+    response = http.send(
+        "POST",
+        "$batch",
+        content=content,
+        headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
+        idempotent=True,
+    )
+    if response.status_code in (401, 403):
+        raise http.failure(response, doing)
+    if response.status_code != 200:
+        return None
+    try:
+        answers = decode(response.headers.get("Content-Type", ""), response.content)
+    except ValueError:
+        return None
+    return answers if len(answers) == len(parts) else None

@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from accord.connectors.base import Capabilities
+from accord.connectors.dataverse import batch
 from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
-from accord.connectors.dataverse.batch import MAX_PARTS, Part, answer_error, decode, encode
+from accord.connectors.dataverse.batch import MAX_PARTS, Part
 from accord.connectors.dataverse.http import DataverseHttp
 from accord.connectors.dataverse.metadata import Attribute, Entity, closest, parse_entity
 from accord.connectors.dataverse.odata import (
@@ -25,11 +26,11 @@ from accord.connectors.dataverse.odata import (
     ServerFilter,
     key_chunks,
     modified_condition,
-    query_string,
     server_filter,
     starts_with,
 )
-from accord.connectors.dataverse.values import Unconvertible, from_wire, loads
+from accord.connectors.dataverse.reads import Query, rebatch
+from accord.connectors.dataverse.values import loads
 from accord.connectors.options import option_problem
 from accord.errors import ConfigError, FatalConnectorError
 from accord.model import Change, FieldInfo, Record, TableSchema, TableSettings, WriteResult
@@ -210,7 +211,7 @@ class DataverseConnector:
         query = self._query(table, filter, modified_after, fields)
         size = max(1, batch_size)
         if keys is None:
-            yield from _rebatch(self._pages(query, None), size)
+            yield from rebatch(self._pages(query, None), size)
             return
         entity = query.entity
         wanted = list(dict.fromkeys(k.lower() if entity.guid_keys else k for k in keys))
@@ -225,7 +226,7 @@ class DataverseConnector:
             yield ordered[start : start + size]
 
     def _pages_by_keys(
-        self, query: _Query, keys: list[str]
+        self, query: Query, keys: list[str]
     ) -> Iterator[tuple[list[str], list[Record]]]:
         """Pages of the records with ``keys``, with the keys each page's request asked for.
 
@@ -255,31 +256,18 @@ class DataverseConnector:
         prefer = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
         for start in range(0, len(urls), MAX_PARTS):
             parts = [Part("GET", url, headers=prefer) for url in urls[start : start + MAX_PARTS]]
-            content_type, content = encode(parts, self.http.api)
-            response = self.http.send(
-                "POST",
-                "$batch",
-                content=content,
-                headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
-                idempotent=True,
-            )
-            if response.status_code in (401, 403):
-                raise self.failure(response, doing)
-            try:
-                answers = decode(response.headers.get("Content-Type", ""), response.content)
-            except ValueError:
-                answers = []
-            if response.status_code != 200 or len(answers) != len(parts):
+            answers = batch.send(self.http, parts, doing)
+            if answers is None:
                 self.batches = False
                 return None
             for answer in answers:
                 if answer.status >= 400:
-                    error = answer_error(answer)
+                    error = batch.answer_error(answer)
                     raise FatalConnectorError(f"system '{self.name}': {doing} failed: {error}")
                 documents.append(loads(answer.body))
         return documents
 
-    def _follow(self, query: _Query, document: Any) -> Iterator[list[Record]]:
+    def _follow(self, query: Query, document: Any) -> Iterator[list[Record]]:
         """The records of one answer, and of the pages its next links lead to."""
         headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
         while document is not None:
@@ -296,7 +284,7 @@ class DataverseConnector:
         filter: Filter | None,
         modified_after: datetime | None,
         fields: Sequence[str] | None,
-    ) -> _Query:
+    ) -> Query:
         entity = self.entity(table)
         schema = self.describe(table)
         names = list(schema.fields) if fields is None else list(dict.fromkeys(fields))
@@ -318,9 +306,9 @@ class DataverseConnector:
         if modified_after is not None and schema.modified is not None:
             conditions.append(modified_condition(schema.modified, modified_after))
             order = [schema.modified, schema.key]
-        return _Query(self, entity, schema, names, hidden, conditions, order, check)
+        return Query(self, entity, schema, names, hidden, conditions, order, check)
 
-    def _pages(self, query: _Query, condition: str | None) -> Iterator[list[Record]]:
+    def _pages(self, query: Query, condition: str | None) -> Iterator[list[Record]]:
         """The records of one query, page by page (server-driven paging)."""
         headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
         yield from self._follow(
@@ -367,78 +355,3 @@ class DataverseConnector:
         if not changes:
             return []
         return Writer(self, table).write(changes)
-
-
-class _Query:
-    """One read's ``$select``/``$filter``/``$orderby`` and how its rows become records."""
-
-    def __init__(
-        self,
-        connector: DataverseConnector,
-        entity: Entity,
-        schema: TableSchema,
-        names: list[str],
-        hidden: list[str],
-        conditions: list[str],
-        order: list[str],
-        check: Filter | None,
-    ) -> None:
-        self.connector = connector
-        self.entity = entity
-        self.schema = schema
-        self.names = names
-        self.hidden = hidden
-        self.conditions = conditions
-        self.order = order
-        self.check = check
-        self.attributes = [entity.attributes[n] for n in [*names, *hidden]]
-        self.doing = f"reading table '{entity.logical}'"
-
-    def url(self, condition: str | None) -> str:
-        conditions = [*self.conditions, *([condition] if condition else [])]
-        selected = dict.fromkeys(a.wire_name for a in self.attributes)
-        options = {"$select": ",".join(selected)}
-        if conditions:
-            options["$filter"] = (
-                conditions[0]
-                if len(conditions) == 1
-                else " and ".join(f"({c})" for c in conditions)
-            )
-        wire = {a.name: a.wire_name for a in self.attributes}
-        options["$orderby"] = ",".join(f"{wire[n]} asc" for n in self.order)
-        return f"{self.entity.entity_set}?{query_string(options)}"
-
-    def record(self, row: Mapping[str, Any]) -> Record | None:
-        values: dict[str, Any] = {}
-        errors: list[str] = []
-        for attribute in self.attributes:
-            try:
-                raw = row.get(attribute.wire_name)
-                if attribute.annotation is not None and raw is not None:
-                    raw = row.get(attribute.annotation)
-                values[attribute.name] = from_wire(raw, attribute)
-            except Unconvertible as exc:
-                values[attribute.name] = None
-                errors.append(str(exc))
-        if self.check is not None and not self.check.matches(values):
-            return None
-        for name in self.hidden:
-            del values[name]
-        key = str(values[self.schema.key])
-        version = values.get(self.schema.modified) if self.schema.modified else None
-        etag = row.get("@odata.etag")
-        if isinstance(etag, str):
-            self.connector.remember_etag(self.entity.logical, key, etag, version, values)
-        return Record(key, values, version, "; ".join(errors))
-
-
-def _rebatch(pages: Iterator[list[Record]], size: int) -> Iterator[list[Record]]:
-    """Pages as batches of at most ``size`` records (a page may be larger or smaller)."""
-    pending: list[Record] = []
-    for page in pages:
-        pending.extend(page)
-        while len(pending) >= size:
-            yield pending[:size]
-            pending = pending[size:]
-    if pending:
-        yield pending

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from accord.connectors.dataverse.batch import MAX_PARTS, Part, answer_error, decode, encode
+from accord.connectors.dataverse import batch as odata_batch
+from accord.connectors.dataverse.batch import MAX_PARTS, Part
 from accord.connectors.dataverse.http import ResponseLost, service_error
 from accord.connectors.dataverse.metadata import Attribute, Entity
 from accord.connectors.dataverse.odata import query_string, record_path
@@ -372,28 +373,15 @@ class Writer:
             return
         for start in range(0, len(parts), MAX_PARTS):
             chunk = parts[start : start + MAX_PARTS]
-            content_type, content = encode([p for _, p in chunk], self.http.api)
-            response = self.http.send(
-                "POST",
-                "$batch",
-                content=content,
-                headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
-                idempotent=True,
+            answers = odata_batch.send(
+                self.http, [p for _, p in chunk], f"writing table '{self.table}'"
             )
-            answers = None
-            if response.status_code == 200:
-                try:
-                    answers = decode(response.headers.get("Content-Type", ""), response.content)
-                except ValueError:
-                    answers = None
-            if answers is None or len(answers) != len(chunk):
-                if response.status_code in (401, 403):
-                    raise self.connector.failure(response, f"writing table '{self.table}'")
+            if answers is None:
                 self.connector.batches = False  # not understood: one request each from now on
                 self._send_each(chunk, settle)
                 continue
             for (item, _), answer in zip(chunk, answers, strict=True):
-                error = str(answer_error(answer)) if answer.status >= 400 else ""
+                error = str(odata_batch.answer_error(answer)) if answer.status >= 400 else ""
                 settle(item, answer.status, answer.body, error)
 
     def _key(self, item: _Item) -> str:
