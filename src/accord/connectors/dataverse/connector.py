@@ -113,8 +113,8 @@ class DataverseConnector:
         self.batches = True
         """Whether the service takes ``$batch`` (cleared at the first it does not understand)."""
         self._schemas: dict[str, TableSchema] = {}
-        self.etags: OrderedDict[tuple[str, str], tuple[str, datetime | None, dict[str, Any]]]
-        self.etags = OrderedDict()
+        self.etags: OrderedDict[tuple[str, str], tuple[str, datetime | None]] = OrderedDict()
+        """(table, key) → (ETag, version) of the rows read last, for conditional updates."""
 
     @property
     def waited(self) -> float:
@@ -315,11 +315,9 @@ class DataverseConnector:
             query, self.http.get(query.url(condition), query.doing, headers=headers)
         )
 
-    def remember_etag(
-        self, table: str, key: str, etag: str, version: datetime | None, values: dict[str, Any]
-    ) -> None:
+    def remember_etag(self, table: str, key: str, etag: str, version: datetime | None) -> None:
         entry = (table, key)
-        self.etags[entry] = (etag, version, values)
+        self.etags[entry] = (etag, version)
         self.etags.move_to_end(entry)
         while len(self.etags) > ETAGS_KEPT:
             self.etags.popitem(last=False)

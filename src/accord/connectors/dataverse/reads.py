@@ -80,7 +80,7 @@ class Query:
         version = values.get(self.schema.modified) if self.schema.modified else None
         etag = row.get("@odata.etag")
         if isinstance(etag, str):
-            self.connector.remember_etag(self.entity.logical, key, etag, version, values)
+            self.connector.remember_etag(self.entity.logical, key, etag, version)
         return Record(key, values, version, "; ".join(errors))
 
 

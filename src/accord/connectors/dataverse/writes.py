@@ -290,12 +290,10 @@ class Writer:
         for item in items:
             expected = item.change.expected
             assert expected is not None
+            # the ETag read with the version the engine read: If-Match then fails on any
+            # edit made since, values included (ETags change with every write)
             known = self.connector.etags.get((self.table, self._key(item)))
-            if (
-                known is not None
-                and known[1] == expected.version
-                and _holds(known[2], expected.values)
-            ):
+            if known is not None and known[1] == expected.version:
                 etags[item.position] = known[0]
             else:
                 unknown.append(item)
@@ -342,7 +340,7 @@ class Writer:
             version = from_wire(row.get(modified), self.entity.attributes[modified])
             etag = row.get("@odata.etag")
             if isinstance(etag, str):
-                self.connector.remember_etag(self.table, self._key(item), etag, version, {})
+                self.connector.remember_etag(self.table, self._key(item), etag, version)
             self.results[item.position] = WriteResult(item.change.key, True, version)
         else:
             self._succeeded(item)
