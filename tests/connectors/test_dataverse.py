@@ -149,6 +149,10 @@ FILTER_NAMES = ("O'Brien", "50% off", "500 off", "a_b", "axb", "ABC", "abc", Non
         ("name eq 'abc'", ["abc"]),
         ("name eq 'ABC'", ["ABC"]),
         ("name in ('abc', 'x')", ["abc"]),
+        (
+            "name in ('abc', 'O''Brien', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i')",
+            ["abc", "O'Brien"],
+        ),
         ("name eq 'O''Brien'", ["O'Brien"]),
         ("contains(name, '%')", ["50% off"]),
         ("startswith(name, 'a_')", ["a_b"]),

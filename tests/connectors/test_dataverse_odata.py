@@ -117,6 +117,12 @@ def test_metadata_names_kinds_and_lookups() -> None:
         ("not (lastname eq 'x')", None, False),
         ("numberofchildren gt 2 or lastname ne 'x'", None, False),
         ("numberofchildren in (1, 2)", "(numberofchildren eq 1 or numberofchildren eq 2)", True),
+        (
+            "numberofchildren in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)",
+            "Microsoft.Dynamics.CRM.In(PropertyName='numberofchildren',"
+            "PropertyValues=['1','2','3','4','5','6','7','8','9','10','11'])",
+            True,
+        ),
         (f"parentcustomerid eq {GUID.upper()}", f"_parentcustomerid_value eq {GUID}", True),
         (f"parentcustomerid eq '{GUID}'", f"_parentcustomerid_value eq {GUID}", True),
         (

@@ -36,6 +36,11 @@ from accord.filters.render import render_literal
 URL_BUDGET = 24_000
 """Characters a query URL may take (Dataverse accepts 32 KB outside ``$batch``)."""
 
+LONG_IN = 10
+"""An ``in`` list longer than this is sent as ``Microsoft.Dynamics.CRM.In``."""
+_IN_GROUPS = frozenset({"text", "guid", "integer", "decimal"})
+"""Kinds whose values ``Microsoft.Dynamics.CRM.In`` takes as strings."""
+
 _DESCRIPTIONS = {
     "text": "text",
     "guid": "GUIDs",
@@ -86,8 +91,17 @@ class _Renderer:
             return self._comparison(node)
         if isinstance(node, In):
             attribute = self._attribute(node.field)
-            terms = [f"{attribute.wire_name} eq {self._literal(attribute, v)}" for v in node.values]
-            text = terms[0] if len(terms) == 1 else "(" + " or ".join(terms) + ")"
+            literals = [self._literal(attribute, v) for v in node.values]
+            if len(literals) > LONG_IN and _group(attribute) in _IN_GROUPS:
+                # one function call rather than an 'or' chain the server nests deeply
+                quoted = ",".join(lit if lit.startswith("'") else f"'{lit}'" for lit in literals)
+                text = (
+                    f"Microsoft.Dynamics.CRM.In(PropertyName='{attribute.name}',"
+                    f"PropertyValues=[{quoted}])"
+                )
+            else:
+                terms = [f"{attribute.wire_name} eq {literal}" for literal in literals]
+                text = terms[0] if len(terms) == 1 else "(" + " or ".join(terms) + ")"
             return text, not _case_blind(attribute)
         if isinstance(node, Call):
             attribute = self._attribute(node.field)
