@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import secrets
 import ssl
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -50,13 +51,14 @@ class LocalDataverse:
         budget: Budget | None,
         credentials: Credentials | None,
         token_lifetime: int,
+        clock: Callable[[], float] | None,
     ) -> None:
         self.schema = schema
         self.data_dir = data_dir
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(schema, data_dir / "dataverse.db" if data_dir else None)
-        self.records = Records(schema, self.store)
+        self.records = Records(schema, self.store, clock or time.time)
         self.faults = faults
         self.limiter = RequestLimiter(budget) if budget else None
         self._tls_files = make_tls_files((data_dir or _temp_dir()) / "tls") if tls else None
@@ -94,12 +96,14 @@ class LocalDataverse:
         *,
         credentials: Credentials | None = None,
         token_lifetime: int = 3599,
+        clock: Callable[[], float] | None = None,
     ) -> LocalDataverse:
         """Start serving (port 0: a free port); use as a context manager or call ``stop()``.
 
         ``data_dir`` holds the SQLite database and the TLS files (None: in memory and a
         temporary folder). ``schema`` is a :class:`Schema`, a schema file or mapping, or
-        None for the demo's CRM tables.
+        None for the demo's CRM tables. ``clock`` (seconds since the epoch) stamps
+        ``createdon``/``modifiedon``: a test can hold it still to write within one second.
         """
         loaded = schema if isinstance(schema, Schema) else load_schema(schema)
         service = cls(
@@ -111,6 +115,7 @@ class LocalDataverse:
             budget=budget,
             credentials=credentials,
             token_lifetime=token_lifetime,
+            clock=clock,
         )
         service._server.start()
         return service
