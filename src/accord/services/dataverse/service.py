@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -173,6 +174,45 @@ class LocalDataverse:
         with self.store.lock:
             return [r[table.primary_id] for r in self.records.create_many(table, rows)]
 
+    def insert_rows(
+        self, logical_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> int:
+        """Insert trusted rows in stored form, fastest of all: for demo data and benchmarks.
+
+        ``columns`` are attribute names (a lookup by its own name with a GUID value, and
+        ``<name>type`` for a polymorphic one); values are stored as given, except datetimes
+        (``datetime`` or ISO text) and booleans. No validation, no lookup checks: the rows are
+        trusted. Columns not given get their defaults; ``createdon``/``modifiedon`` default to
+        now. Returns the number of rows inserted.
+        """
+        table = self.schema.tables[logical_name]
+        unknown = [c for c in columns if c not in table.attributes]
+        if unknown:
+            raise ValueError(f"{logical_name} has no column {', '.join(unknown)}")
+        kinds = [table.attributes[c].type for c in columns]
+        now = int(self.records.clock())
+        base = {name: None for name in table.attributes}
+        for attribute in table.attributes.values():
+            if attribute.default is not None:
+                base[attribute.name] = int(attribute.default)
+        stored: list[dict[str, Any]] = []
+        for row in rows:
+            record = dict(base, createdon=now, modifiedon=now)
+            for name, kind, value in zip(columns, kinds, row, strict=True):
+                if value is not None and kind == "DateTime":
+                    value = _epoch(value)
+                elif value is not None and kind == "Boolean":
+                    value = int(bool(value))
+                record[name] = value
+            if not record.get(table.primary_id):
+                record[table.primary_id] = str(uuid.uuid4())
+            stored.append(record)
+        with self.store.transaction():
+            for record, version in zip(stored, self.store.next_versions(len(stored)), strict=True):
+                record["versionnumber"] = version
+            self.store.insert(table, stored)
+        return len(stored)
+
     def count(self, logical_name: str) -> int:
         table = self.schema.tables[logical_name]
         return int(self.store.scalar(f'SELECT COUNT(*) FROM "{table.logical_name}"', ()))
@@ -195,6 +235,17 @@ class LocalDataverse:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _epoch(value: Any) -> int:
+    """Whole epoch seconds of a datetime (naive = UTC) or ISO text (``T`` or space)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return int(value.timestamp())
+    return int(value)
 
 
 def _saved_credentials(path: Path) -> tuple[Credentials, str]:
