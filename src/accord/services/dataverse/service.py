@@ -191,13 +191,13 @@ class LocalDataverse:
             raise ValueError(f"{logical_name} has no column {', '.join(unknown)}")
         kinds = [table.attributes[c].type for c in columns]
         now = int(self.records.clock())
-        base = {name: None for name in table.attributes}
+        base: dict[str, Any] = dict.fromkeys(table.attributes)
         for attribute in table.attributes.values():
             if attribute.default is not None:
                 base[attribute.name] = int(attribute.default)
         stored: list[dict[str, Any]] = []
         for row in rows:
-            record = dict(base, createdon=now, modifiedon=now)
+            record: dict[str, Any] = {**base, "createdon": now, "modifiedon": now}
             for name, kind, value in zip(columns, kinds, row, strict=True):
                 if value is not None and kind == "DateTime":
                     value = _epoch(value)
