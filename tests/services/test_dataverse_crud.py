@@ -265,3 +265,20 @@ def test_a_held_clock_stamps_writes_within_one_second(tmp_path):
             ).json()["value"]
     assert {r["modifiedon"] for r in rows} == {"2023-11-14T22:13:20Z"}
     assert len({r["versionnumber"] for r in rows}) == 2
+
+
+def test_a_missing_privilege_is_403_naming_it(api: httpx.Client, dv: LocalDataverse):
+    dv.deny("product", "create")
+    try:
+        response = api.post("products", json={"name": "x"})
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "0x80040220"
+        assert "is missing prvCreateProduct privilege" in response.json()["error"]["message"]
+        bulk = api.post(
+            "products/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [{"name": "x"}]}
+        )
+        assert bulk.status_code == 403
+        assert api.get("products?$top=1").status_code == 200  # reading is still allowed
+    finally:
+        dv.allow("product")
+    assert api.post("products", json={"name": "x"}).status_code == 204

@@ -213,6 +213,20 @@ class LocalDataverse:
             self.store.insert(table, stored)
         return len(stored)
 
+    def deny(self, logical_name: str, *privileges: str) -> None:
+        """Take privileges (``read``, ``create``, ``write``, ``delete``) on a table away from
+        every caller, as an application user without them: requests answer 403."""
+        table = self.schema.tables[logical_name]
+        for privilege in privileges:
+            if privilege not in ("read", "create", "write", "delete"):
+                raise ValueError(f"unknown privilege {privilege!r}")
+            self.api.denied.add((table.logical_name, privilege))
+
+    def allow(self, logical_name: str, *privileges: str) -> None:
+        """Give back privileges :meth:`deny` took (all of the table's when none are named)."""
+        for privilege in privileges or ("read", "create", "write", "delete"):
+            self.api.denied.discard((logical_name, privilege))
+
     def count(self, logical_name: str) -> int:
         table = self.schema.tables[logical_name]
         return int(self.store.scalar(f'SELECT COUNT(*) FROM "{table.logical_name}"', ()))
