@@ -225,3 +225,60 @@ def test_payload_errors_name_the_property(api: httpx.Client):
     assert "outside the valid range" in bad_option.json()["error"]["message"]
     wrong_type = api.post("accounts", json={"name": 5})
     assert wrong_type.status_code == 400
+
+
+def test_urls_longer_than_32k_are_refused_but_fit_in_a_batch(api: httpx.Client):
+    known = new_id()
+    api.post("accounts", json={"accountid": known, "name": "Found by a long filter"})
+    # about 34,000 characters in the URL, 1,200 (60,000) in the batch
+    ids = " or ".join(f"accountid eq {new_id()}" for _ in range(700))
+    response = api.get("accounts", params={"$select": "name", "$filter": ids})
+    assert response.status_code == 414
+    assert "32,768" in response.json()["error"]["message"]
+    long_ids = " or ".join(
+        [*(f"accountid eq {new_id()}" for _ in range(1199)), f"accountid eq {known}"]
+    )
+    assert 32 * 1024 < len(long_ids) < 64 * 1024
+    boundary = "batch_long"
+    body = (
+        f"--{boundary}\r\nContent-Type: application/http\r\n"
+        "Content-Transfer-Encoding: binary\r\n\r\n"
+        f"GET accounts?$select=name&$filter={long_ids} HTTP/1.1\r\n"
+        "Accept: application/json\r\n\r\n\r\n"
+        f"--{boundary}--\r\n"
+    )
+    batched = api.post(
+        "$batch", content=body, headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}
+    )
+    assert batched.status_code == 200
+    assert "HTTP/1.1 200 OK" in batched.text
+    assert "Found by a long filter" in batched.text
+
+
+def test_a_held_clock_stamps_writes_within_one_second(tmp_path):
+    with LocalDataverse.start(data_dir=tmp_path, clock=lambda: 1_700_000_000.7) as held:
+        held.load("account", [{"name": "a"}, {"name": "b"}])
+        with httpx.Client(verify=held.ssl_context()) as client:
+            rows = client.get(
+                f"{held.api_url}accounts?$select=modifiedon,versionnumber",
+                headers={"Authorization": f"Bearer {held.token}"},
+            ).json()["value"]
+    assert {r["modifiedon"] for r in rows} == {"2023-11-14T22:13:20Z"}
+    assert len({r["versionnumber"] for r in rows}) == 2
+
+
+def test_a_missing_privilege_is_403_naming_it(api: httpx.Client, dv: LocalDataverse):
+    dv.deny("product", "create")
+    try:
+        response = api.post("products", json={"name": "x"})
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "0x80040220"
+        assert "is missing prvCreateProduct privilege" in response.json()["error"]["message"]
+        bulk = api.post(
+            "products/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": [{"name": "x"}]}
+        )
+        assert bulk.status_code == 403
+        assert api.get("products?$top=1").status_code == 200  # reading is still allowed
+    finally:
+        dv.allow("product")
+    assert api.post("products", json={"name": "x"}).status_code == 204

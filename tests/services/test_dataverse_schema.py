@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -107,3 +109,29 @@ def test_token_endpoint_accepts_client_secret_basic(custom: LocalDataverse):
         token = response.json()["access_token"]
         who = c.get(f"{custom.api_url}WhoAmI", headers={"Authorization": f"Bearer {token}"})
         assert who.status_code == 200
+
+
+def test_insert_rows_loads_the_demo_crm_as_generated(tmp_path: Path):
+    """The demo's generated CRM rows (its SQLite column order) load as they are."""
+    from accord.demo import build_demo
+    from accord.demo.schema import CRM_METADATA
+
+    build_demo(tmp_path / "demo", records=20, seed=1)
+    crm = sqlite3.connect(tmp_path / "demo" / "crm.db")
+    with LocalDataverse.start() as service, closing(crm):
+        for name, table in CRM_METADATA.tables.items():
+            columns = list(table.columns.keys())
+            rows = crm.execute(f"SELECT {', '.join(columns)} FROM {name}").fetchall()
+            assert service.insert_rows(name, columns, rows) == len(rows)
+            assert service.count(name) == len(rows)
+        with httpx.Client(verify=service.ssl_context()) as client:
+            contacts = client.get(
+                f"{service.api_url}contacts",
+                params={
+                    "$select": "_parentcustomerid_value,modifiedon",
+                    "$top": "1",
+                    "$filter": "_parentcustomerid_value ne null",
+                },
+                headers={"Authorization": f"Bearer {service.token}"},
+            ).json()["value"]
+        assert contacts and contacts[0]["modifiedon"].endswith("Z")

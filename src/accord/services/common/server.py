@@ -23,6 +23,8 @@ __all__ = ["BackgroundServer"]
 
 START_TIMEOUT = 20.0
 """Seconds to wait for uvicorn to start serving before giving up."""
+MAX_HEAD = 256 * 1024
+"""Largest request line plus headers uvicorn reads; services enforce their own URL limits."""
 GRACE = 0.5
 """Seconds requests in flight get to finish when the server stops."""
 
@@ -54,6 +56,9 @@ class BackgroundServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
+            # NOTE: h11's default (16 KB) would refuse a long URL before the app can answer
+            # with the service's own limit and error.
+            h11_max_incomplete_event_size=MAX_HEAD,
             ssl_certfile=str(tls.cert_file) if tls else None,
             ssl_keyfile=str(tls.key_file) if tls else None,
         )

@@ -70,6 +70,22 @@ class DataverseApi:
         self.organization_id = organization_id
         self.user_id = user_id
         self.batch_handler: Any = None  # set by the batch module (avoids an import cycle)
+        self.denied: set[tuple[str, str]] = set()
+        """(table, privilege) pairs the caller lacks: ``read``, ``create``, ``write``,
+        ``delete``; a request that needs one answers 403 as Dataverse does."""
+
+    def require(self, table: Table, privilege: str) -> None:
+        if (table.logical_name, privilege) not in self.denied:
+            return
+        name = f"prv{privilege.capitalize()}{table.logical_name.capitalize()}"
+        privilege_id = uuid.uuid5(uuid.NAMESPACE_OID, name)
+        raise DataverseError(
+            403,
+            codes.PRIVILEGE,
+            f"Principal user (Id={self.user_id}, type=8, roleCount=1, privilegeCount=0, "
+            f"accessMode=4), is missing {name} privilege (Id={privilege_id}) "
+            f"on OTC=0 for entity '{table.logical_name}'.",
+        )
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         try:
@@ -140,10 +156,12 @@ class DataverseApi:
                 return self._bulk(table, action, request)
             raise not_found_segment(rest[0])
         if request.method == "GET":
+            self.require(table, "read")
             result = query_collection(self.records, table, request.params, prefer, request.base)
             headers = {"Preference-Applied": ",".join(result.applied)} if result.applied else {}
             return ApiResponse.json(200, result.body, headers)
         if request.method == "POST":
+            self.require(table, "create")
             body = _json_body(request)
             row = self.records.create_many(table, [body])[0]
             return self._written(table, row, request, prefer, created=True)
@@ -156,6 +174,9 @@ class DataverseApi:
             raise DataverseError(
                 400, codes.BAD_REQUEST, f'{action} expects a body {{"Targets": [...]}}.'
             )
+        self.require(table, "create" if action == "CreateMultiple" else "write")
+        if action == "UpsertMultiple":
+            self.require(table, "create")
         if action == "CreateMultiple":
             rows = self.records.create_many(table, targets)
             return ApiResponse.json(
@@ -182,6 +203,9 @@ class DataverseApi:
         method = request.method
         headers = request.headers
         prefer = Prefer.parse(headers.get("prefer"))
+        privilege = {"GET": "read", "DELETE": "delete", "PATCH": "write"}.get(method)
+        if privilege:
+            self.require(table, privilege)
         if method == "GET":
             row = self.records.store.get(table, record_id)
             if row is None:
@@ -204,6 +228,7 @@ class DataverseApi:
                 if current is None:
                     if if_match is not None:
                         raise does_not_exist(table.logical_name, record_id)
+                    self.require(table, "create")
                     row = self.records.create_many(table, [body], record_ids=[record_id])[0]
                     created = True
                 else:

@@ -8,6 +8,7 @@ data; injected faults sit closest to the data so that a dropped answer can follo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
@@ -21,9 +22,14 @@ from accord.services.common.auth import BearerMiddleware, TokenIssuer
 from accord.services.common.faults import FaultConfig, FaultMiddleware
 from accord.services.common.limiter import LimitCodes, RequestLimiter, ServiceProtectionMiddleware
 from accord.services.dataverse import errors as codes
-from accord.services.dataverse.api import API_PATH, ApiRequest, DataverseApi
+from accord.services.dataverse.api import API_PATH, ApiRequest, ApiResponse, DataverseApi
+from accord.services.dataverse.errors import DataverseError
 
-__all__ = ["build_app"]
+__all__ = ["MAX_URL", "build_app"]
+
+MAX_URL = 32 * 1024
+"""Dataverse's URL limit outside ``$batch`` (inside a batch a part's URL may be 64 KB)."""
+logger = logging.getLogger(__name__)
 
 
 def build_app(
@@ -38,8 +44,14 @@ def build_app(
 
     async def web_api(request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        path = unquote(raw_path.decode("latin-1").split("?", 1)[0])[len(API_PATH) :]
         query = request.scope.get("query_string", b"").decode("latin-1")
+        if len(raw_path) + len(query) > MAX_URL:
+            error = DataverseError(
+                414, codes.BAD_REQUEST, f"The request URL is longer than {MAX_URL:,} characters."
+            )
+            result = ApiResponse.error(error)
+            return Response(result.body, status_code=414, headers=result.headers)
+        path = unquote(raw_path.decode("latin-1").split("?", 1)[0])[len(API_PATH) :]
         params = dict(parse_qsl(query, keep_blank_values=True))
         inner = ApiRequest(
             method=request.method,
@@ -50,7 +62,14 @@ def build_app(
             base=f"{base_url()}{API_PATH}",
         )
         with api.records.store.lock:
-            result = api.handle(inner)
+            try:
+                result = api.handle(inner)
+            except Exception as exc:  # a defect: answer as Dataverse does, keep serving
+                logger.exception("unexpected error in %s %s", request.method, path)
+                error = DataverseError(
+                    500, codes.UNEXPECTED, f"An unexpected error occurred: {exc}"
+                )
+                result = ApiResponse.error(error)
         return Response(result.body, status_code=result.status, headers=result.headers)
 
     routes = [

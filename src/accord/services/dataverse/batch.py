@@ -23,6 +23,8 @@ __all__ = ["MAX_REQUESTS", "handle_batch"]
 
 MAX_REQUESTS = 1000
 """Dataverse's limit of requests in one batch (change set members counted one by one)."""
+MAX_PART_URL = 64 * 1024
+"""Longest URL of a request inside a batch (outside, 32 KB)."""
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
 
@@ -84,6 +86,8 @@ def _parse_request(mime_headers: dict[str, str], block: bytes) -> _Part:
     words = request_line.decode("latin-1").split()
     if len(words) < 2:
         raise _bad(f"A batch part has no request line: '{request_line.decode('latin-1')}'.")
+    if len(words) > 2 and words[-1].startswith("HTTP/"):
+        words = [words[0], " ".join(words[1:-1])]  # a URL with unencoded spaces
     headers, body = _headers_and_body(rest)
     return _Part(
         method=words[0].upper(),
@@ -124,6 +128,10 @@ def _parse(body: bytes, content_type: str) -> list[_Item]:
 def _inner_request(part: _Part, outer: ApiRequest, ids: dict[str, str]) -> ApiRequest:
     """The part as an API request, with ``$n`` references replaced by the URLs they name."""
     url = part.url
+    if len(url) > MAX_PART_URL:
+        raise DataverseError(
+            414, codes.BAD_REQUEST, f"The request URL is longer than {MAX_PART_URL:,} characters."
+        )
     if url.startswith("$"):
         ref, _, tail = url[1:].partition("/")
         if ref not in ids:

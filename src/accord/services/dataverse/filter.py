@@ -62,6 +62,8 @@ class Operand:
     params: tuple[Any, ...]
     edm: str | None
     attribute: Attribute | None = None
+    equals: str | None = None
+    """The column of a ``column = literal`` test (ORs of them become one ``IN``)."""
 
 
 def parse_datetime(text: str) -> float:
@@ -139,28 +141,30 @@ class _Parser:
         return token.kind == "name" and token.text == word
 
     def expression(self) -> Operand:
-        left = self.conjunction()
+        operands = [self.conjunction()]
         while self.is_word("or"):
             self.take()
-            right = self.conjunction()
-            left = self.logical("OR", left, right)
-        return left
+            operands.append(self.conjunction())
+        return self.logical("OR", operands)
 
     def conjunction(self) -> Operand:
-        left = self.negation()
+        operands = [self.negation()]
         while self.is_word("and"):
             self.take()
-            right = self.negation()
-            left = self.logical("AND", left, right)
-        return left
+            operands.append(self.negation())
+        return self.logical("AND", operands)
 
-    def logical(self, op: str, left: Operand, right: Operand) -> Operand:
-        parts = [self.predicate(left), self.predicate(right)]
-        return Operand(
-            f"({parts[0].sql} {op} {parts[1].sql})",
-            parts[0].params + parts[1].params,
-            "Edm.Boolean",
-        )
+    def logical(self, op: str, operands: list[Operand]) -> Operand:
+        """One flat ``(a OR b OR c)``: nesting each pair would overflow SQLite's parser stack
+        on the long ``id eq … or id eq …`` filters that reads by key send."""
+        if len(operands) == 1:
+            return operands[0]
+        parts = [self.predicate(o) for o in operands]
+        if op == "OR":
+            parts = _in_lists(parts)
+            if len(parts) == 1:
+                return parts[0]
+        return _balanced(op, parts)
 
     def predicate(self, operand: Operand) -> Operand:
         """A boolean operand as SQL that is a condition (a bare property becomes ``= 1``)."""
@@ -204,7 +208,10 @@ class _Parser:
                 f"'{left.edm}' and '{right.edm}' for operator kind '{OPERATOR_KINDS[op]}'."
             )
         sql = f"({left.sql} {COMPARISONS[op]} {right.sql})"
-        return Operand(sql, left.params + right.params, "Edm.Boolean")
+        equals = None
+        if op == "eq" and left.attribute is not None and right.sql == "?":
+            equals = left.sql
+        return Operand(sql, left.params + right.params, "Edm.Boolean", equals=equals)
 
     def primary(self) -> Operand:
         token = self.take()
@@ -319,6 +326,44 @@ class _Parser:
         marks = ", ".join("?" * len(params))
         negate = "NOT " if token.text.endswith("NotIn") else ""
         return Operand(f'("{attribute.name}" {negate}IN ({marks}))', params, "Edm.Boolean")
+
+
+def _in_lists(parts: list[Operand]) -> list[Operand]:
+    """``a = 1 OR a = 2 OR b = 3`` as ``a IN (1, 2) OR b = 3``, in first-seen order."""
+    groups: dict[str, list[Operand]] = {}
+    order: list[str | Operand] = []
+    for part in parts:
+        if part.equals is None:
+            order.append(part)
+            continue
+        if part.equals not in groups:
+            groups[part.equals] = []
+            order.append(part.equals)
+        groups[part.equals].append(part)
+    result: list[Operand] = []
+    for item in order:
+        if isinstance(item, Operand):
+            result.append(item)
+            continue
+        group = groups[item]
+        if len(group) == 1:
+            result.append(group[0])
+            continue
+        values = tuple(p.params[0] for p in group)
+        marks = ", ".join("?" * len(values))
+        result.append(Operand(f"({item} IN ({marks}))", values, "Edm.Boolean"))
+    return result
+
+
+def _balanced(op: str, parts: list[Operand]) -> Operand:
+    """Join in groups of at most 50: SQLite caps an expression tree's depth at 1000."""
+    if len(parts) > 50:
+        size = -(-len(parts) // 50)
+        parts = [_balanced(op, parts[i : i + size]) for i in range(0, len(parts), size)]
+    params: tuple[Any, ...] = ()
+    for part in parts:
+        params += part.params
+    return Operand("(" + f" {op} ".join(p.sql for p in parts) + ")", params, "Edm.Boolean")
 
 
 def _compatible(left: str, right: str) -> bool:
