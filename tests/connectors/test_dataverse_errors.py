@@ -238,3 +238,20 @@ def test_a_lost_create_with_lookups_is_recognised_when_read_back(
     assert all(r.ok for r in results), [r.error for r in results]
     found = read_all(crm, "contact", keys=contacts, fields=["parentcustomerid"])
     assert [r.values["parentcustomerid"] for r in found] == [account, account]
+
+
+def test_a_missing_privilege_is_one_sentence(dv: LocalDataverse, crm: DataverseConnector) -> None:
+    dv.deny("account", "read", "create")
+    try:
+        with pytest.raises(
+            FatalConnectorError, match="permission denied reading table 'account'"
+        ) as read:
+            crm.count("account")
+        with pytest.raises(
+            FatalConnectorError, match="permission denied writing table 'account'"
+        ) as wrote:
+            crm.write("account", [Change(ChangeKind.INSERT, new_uuids(1)[0], {"name": "x"})])
+    finally:
+        dv.allow("account")
+    for info in (read, wrote):
+        assert "security role" in str(info.value) and "\n" not in str(info.value)
