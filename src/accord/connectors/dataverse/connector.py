@@ -239,7 +239,7 @@ class DataverseConnector:
             chunks = list(key_chunks(query.entity, keys, BATCH_URL_BUDGET - fixed))
             long = bool(chunks) and len(self.http.api + query.url(chunks[0][1])) > URL_BUDGET
             if len(chunks) > 1 or long:
-                documents = self._batched_gets([query.url(c) for _, c in chunks], query.doing)
+                documents = self._batched_gets(query, [query.url(c) for _, c in chunks])
                 if documents is not None:
                     for (chunk, _), document in zip(chunks, documents, strict=True):
                         for page in self._follow(query, document):
@@ -249,11 +249,12 @@ class DataverseConnector:
             for page in self._pages(query, condition):
                 yield chunk, page
 
-    def _batched_gets(self, urls: list[str], doing: str) -> list[Any] | None:
+    def _batched_gets(self, query: Query, urls: list[str]) -> list[Any] | None:
         """The JSON documents of GET ``urls`` sent in ``$batch``es; None if the service
         takes no batches (then it is not asked again)."""
         documents: list[Any] = []
-        prefer = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
+        doing = query.doing
+        prefer = {"Prefer": self.prefer(query)}
         for start in range(0, len(urls), MAX_PARTS):
             parts = [Part("GET", url, headers=prefer) for url in urls[start : start + MAX_PARTS]]
             answers = batch.send(self.http, parts, doing)
@@ -267,9 +268,18 @@ class DataverseConnector:
                 documents.append(loads(answer.body))
         return documents
 
+    def prefer(self, query: Query) -> str:
+        """The page size, and the one annotation a lookup's type is read from if asked for."""
+        if any(a.annotation for a in query.attributes):
+            return (
+                f"odata.maxpagesize={self.page_size},"
+                'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'
+            )
+        return f"odata.maxpagesize={self.page_size}"
+
     def _follow(self, query: Query, document: Any) -> Iterator[list[Record]]:
         """The records of one answer, and of the pages its next links lead to."""
-        headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
+        headers = {"Prefer": self.prefer(query)}
         while document is not None:
             rows = document.get("value") or []
             records = [r for r in (query.record(row) for row in rows) if r is not None]
@@ -310,7 +320,7 @@ class DataverseConnector:
 
     def _pages(self, query: Query, condition: str | None) -> Iterator[list[Record]]:
         """The records of one query, page by page (server-driven paging)."""
-        headers = {"Prefer": f'odata.maxpagesize={self.page_size},odata.include-annotations="*"'}
+        headers = {"Prefer": self.prefer(query)}
         yield from self._follow(
             query, self.http.get(query.url(condition), query.doing, headers=headers)
         )
