@@ -255,3 +255,21 @@ def test_a_missing_privilege_is_one_sentence(dv: LocalDataverse, crm: DataverseC
         dv.allow("account")
     for info in (read, wrote):
         assert "security role" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_create_answered_by_a_gateway_error_is_settled_by_reading(
+    dv: LocalDataverse, crm: DataverseConnector
+) -> None:
+    prefix = tag()
+    keys = new_uuids(4)
+    changes = [
+        Change(ChangeKind.INSERT, key, {"accountnumber": f"{prefix}{i:03d}", "name": "gw"})
+        for i, key in enumerate(keys)
+    ]
+    dv.faults = FaultConfig(error_rate=0.5, error_status=504, seed=seed_for([True] + [False] * 8))
+    before = crm.http.requests
+    results = crm.write("account", changes)
+    dv.faults = None
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert crm.http.requests - before == 4  # 504; read back (none made); create; versions
+    assert len(read_all(crm, "account", filter=_own(prefix))) == 4

@@ -4,9 +4,9 @@
   condition by ``UpdateMultiple``. Both are all-or-nothing on standard tables, so a batch the
   service refuses is split in halves until only the bad records fail, each with Dataverse's
   own message and code.
-* A create whose answer was lost may have been applied: the ids it carried are read back, a
-  record found with the values sent counts as created, and only the others are sent again,
-  so a lost answer never makes a duplicate.
+* A create whose answer was lost (or came from a gateway: 502, 503, 504) may have been
+  applied: the ids it carried are read back, a record found with the values sent counts as
+  created, and only the others are sent again, so a lost answer never makes a duplicate.
 * A conditional update (``Change.expected``) is a ``PATCH`` with ``If-Match`` on the ETag
   read with the version the engine expects (the row is read first when no such ETag is
   known); 412 means someone edited the record since: a *stale* result, nothing written.
@@ -26,7 +26,7 @@ from accord.connectors.dataverse.http import ResponseLost, service_error
 from accord.connectors.dataverse.metadata import Attribute, Entity
 from accord.connectors.dataverse.odata import query_string, record_path
 from accord.connectors.dataverse.values import from_wire, loads, to_wire
-from accord.errors import ConfigError, RecordError
+from accord.errors import ConfigError, RecordError, RetriableConnectorError
 from accord.model import STALE, Change, ChangeKind, WriteResult
 from accord.model.values import coerce, same
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 DUPLICATE = "0x80040237"
 NOT_FOUND = "0x80040217"
+UNKNOWN_OUTCOME = frozenset({502, 503, 504})
+"""Answers of a gateway or a busy server after which a create may or may not be applied."""
 LOST_ANSWERS = 3
 """Creates sent again at most this often after their answer was lost."""
 
@@ -200,6 +202,15 @@ class Writer:
         if response.status_code < 300:
             for item in items:
                 self._succeeded(item)
+            return
+        if response.status_code in UNKNOWN_OUTCOME:  # a gateway's answer: applied or not?
+            why = str(service_error(response))
+            if lost + 1 >= LOST_ANSWERS:
+                raise RetriableConnectorError(
+                    f"system '{self.connector.name}': creating records in table "
+                    f"'{self.table}' failed {LOST_ANSWERS} times: {why}"
+                )
+            self._settle_lost_creates(items, lost=lost + 1, why=why)
             return
         self._split(items, response, lambda part: self._create_some(part, lost=lost))
 
