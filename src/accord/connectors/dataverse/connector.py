@@ -113,6 +113,8 @@ class DataverseConnector:
         self.batches = True
         """Whether the service takes ``$batch`` (cleared at the first it does not understand)."""
         self._schemas: dict[str, TableSchema] = {}
+        self.lookup_tables: OrderedDict[str, str] = OrderedDict()
+        """GUID → table, for ids a polymorphic lookup was pointed at (found by asking)."""
         self.etags: OrderedDict[tuple[str, str], tuple[str, datetime | None]] = OrderedDict()
         """(table, key) → (ETag, version) of the rows read last, for conditional updates."""
 
@@ -324,6 +326,11 @@ class DataverseConnector:
         yield from self._follow(
             query, self.http.get(query.url(condition), query.doing, headers=headers)
         )
+
+    def remember_table_of(self, guid: str, table: str) -> None:
+        self.lookup_tables[guid] = table
+        while len(self.lookup_tables) > ETAGS_KEPT:
+            self.lookup_tables.popitem(last=False)
 
     def remember_etag(self, table: str, key: str, etag: str, version: datetime | None) -> None:
         entry = (table, key)

@@ -33,7 +33,6 @@ from accord.model.values import coerce, same
 if TYPE_CHECKING:
     from accord.connectors.dataverse.connector import DataverseConnector
 
-DUPLICATE = "0x80040237"
 NOT_FOUND = "0x80040217"
 UNKNOWN_OUTCOME = frozenset({502, 503, 504})
 """Answers of a gateway or a busy server after which a create may or may not be applied."""
@@ -170,6 +169,9 @@ class Writer:
         targets = list(attribute.navigation)
         if len(targets) == 1:
             return targets[0]
+        known = self.connector.lookup_tables.get(guid.lower())
+        if known in targets:
+            return known
         for target in targets:
             try:
                 entity = self.connector.entity(target)
@@ -177,6 +179,7 @@ class Writer:
                 continue  # a target this environment does not have (a team, say)
             path = f"{record_path(entity, guid)}?$select={entity.primary_id}"
             if self.http.send("GET", path).status_code == 200:
+                self.connector.remember_table_of(guid.lower(), target)
                 return target
         raise RecordError(f"field '{attribute.name}': no {' or '.join(targets)} has id {guid!r}")
 
