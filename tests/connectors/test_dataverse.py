@@ -15,7 +15,7 @@ import pytest
 from accord.connectors.dataverse.connector import DataverseConnector
 from accord.errors import ConfigError
 from accord.filters import Filter, parse_filter
-from accord.model import STALE, Change, ChangeKind, Expected, FieldInfo, Record
+from accord.model import STALE, Change, ChangeKind, Expected, FieldInfo, Record, TableSettings
 from accord.model.keys import new_uuids
 from accord.services.dataverse import LocalDataverse
 from tests.connectors.dataverse_support import (
@@ -453,3 +453,23 @@ def test_conditional_updates_go_in_one_batch(crm: DataverseConnector) -> None:
     assert crm.http.requests - before == 1  # one $batch; versions come back in its answers
     names = {r.key: r.values["name"] for r in read_all(crm, "account", keys=keys, fields=["name"])}
     assert names == {key: f"batched {i}" for i, key in enumerate(keys)}
+
+
+def test_table_settings_must_fit_dataverse(dv: LocalDataverse) -> None:
+    options = {"token": dv.token, "ca_bundle": str(dv.ca_file)}
+    keyed = DataverseConnector(
+        "crm", url=dv.url, tables={"account": TableSettings(key="accountnumber")}, options=options
+    )
+    with pytest.raises(ConfigError, match="the key is the primary id 'accountid'") as info:
+        keyed.describe("account")
+    assert info.value.setting == "key"
+    keyed.close()
+    dated = DataverseConnector(
+        "crm", url=dv.url, tables={"account": TableSettings(modified="modifedon")}, options=options
+    )
+    with pytest.raises(ConfigError, match=r"did you mean 'modifiedon'") as info:
+        dated.describe("account")
+    assert info.value.setting == "modified"
+    dated.close()
+    with pytest.raises(ConfigError, match="url must be the environment's address"):
+        DataverseConnector("crm", url="org.crm.dynamics.com", tables={}, options=options)
