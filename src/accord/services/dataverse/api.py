@@ -16,7 +16,13 @@ from typing import Any
 from accord.services.dataverse import errors as codes
 from accord.services.dataverse.errors import DataverseError, does_not_exist, not_found_segment
 from accord.services.dataverse.metadata import csdl, entity_definitions, service_document
-from accord.services.dataverse.query import Prefer, query_collection, select_attributes
+from accord.services.dataverse.query import (
+    Prefer,
+    apply_expand,
+    parse_expand,
+    query_collection,
+    select_attributes,
+)
 from accord.services.dataverse.records import (
     Records,
     check_etag,
@@ -272,6 +278,8 @@ class DataverseApi:
                 current = self.records.store.get(table, record_id)
                 if current is None:
                     if if_match is not None:
+                        if found_id is None:
+                            raise missing_by_key(table, key_values)
                         raise does_not_exist(table.logical_name, record_id)
                     self.require(table, "create")
                     if isinstance(body, dict) and key_values:
@@ -311,17 +319,12 @@ class DataverseApi:
         self, table: Table, row: dict[str, Any], request: ApiRequest, prefer: Prefer, status: int
     ) -> ApiResponse:
         attributes = select_attributes(table, request.params.get("$select"))
-        body = self.records.to_json(
-            table, row, attributes, annotations=prefer.annotations is not None
-        )
+        body = self.records.to_json(table, row, attributes, annotations=prefer.annotations)
         select = request.params.get("$select")
         context = f"{request.base}$metadata#{table.entity_set}" + (f"({select})" if select else "")
         if "$expand" in request.params:
-            from accord.services.dataverse.query import _apply_expand, _expand
-
-            expand = _expand(self.schema, table, request.params["$expand"])
-            holder = [body]
-            _apply_expand(self.records, [row], holder, expand, prefer.annotations is not None)
+            expand = parse_expand(self.schema, table, request.params["$expand"])
+            apply_expand(self.records, [row], [body], expand, prefer.annotations)
         return ApiResponse.json(
             status, {"@odata.context": f"{context}/$entity", **body}, {"ETag": etag(row)}
         )

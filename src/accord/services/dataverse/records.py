@@ -35,6 +35,9 @@ __all__ = ["Records", "etag", "format_datetime", "parse_guid"]
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<id>.*)\)$")
 _KEY_PART = re.compile(r"\s*(\w+)\s*=\s*('(?:[^']|'')*'|[^,]+)\s*(?:,|$)")
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+LOOKUP_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
 DUPLICATE_MESSAGE = "A record with matching key values already exists."
 
 
@@ -278,9 +281,14 @@ class Records:
         row: Mapping[str, Any],
         attributes: Sequence[Attribute],
         *,
-        annotations: bool = False,
+        annotations: str | None = None,
     ) -> dict[str, Any]:
+        """A row as the Web API shows it; ``annotations`` is the include-annotations
+        preference (``*``, or a list of terms that may end in ``*``)."""
         out: dict[str, Any] = {"@odata.etag": etag(row)}
+        formatted = _wants(annotations, FORMATTED)
+        lookup_name = _wants(annotations, LOOKUP_NAME)
+        navigation = _wants(annotations, NAVIGATION)
         for attribute in attributes:
             value = row.get(attribute.name)
             name = attribute.web_name
@@ -289,21 +297,21 @@ class Records:
                     value = bool(value)
                 elif attribute.type == "DateTime":
                     value = format_datetime(value)
-            if annotations and value is not None:
-                if attribute.options:
+            if annotations is not None and value is not None:
+                if attribute.options and formatted:
                     label = next((o.label for o in attribute.options if o.value == value), None)
-                    out[f"{name}@OData.Community.Display.V1.FormattedValue"] = label
-                elif attribute.type == "Boolean":
-                    out[f"{name}@OData.Community.Display.V1.FormattedValue"] = (
-                        "Yes" if value else "No"
-                    )
+                    out[f"{name}@{FORMATTED}"] = label
+                elif attribute.type == "Boolean" and formatted:
+                    out[f"{name}@{FORMATTED}"] = "Yes" if value else "No"
                 elif attribute.is_lookup:
                     kind = row.get(f"{attribute.name}type") or attribute.targets[0]
-                    out[f"{name}@Microsoft.Dynamics.CRM.lookuplogicalname"] = kind
+                    if lookup_name:
+                        out[f"{name}@{LOOKUP_NAME}"] = kind
                     nav = attribute.name
                     if f"{attribute.name}type" in table.attributes and attribute.type != "Owner":
                         nav = f"{attribute.name}_{kind}"
-                    out[f"{name}@Microsoft.Dynamics.CRM.associatednavigationproperty"] = nav
+                    if navigation:
+                        out[f"{name}@{NAVIGATION}"] = nav
             out[name] = value
         return out
 
@@ -432,6 +440,16 @@ class Records:
                 raise does_not_exist(table.logical_name, record_id)
             check_etag(current, if_match)
             self.store.delete(table, record_id, self.store.next_versions(1)[0])
+
+
+def _wants(preference: str | None, term: str) -> bool:
+    """Whether an include-annotations preference asks for ``term``."""
+    if preference is None:
+        return False
+    for item in (p.strip() for p in preference.split(",")):
+        if item == "*" or item == term or (item.endswith("*") and term.startswith(item[:-1])):
+            return True
+    return False
 
 
 def _key_text(values: Mapping[str, Any]) -> str:
