@@ -132,4 +132,5 @@ def test_a_port_in_use_is_one_clear_error(dv) -> None:
     port = dv.url.rsplit(":", 1)[1]
     result = accord("dev", "dataverse", "--port", port)
     assert result.exit_code == 2, explain(result)
-    assert "error:" in plain(result.stderr) and "Traceback" not in result.stderr
+    assert f"error: cannot use 127.0.0.1:{port}: Address already in use" in plain(result.stderr)
+    assert "Traceback" not in result.stderr
