@@ -204,3 +204,27 @@ def test_count_of_an_entity_set(api: httpx.Client):
     response = api.get("products/$count")
     assert response.status_code == 200
     assert response.text == "5000"  # Dataverse caps it
+
+
+def test_include_annotations_honours_the_list_asked_for(api: httpx.Client, people):
+    record = f"accounts({people['Delta 100%']})?$select=statecode,_transactioncurrencyid_value"
+    only_lookups = api.get(
+        record,
+        headers={
+            "Prefer": "odata.maxpagesize=10,odata.include-annotations="
+            '"Microsoft.Dynamics.CRM.lookuplogicalname"'
+        },
+    ).json()
+    assert only_lookups[
+        "_transactioncurrencyid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+    ] == ("transactioncurrency")
+    assert "statecode@OData.Community.Display.V1.FormattedValue" not in only_lookups
+    both = api.get(
+        record,
+        headers={
+            "Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue,'
+            'Microsoft.Dynamics.CRM.*"'
+        },
+    ).json()
+    assert both["statecode@OData.Community.Display.V1.FormattedValue"] == "Active"
+    assert "_transactioncurrencyid_value@Microsoft.Dynamics.CRM.lookuplogicalname" in both

@@ -20,9 +20,11 @@ SCHEMA = """
 entity_set = "cr_projects"
 primary_name = "cr_name"
 change_tracking = false
+keys = { cr_code_key = ["cr_code"] }
 
 [tables.cr_project.columns]
 cr_name = { type = "String", max_length = 20 }
+cr_code = { type = "String", max_length = 10 }
 cr_budget = { type = "Money" }
 cr_phase = { type = "Picklist", options = { 1 = "Plan", 2 = "Build" }, default = 1 }
 cr_done = { type = "Boolean" }
@@ -78,6 +80,44 @@ def test_a_schema_file_defines_the_tables(client: httpx.Client):
     tracked = client.get("cr_projects", headers={"Prefer": "odata.track-changes"})
     assert "@odata.deltaLink" not in tracked.json()
     assert "Preference-Applied" not in tracked.headers
+
+
+def test_alternate_keys_address_records(client: httpx.Client, custom: LocalDataverse):
+    keys = client.get("EntityDefinitions(LogicalName='cr_project')/Keys").json()["value"]
+    assert [(k["LogicalName"], k["KeyAttributes"]) for k in keys] == [("cr_code_key", ["cr_code"])]
+    created = client.patch("cr_projects(cr_code='P''1')", json={"cr_name": "By key"})
+    assert created.status_code == 204  # upsert by key: created with the key value
+    record = client.get("cr_projects(cr_code='P''1')").json()
+    assert record["cr_code"] == "P'1" and record["cr_name"] == "By key"
+    assert created.headers["OData-EntityId"].endswith(f"cr_projects({record['cr_projectid']})")
+    client.patch("cr_projects(cr_code='P''1')", json={"cr_name": "Updated"})
+    assert client.get(f"cr_projects({record['cr_projectid']})").json()["cr_name"] == "Updated"
+    duplicate = client.post("cr_projects", json={"cr_code": "P'1", "cr_name": "Twice"})
+    assert duplicate.status_code == 412
+    assert duplicate.json()["error"]["code"] == "0x80040237"
+    upserted = client.post(
+        "cr_projects/Microsoft.Dynamics.CRM.UpsertMultiple",
+        json={
+            "Targets": [
+                {"@odata.id": "cr_projects(cr_code='P''1')", "cr_name": "Bulk"},
+                {"@odata.id": "cr_projects(cr_code='P2')", "cr_name": "New"},
+            ]
+        },
+    )
+    assert upserted.status_code == 204
+    assert client.get("cr_projects(cr_code='P2')").json()["cr_name"] == "New"
+    assert client.get("cr_projects(cr_code='P''1')").json()["cr_name"] == "Bulk"
+    child = client.post(
+        "cr_projects",
+        json={"cr_name": "Child", "cr_parent@odata.bind": "/cr_projects(cr_code='P2')"},
+    )
+    assert child.status_code == 204
+    missing = client.get("cr_projects(cr_code='nope')")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "0x80040217"
+    assert client.delete("cr_projects(cr_code='P2')").status_code == 204
+    not_a_key = client.get("cr_projects(cr_name='x')")
+    assert not_a_key.status_code == 400
 
 
 def test_schema_errors_name_table_and_column(tmp_path: Path):

@@ -126,3 +126,11 @@ def test_start_serve_and_stop_on_ctrl_c(tmp_path: Path) -> None:
         assert again.process.wait(timeout=READY_TIMEOUT) == 0
     finally:
         again.close()
+
+
+def test_a_port_in_use_is_one_clear_error(dv) -> None:
+    port = dv.url.rsplit(":", 1)[1]
+    result = accord("dev", "dataverse", "--port", port)
+    assert result.exit_code == 2, explain(result)
+    assert f"error: cannot use 127.0.0.1:{port}: Address already in use" in plain(result.stderr)
+    assert "Traceback" not in result.stderr

@@ -97,6 +97,8 @@ def test_request_budget_answers_429_with_retry_after(dv: LocalDataverse, api: ht
         "code": "0x80072322",
         "message": "Number of requests exceeded the limit of 3 over time window of 60 seconds.",
     }
+    other_token = {"Authorization": f"Bearer {dv.issuer.issue()}"}
+    assert api.get("WhoAmI", headers=other_token).status_code == 429  # same user, same budget
     dv.budget = None
     assert api.get("WhoAmI").status_code == 200
 

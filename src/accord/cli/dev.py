@@ -87,7 +87,12 @@ def dataverse(
             data_dir=data, schema=schema, tls=not http, port=port, faults=faults, budget=limits
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        if isinstance(exc, OSError) and exc.strerror:
+            where = f"127.0.0.1:{port}" if exc.filename is None else str(exc.filename)
+            message = f"cannot use {where}: {exc.strerror}"
+        else:
+            message = str(exc)
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     lines = [
         ("url", service.url),

@@ -78,7 +78,7 @@ class RequestLimiter:
 
 
 class ServiceProtectionMiddleware:
-    """429 with ``Retry-After`` when a caller (its Authorization header) is over budget."""
+    """429 with ``Retry-After`` when the caller is over budget (all tokens: one user)."""
 
     def __init__(
         self,
@@ -102,10 +102,9 @@ class ServiceProtectionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        key = ""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                key = value.decode("latin-1")
+        # NOTE: every token the service issues is the one application user, and the limits
+        # are per user: a client cannot escape them by fetching a new token.
+        key = "principal"
         budget = limiter.budget
         wait = limiter.admit(key)
         if wait is not None:

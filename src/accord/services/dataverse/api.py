@@ -16,8 +16,20 @@ from typing import Any
 from accord.services.dataverse import errors as codes
 from accord.services.dataverse.errors import DataverseError, does_not_exist, not_found_segment
 from accord.services.dataverse.metadata import csdl, entity_definitions, service_document
-from accord.services.dataverse.query import Prefer, query_collection, select_attributes
-from accord.services.dataverse.records import Records, check_etag, etag, parse_guid
+from accord.services.dataverse.query import (
+    Prefer,
+    apply_expand,
+    parse_expand,
+    query_collection,
+    select_attributes,
+)
+from accord.services.dataverse.records import (
+    Records,
+    check_etag,
+    etag,
+    missing_by_key,
+    parse_guid,
+)
 from accord.services.dataverse.schema import Table
 
 __all__ = ["API_PATH", "ApiRequest", "ApiResponse", "DataverseApi"]
@@ -132,10 +144,10 @@ class DataverseApi:
         table = self.schema.by_set.get(match.group("set")) if match else None
         if match is None or table is None:
             raise not_found_segment(match.group("set") if match else head)
-        record_id = _record_id(table, match.group("key"))
+        record_id, key_values = self.records.resolve(table, match.group("key"))
         if len(segments) > 1:
             raise not_found_segment(segments[1])
-        return self._record(table, record_id, request)
+        return self._record(table, record_id, key_values, request)
 
     # ---- collections ---------------------------------------------------------------------
 
@@ -187,20 +199,59 @@ class DataverseApi:
                 },
             )
         if action == "UpdateMultiple":
-            changes = [(_target_id(table, t, required=True) or "", t) for t in targets]
+            changes = []
+            for target in targets:
+                record_id, key_values = self._target_id(table, target)
+                if record_id is None:
+                    raise missing_by_key(table, key_values)
+                body = {k: v for k, v in target.items() if k != "@odata.id"}
+                changes.append((record_id, body))
             self.records.update_many(table, changes)
             return ApiResponse(204)
         items = []
         for target in targets:
-            record_id = _target_id(table, target, required=True) or ""
-            items.append((record_id, {k: v for k, v in target.items() if k != "@odata.id"}))
+            record_id, key_values = self._target_id(table, target)
+            body = {k: v for k, v in target.items() if k != "@odata.id"}
+            if record_id is None:  # a new record by alternate key: the key values are its own
+                record_id = str(uuid.uuid4())
+                body.update(key_values)
+            items.append((record_id, body))
         self.records.upsert_many(table, items)
         return ApiResponse(204)
 
     # ---- single records ------------------------------------------------------------------
 
-    def _record(self, table: Table, record_id: str, request: ApiRequest) -> ApiResponse:
+    def _target_id(
+        self, table: Table, target: Mapping[str, Any]
+    ) -> tuple[str | None, dict[str, Any]]:
+        """A bulk target's id: its primary key, or its ``@odata.id`` (``accounts(<guid>)``
+        or ``accounts(accountnumber='A1')``); None and the key values if no row has them."""
+        value = target.get(table.primary_id)
+        if isinstance(value, str) and parse_guid(value):
+            return parse_guid(value), {}
+        odata_id = target.get("@odata.id")
+        if isinstance(odata_id, str):
+            match = _RECORD.match(odata_id.rsplit("/", 1)[-1])
+            if match and match.group("set") == table.entity_set:
+                return self.records.resolve(table, match.group("key"))
+        raise DataverseError(
+            400,
+            codes.BAD_REQUEST,
+            f"Each target needs its primary key '{table.primary_id}' or an '@odata.id'.",
+        )
+
+    def _record(
+        self,
+        table: Table,
+        found_id: str | None,
+        key_values: dict[str, Any],
+        request: ApiRequest,
+    ) -> ApiResponse:
+        """One record by id, or by alternate key (``found_id`` None: no row has the key)."""
         method = request.method
+        if found_id is None and method != "PATCH":
+            raise missing_by_key(table, key_values)
+        record_id = found_id or str(uuid.uuid4())
         headers = request.headers
         prefer = Prefer.parse(headers.get("prefer"))
         privilege = {"GET": "read", "DELETE": "delete", "PATCH": "write"}.get(method)
@@ -227,8 +278,12 @@ class DataverseApi:
                 current = self.records.store.get(table, record_id)
                 if current is None:
                     if if_match is not None:
+                        if found_id is None:
+                            raise missing_by_key(table, key_values)
                         raise does_not_exist(table.logical_name, record_id)
                     self.require(table, "create")
+                    if isinstance(body, dict) and key_values:
+                        body = {**body, **key_values}
                     row = self.records.create_many(table, [body], record_ids=[record_id])[0]
                     created = True
                 else:
@@ -264,51 +319,15 @@ class DataverseApi:
         self, table: Table, row: dict[str, Any], request: ApiRequest, prefer: Prefer, status: int
     ) -> ApiResponse:
         attributes = select_attributes(table, request.params.get("$select"))
-        body = self.records.to_json(
-            table, row, attributes, annotations=prefer.annotations is not None
-        )
+        body = self.records.to_json(table, row, attributes, annotations=prefer.annotations)
         select = request.params.get("$select")
         context = f"{request.base}$metadata#{table.entity_set}" + (f"({select})" if select else "")
         if "$expand" in request.params:
-            from accord.services.dataverse.query import _apply_expand, _expand
-
-            expand = _expand(self.schema, table, request.params["$expand"])
-            holder = [body]
-            _apply_expand(self.records, [row], holder, expand, prefer.annotations is not None)
+            expand = parse_expand(self.schema, table, request.params["$expand"])
+            apply_expand(self.records, [row], [body], expand, prefer.annotations)
         return ApiResponse.json(
             status, {"@odata.context": f"{context}/$entity", **body}, {"ETag": etag(row)}
         )
-
-
-def _record_id(table: Table, key: str) -> str:
-    guid = parse_guid(key.strip("'"))
-    if guid is None:
-        raise DataverseError(
-            400,
-            codes.QUERY_ERROR,
-            f"The key value '{key}' of '{table.entity_set}' is not a valid Guid "
-            f"(alternate keys are not supported by the local service).",
-        )
-    return guid
-
-
-def _target_id(table: Table, target: Mapping[str, Any], *, required: bool) -> str | None:
-    """The id of a bulk target: its primary key, or its ``@odata.id`` (``accounts(guid)``)."""
-    value = target.get(table.primary_id)
-    if isinstance(value, str) and parse_guid(value):
-        return parse_guid(value)
-    odata_id = target.get("@odata.id")
-    if isinstance(odata_id, str):
-        match = _RECORD.match(odata_id.rsplit("/", 1)[-1])
-        if match and match.group("set") == table.entity_set:
-            return _record_id(table, match.group("key"))
-    if required:
-        raise DataverseError(
-            400,
-            codes.BAD_REQUEST,
-            f"Each target needs its primary key '{table.primary_id}' or an '@odata.id'.",
-        )
-    return None
 
 
 def _json_body(request: ApiRequest) -> Any:

@@ -268,7 +268,23 @@ def _entity_full(schema: Schema, table: Table, expand: str) -> Json:
         item["ManyToOneRelationships"] = _many_to_one(schema, table)
     if "OneToManyRelationships" in parts:
         item["OneToManyRelationships"] = _one_to_many(schema, table)
+    if "Keys" in parts:
+        item["Keys"] = _keys(table)
     return item
+
+
+def _keys(table: Table) -> list[Json]:
+    return [
+        {
+            "MetadataId": _id(table.logical_name, "key", name),
+            "LogicalName": name,
+            "SchemaName": _schema_name(name),
+            "EntityLogicalName": table.logical_name,
+            "KeyAttributes": list(columns),
+            "EntityKeyIndexStatus": "Active",
+        }
+        for name, columns in table.keys.items()
+    ]
 
 
 def _entity_part(
@@ -276,6 +292,9 @@ def _entity_part(
 ) -> Json:
     context = f"{base}$metadata#EntityDefinitions('{table.metadata_id}')"
     head = segments[0]
+    if head == "Keys" and len(segments) == 1:
+        keys = _filter(_keys(table), params.get("$filter"))
+        return {"@odata.context": f"{context}/Keys", "value": _select(keys, params.get("$select"))}
     if head in ("ManyToOneRelationships", "OneToManyRelationships") and len(segments) == 1:
         rows = (_many_to_one if head.startswith("Many") else _one_to_many)(schema, table)
         rows = _filter(rows, params.get("$filter"))

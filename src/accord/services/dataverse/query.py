@@ -24,7 +24,15 @@ from accord.services.dataverse.filter import compile_filter
 from accord.services.dataverse.records import Records
 from accord.services.dataverse.schema import Attribute, Navigation, Schema, Table
 
-__all__ = ["MAX_PAGE_SIZE", "Prefer", "QueryResult", "query_collection", "select_attributes"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "Prefer",
+    "QueryResult",
+    "apply_expand",
+    "parse_expand",
+    "query_collection",
+    "select_attributes",
+]
 
 MAX_PAGE_SIZE = 5000
 """Dataverse's largest page (and the default); a larger odata.maxpagesize is ignored."""
@@ -39,6 +47,8 @@ KNOWN_OPTIONS = {
     "$skiptoken",
     "$deltatoken",
 }
+_PREFERENCE = re.compile(r'\s*([^=,\s]+)\s*(?:=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
+"""One preference of a Prefer header; a quoted value may hold commas."""
 LINK_SAFE = ",()='$"
 """Characters left as they are in next and delta links (as Dataverse writes them)."""
 _COOKIE = re.compile(r'pagingcookie="([^"]*)"')
@@ -57,9 +67,8 @@ class Prefer:
     @classmethod
     def parse(cls, header: str | None) -> Prefer:
         prefer = cls()
-        for part in (header or "").split(","):
-            key, _, value = part.strip().partition("=")
-            key, value = key.strip().lower(), value.strip().strip('"')
+        for match in _PREFERENCE.finditer(header or ""):
+            key, value = match.group(1).lower(), (match.group(2) or "").strip().strip('"')
             if key == "odata.maxpagesize" and value.isdigit():
                 prefer.max_page_size = int(value)
             elif key == "odata.include-annotations":
@@ -131,7 +140,7 @@ def _split_top(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _expand(
+def parse_expand(
     schema: Schema, table: Table, text: str | None
 ) -> list[tuple[Navigation, Table, str | None]]:
     result: list[tuple[Navigation, Table, str | None]] = []
@@ -218,8 +227,8 @@ def query_collection(
     applied: list[str] = []
     if prefer.max_page_size:
         applied.append(f"odata.maxpagesize={page_size}")
-    annotations = prefer.annotations is not None
-    if annotations:
+    annotations = prefer.annotations
+    if annotations is not None:
         applied.append(f'odata.include-annotations="{prefer.annotations}"')
     if (prefer.track_changes or "$deltatoken" in params) and table.change_tracking:
         for option in ("$filter", "$orderby", "$expand", "$top"):
@@ -234,7 +243,7 @@ def query_collection(
     if params.get("$filter"):
         where, where_params = compile_filter(params["$filter"], table)
     order = _orderby(table, params.get("$orderby"))
-    expand = _expand(records.schema, table, params.get("$expand"))
+    expand = parse_expand(records.schema, table, params.get("$expand"))
     top: int | None = None
     if "$top" in params:
         if not params["$top"].isdigit():
@@ -260,7 +269,7 @@ def query_collection(
     rows = rows[:limit]
     value = [records.to_json(table, r, attributes, annotations=annotations) for r in rows]
     if expand:
-        _apply_expand(records, rows, value, expand, annotations)
+        apply_expand(records, rows, value, expand, annotations)
     body: dict[str, Any] = {"@odata.context": _context(base, table, params)}
     if params.get("$count") == "true":
         total = records.store.scalar(
@@ -279,12 +288,12 @@ def query_collection(
     return QueryResult(body, applied)
 
 
-def _apply_expand(
+def apply_expand(
     records: Records,
     rows: Sequence[Mapping[str, Any]],
     value: list[dict[str, Any]],
     expand: Sequence[tuple[Navigation, Table, str | None]],
-    annotations: bool,
+    annotations: str | None,
 ) -> None:
     for navigation, target, select in expand:
         attributes = select_attributes(target, select)
@@ -315,7 +324,7 @@ def _delta(
     attributes: Sequence[Attribute],
     page_size: int,
     base: str,
-    annotations: bool,
+    annotations: str | None,
 ) -> dict[str, Any]:
     """Initial change-tracking read (all rows) or a delta since ``$deltatoken``."""
     store = records.store

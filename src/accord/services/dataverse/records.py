@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +33,12 @@ from accord.services.dataverse.store import Store
 __all__ = ["Records", "etag", "format_datetime", "parse_guid"]
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<id>[0-9a-fA-F-]{36})\)$")
+_BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<id>.*)\)$")
+_KEY_PART = re.compile(r"\s*(\w+)\s*=\s*('(?:[^']|'')*'|[^,]+)\s*(?:,|$)")
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+LOOKUP_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
+DUPLICATE_MESSAGE = "A record with matching key values already exists."
 
 
 def etag(row: Mapping[str, Any]) -> str:
@@ -191,7 +197,11 @@ class Records:
             return
         match = _BIND.match(value) if isinstance(value, str) else None
         target = self.schema.by_set.get(match.group("set")) if match else None
-        guid = parse_guid(match.group("id")) if match else None
+        guid = None
+        if match is not None and target is not None:
+            guid, key_values = self.resolve(target, match.group("id"))
+            if guid is None and key_values:
+                raise does_not_exist(target.logical_name, _key_text(key_values))
         if match is None or target is None or guid is None:
             raise _payload_error(
                 table, f"The value '{value}' of '{nav_name}@odata.bind' is not an entity URL."
@@ -207,6 +217,46 @@ class Records:
         result.setdefault("__binds", []).append((target, guid))
         if multi:
             result[f"{attribute.name}type"] = target.logical_name
+
+    def resolve(self, table: Table, key: str) -> tuple[str | None, dict[str, Any]]:
+        """The id a record key names: a GUID, or alternate key values (``k='v',n=5``).
+
+        Returns (id or None if no row has those key values, the key values); raises 400 for
+        text that is neither.
+        """
+        guid = parse_guid(key.strip().strip("'"))
+        if guid is not None:
+            return guid, {}
+        values: dict[str, Any] = {}
+        stored: dict[str, Any] = {}
+        position = 0
+        text = key.strip()
+        while position < len(text):
+            part = _KEY_PART.match(text, position)
+            if part is None:
+                break
+            name, literal = part.group(1), part.group(2).strip()
+            attribute = table.attributes.get(name)
+            if attribute is None:
+                break
+            if literal.startswith("'"):
+                raw: Any = literal[1:-1].replace("''", "'")
+            else:
+                try:
+                    raw = int(literal) if re.fullmatch(r"-?\d+", literal) else float(literal)
+                except ValueError:
+                    break
+            values[name] = raw
+            stored[name] = self._convert(table, attribute, raw)
+            position = part.end()
+        else:
+            if values and tuple(sorted(values)) in {tuple(sorted(k)) for k in table.keys.values()}:
+                return self.store.find(table, stored), values
+        raise DataverseError(
+            400,
+            codes.QUERY_ERROR,
+            f"The key '{key}' is neither a Guid nor an alternate key of '{table.logical_name}'.",
+        )
 
     def _check_binds(self, rows: Sequence[dict[str, Any]], pending: Mapping[str, set[str]]) -> None:
         """Every bound row exists (or is created by the same request: ``pending`` by table)."""
@@ -231,9 +281,14 @@ class Records:
         row: Mapping[str, Any],
         attributes: Sequence[Attribute],
         *,
-        annotations: bool = False,
+        annotations: str | None = None,
     ) -> dict[str, Any]:
+        """A row as the Web API shows it; ``annotations`` is the include-annotations
+        preference (``*``, or a list of terms that may end in ``*``)."""
         out: dict[str, Any] = {"@odata.etag": etag(row)}
+        formatted = _wants(annotations, FORMATTED)
+        lookup_name = _wants(annotations, LOOKUP_NAME)
+        navigation = _wants(annotations, NAVIGATION)
         for attribute in attributes:
             value = row.get(attribute.name)
             name = attribute.web_name
@@ -242,21 +297,21 @@ class Records:
                     value = bool(value)
                 elif attribute.type == "DateTime":
                     value = format_datetime(value)
-            if annotations and value is not None:
-                if attribute.options:
+            if annotations is not None and value is not None:
+                if attribute.options and formatted:
                     label = next((o.label for o in attribute.options if o.value == value), None)
-                    out[f"{name}@OData.Community.Display.V1.FormattedValue"] = label
-                elif attribute.type == "Boolean":
-                    out[f"{name}@OData.Community.Display.V1.FormattedValue"] = (
-                        "Yes" if value else "No"
-                    )
+                    out[f"{name}@{FORMATTED}"] = label
+                elif attribute.type == "Boolean" and formatted:
+                    out[f"{name}@{FORMATTED}"] = "Yes" if value else "No"
                 elif attribute.is_lookup:
                     kind = row.get(f"{attribute.name}type") or attribute.targets[0]
-                    out[f"{name}@Microsoft.Dynamics.CRM.lookuplogicalname"] = kind
+                    if lookup_name:
+                        out[f"{name}@{LOOKUP_NAME}"] = kind
                     nav = attribute.name
                     if f"{attribute.name}type" in table.attributes and attribute.type != "Owner":
                         nav = f"{attribute.name}_{kind}"
-                    out[f"{name}@Microsoft.Dynamics.CRM.associatednavigationproperty"] = nav
+                    if navigation:
+                        out[f"{name}@{NAVIGATION}"] = nav
             out[name] = value
         return out
 
@@ -318,7 +373,10 @@ class Records:
             self._check_binds(rows, {table.logical_name: seen})
             for row, version in zip(rows, self.store.next_versions(len(rows)), strict=True):
                 row["versionnumber"] = version
-            self.store.insert(table, rows)
+            try:
+                self.store.insert(table, rows)
+            except sqlite3.IntegrityError:  # an alternate key's unique index
+                raise DataverseError(412, codes.DUPLICATE, DUPLICATE_MESSAGE) from None
         return rows
 
     def update_many(
@@ -351,7 +409,10 @@ class Records:
                 check_etag(current, if_match)
                 values["modifiedon"] = now
                 values["versionnumber"] = next(versions)
-                self.store.update(table, [(record_id, values)])
+                try:
+                    self.store.update(table, [(record_id, values)])
+                except sqlite3.IntegrityError:  # an alternate key's unique index
+                    raise DataverseError(412, codes.DUPLICATE, DUPLICATE_MESSAGE) from None
                 current.update(values)
                 results.append(current)
         return results
@@ -379,6 +440,24 @@ class Records:
                 raise does_not_exist(table.logical_name, record_id)
             check_etag(current, if_match)
             self.store.delete(table, record_id, self.store.next_versions(1)[0])
+
+
+def _wants(preference: str | None, term: str) -> bool:
+    """Whether an include-annotations preference asks for ``term``."""
+    if preference is None:
+        return False
+    for item in (p.strip() for p in preference.split(",")):
+        if item == "*" or item == term or (item.endswith("*") and term.startswith(item[:-1])):
+            return True
+    return False
+
+
+def _key_text(values: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}:{v}" for k, v in values.items())
+
+
+def missing_by_key(table: Table, values: Mapping[str, Any]) -> DataverseError:
+    return does_not_exist(table.logical_name, _key_text(values))
 
 
 def check_etag(row: Mapping[str, Any], if_match: str | None) -> None:

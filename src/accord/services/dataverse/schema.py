@@ -6,6 +6,7 @@ A schema is data in the shape of a schema file (TOML or JSON)::
     entity_set = "accounts"          # default: logical name + "s"
     primary_name = "name"
     change_tracking = true           # default true
+    keys = { accountnumber_key = ["accountnumber"] }   # alternate keys (optional)
     [tables.account.columns]
     name = { type = "String", max_length = 160 }
     creditlimit = { type = "Money" }
@@ -126,6 +127,8 @@ class Table:
     attributes: dict[str, Attribute]
     change_tracking: bool = True
     navigations: dict[str, Navigation] = field(default_factory=dict)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Alternate keys by name: the attributes whose values together are unique."""
 
     @property
     def type_name(self) -> str:
@@ -225,6 +228,16 @@ def _table(logical: str, spec: Mapping[str, Any], where: str) -> Table:
     attributes["createdon"] = Attribute("createdon", "DateTime", read_only=True)
     attributes["modifiedon"] = Attribute("modifiedon", "DateTime", read_only=True)
     attributes["versionnumber"] = Attribute("versionnumber", "BigInt", read_only=True)
+    keys: dict[str, tuple[str, ...]] = {}
+    for key_name, key_columns in dict(spec.get("keys", {})).items():
+        names = tuple(key_columns)
+        bad = [n for n in names if n not in attributes or attributes[n].is_lookup]
+        if not names or bad:
+            raise SchemaError(
+                f"{where}: {logical}.keys.{key_name} names no column or unknown columns "
+                f"({', '.join(bad)})"
+            )
+        keys[str(key_name)] = names
     primary_name = spec.get("primary_name")
     if primary_name is not None and primary_name not in attributes:
         raise SchemaError(f"{where}: {logical}.primary_name {primary_name!r} is not a column")
@@ -235,6 +248,7 @@ def _table(logical: str, spec: Mapping[str, Any], where: str) -> Table:
         primary_name=primary_name,
         attributes=attributes,
         change_tracking=bool(spec.get("change_tracking", True)),
+        keys=keys,
     )
 
 

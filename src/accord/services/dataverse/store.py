@@ -79,6 +79,13 @@ class Store:
                         )
             run(f'CREATE INDEX IF NOT EXISTS "{name}_versionnumber" ON "{name}" (versionnumber)')
             run(f'CREATE INDEX IF NOT EXISTS "{name}_modifiedon" ON "{name}" (modifiedon)')
+            for key_name, key_columns in table.keys.items():
+                columns = ", ".join(f'"{c}"' for c in key_columns)
+                present = " AND ".join(f'"{c}" IS NOT NULL' for c in key_columns)
+                run(
+                    f'CREATE UNIQUE INDEX IF NOT EXISTS "{name}_key_{key_name}" '
+                    f'ON "{name}" ({columns}) WHERE {present}'
+                )
 
     def close(self) -> None:
         with self.lock:
@@ -144,6 +151,15 @@ class Store:
                 )
                 found.update(r[0] for r in self._conn.execute(sql, chunk))
         return found
+
+    def find(self, table: Table, values: dict[str, Any]) -> str | None:
+        """The id of the row with these alternate key values, if any."""
+        where = " AND ".join(f'"{c}" = ?' for c in values)
+        found = self.scalar(
+            f'SELECT "{table.primary_id}" FROM "{table.logical_name}" WHERE {where}',
+            tuple(values.values()),
+        )
+        return str(found) if found is not None else None
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert full rows (every column present), forgetting tombstones of reused ids."""
