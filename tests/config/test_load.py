@@ -173,6 +173,8 @@ def test_environment_variables_in_options_are_secrets(tmp_path, monkeypatch):
     err = error_of(tmp_path, text)
     assert "DATAVERSE_SECRET" in err.message and err.line == line_of(text, "${DATAVERSE_SECRET}")
     monkeypatch.setenv("DATAVERSE_SECRET", "s3cr3t-from-env")
+    relative = load_config(write(tmp_path, text + 'ca_bundle = "tls/ca.pem"\n'))
+    assert relative.systems["crm"].options["ca_bundle"] == str(tmp_path.resolve() / "tls/ca.pem")
     bad = error_of(tmp_path, text.replace("page_size = 5000", "page_size = 9000"))
     assert "options.page_size: must be a whole number from 1 to 5000" in bad.message
     assert bad.line == line_of(text, "page_size")

@@ -302,6 +302,9 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
             else value
             for key, value in sys.options.items()
         }
+        bundle = options.get("ca_bundle")
+        if isinstance(bundle, str) and bundle and not Path(bundle).expanduser().is_absolute():
+            options["ca_bundle"] = str(base / bundle)  # relative to the configuration's folder
         for key in _SECRET_OPTIONS & set(options):
             if isinstance(options[key], str):
                 secrets.remember(options[key])  # a secret written out in full is one too
