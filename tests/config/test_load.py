@@ -9,6 +9,7 @@ import pytest
 from accord import ConfigError, Project
 from accord.config import dependency_order, load_config
 from accord.model import Direction
+from accord.secrets import redact
 from tests.engine.conftest import make_world
 
 BASE = """\
@@ -145,6 +146,38 @@ def test_environment_variables_in_urls(tmp_path, monkeypatch):
     monkeypatch.delenv("CRM_HOST")
     err = error_of(tmp_path, text)
     assert "CRM_HOST" in err.message and err.line == line_of(text, "CRM_HOST")
+
+
+DATAVERSE = """\
+[systems.crm]
+connector = "dataverse"
+url = "https://org.crm.dynamics.com"
+
+[systems.crm.options]
+tenant = "contoso"
+client_id = "app"
+client_secret = "${DATAVERSE_SECRET}"
+page_size = 5000
+"""
+
+
+def test_environment_variables_in_options_are_secrets(tmp_path, monkeypatch):
+    text = BASE.split("[[mappings]]")[0].replace(
+        '[systems.crm]\nconnector = "memory"\nurl = "memory://cfg-crm"\n', DATAVERSE
+    )
+    monkeypatch.setenv("DATAVERSE_SECRET", "s3cr3t-from-env")
+    options = load_config(write(tmp_path, text)).systems["crm"].options
+    assert options["client_secret"] == "s3cr3t-from-env"
+    assert redact("sent s3cr3t-from-env") == "sent ***"
+    monkeypatch.delenv("DATAVERSE_SECRET")
+    err = error_of(tmp_path, text)
+    assert "DATAVERSE_SECRET" in err.message and err.line == line_of(text, "${DATAVERSE_SECRET}")
+    monkeypatch.setenv("DATAVERSE_SECRET", "s3cr3t-from-env")
+    relative = load_config(write(tmp_path, text + 'ca_bundle = "tls/ca.pem"\n'))
+    assert relative.systems["crm"].options["ca_bundle"] == str(tmp_path.resolve() / "tls/ca.pem")
+    bad = error_of(tmp_path, text.replace("page_size = 5000", "page_size = 9000"))
+    assert "options.page_size: must be a whole number from 1 to 5000" in bad.message
+    assert bad.line == line_of(text, "page_size")
 
 
 def test_missing_file(tmp_path):

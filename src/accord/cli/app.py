@@ -376,6 +376,7 @@ def main() -> None:
 
 
 from accord.cli import conflicts as _conflicts  # noqa: E402,F401  (registers the commands)
+from accord.cli import dev as _dev  # noqa: E402,F401  (registers the dev sub-commands)
 from accord.cli import match as _match  # noqa: E402,F401  (registers the command)
 from accord.cli import problems as _problems  # noqa: E402,F401  (registers the commands)
 from accord.cli import review as _review  # noqa: E402,F401  (registers the command)

@@ -246,6 +246,10 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_SECRET_OPTIONS = frozenset({"client_secret", "token", "password"})
+"""Options whose values are secrets however they are written."""
+
+
 def _expand(value: str, source: str, line: int) -> str:
     def repl(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -292,14 +296,26 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                 f"backoff ({retry.backoff:g})",
                 ("systems", name, "retry", "max_backoff"),
             )
-        problem = option_problem(sys.connector, sys.options)
+        options = {
+            key: _expand(value, source, locate(text, ("systems", name, "options", key)))
+            if isinstance(value, str) and "${" in value
+            else value
+            for key, value in sys.options.items()
+        }
+        bundle = options.get("ca_bundle")
+        if isinstance(bundle, str) and bundle and not Path(bundle).expanduser().is_absolute():
+            options["ca_bundle"] = str(base / bundle)  # relative to the configuration's folder
+        for key in _SECRET_OPTIONS & set(options):
+            if isinstance(options[key], str):
+                secrets.remember(options[key])  # a secret written out in full is one too
+        problem = option_problem(sys.connector, options)
         if problem is not None:
             option, why = problem
             raise fail(
                 f"systems.{name}.options.{option}: {why}", ("systems", name, "options", option)
             )
         retry_policy = RetryPolicy(retry.attempts, retry.backoff, retry.max_backoff)
-        systems[name] = SystemConfig(name, sys.connector, url, sys.options, retry_policy)
+        systems[name] = SystemConfig(name, sys.connector, url, options, retry_policy)
     line = locate(text, ("state", "url"))
     state_url = _resolve_sqlite(_expand(model.state.url, source, line), base, source, line)
 

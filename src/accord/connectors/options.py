@@ -21,13 +21,46 @@ def _seconds(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 3600
 
 
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _https(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _range(low: int, high: int) -> Check:
+    def check(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    return check, f"a whole number from {low} to {high}"
+
+
+def _positive_seconds(value: Any) -> bool:
+    return _seconds(value) and value > 0
+
+
 _BATCH: Check = (_whole, "a whole number from 1 to 1000000")
+_TEXT: Check = (_text, "a non-empty string")
 BUILTIN_OPTIONS: dict[str, dict[str, Check]] = {
     "sql": {
         "batch_size": _BATCH,
         "busy_timeout": (_seconds, "a number of seconds from 0 to 3600 (SQLite only)"),
     },
     "memory": {"batch_size": _BATCH},
+    "dataverse": {
+        "tenant": _TEXT,
+        "client_id": _TEXT,
+        "client_secret": _TEXT,
+        "authority": (_https, "an https:// URL (the Entra ID authority)"),
+        "token": _TEXT,
+        "ca_bundle": _TEXT,
+        "timeout": (_positive_seconds, "a number of seconds above 0, at most 3600"),
+        "max_wait": (_seconds, "a number of seconds from 0 to 3600"),
+        "max_concurrency": _range(1, 52),
+        "page_size": _range(1, 5000),
+        "batch_size": _range(1, 1000),
+    },
 }
 
 

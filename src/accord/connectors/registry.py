@@ -17,6 +17,7 @@ from accord.model import TableSettings
 BUILTIN = {
     "sql": "accord.connectors.sql.connector:SqlConnector",
     "memory": "accord.testing.memory:MemoryConnector",
+    "dataverse": "accord.connectors.dataverse.connector:DataverseConnector",
 }
 
 

@@ -1,0 +1,125 @@
+"""``accord dev``: local stand-ins of the systems Accord talks to, for development and tests.
+
+``accord dev dataverse`` serves the Dataverse Web API on 127.0.0.1 until Ctrl-C. It prints
+what a client needs (URL, a bearer token, the CA file, app credentials for msal): this is a
+development tool, and those values open nothing but the local service.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from accord.cli.common import app, console, err
+
+dev_app = typer.Typer(
+    name="dev",
+    help="Local services to develop and test against (no cloud tenant needed).",
+    no_args_is_help=True,
+)
+app.add_typer(dev_app, name="dev")
+
+
+@dev_app.command("dataverse")
+def dataverse(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    http: Annotated[
+        bool, typer.Option("--http", help="Plain HTTP instead of HTTPS (msal needs HTTPS).")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the SQLite database, TLS files and credentials "
+            "(default: in memory, gone on exit)."
+        ),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(help="Schema file (TOML or JSON) of the tables (default: the demo CRM)."),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(min=1, help="Service protection: requests allowed per --window (429 after)."),
+    ] = None,
+    window: Annotated[
+        float, typer.Option(min=0.001, help="Service protection window in seconds.")
+    ] = 300.0,
+    latency: Annotated[float, typer.Option(min=0, help="Added latency per request, in ms.")] = 0,
+    fail_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests answered 503.")
+    ] = 0,
+    throttle_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests that start a 429 storm.")
+    ] = 0,
+    storm: Annotated[int, typer.Option(min=1, help="Length of a 429 storm, in requests.")] = 1,
+    drop_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of connections dropped before handling.")
+    ] = 0,
+    lose_rate: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
+    ] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+) -> None:
+    """Serve a local Dataverse Web API (v9.2) backed by SQLite, until Ctrl-C."""
+    from accord.services.common import Budget, FaultConfig
+    from accord.services.dataverse import LocalDataverse
+    from accord.services.dataverse.schema import SchemaError
+
+    faults = FaultConfig(
+        latency_ms=latency,
+        error_rate=fail_rate,
+        throttle_rate=throttle_rate,
+        throttle_burst=storm,
+        drop_rate=drop_rate,
+        drop_after_rate=lose_rate,
+        seed=seed,
+    )
+    limits = Budget(requests=budget, window=window) if budget else None
+    try:
+        service = LocalDataverse.start(
+            data_dir=data, schema=schema, tls=not http, port=port, faults=faults, budget=limits
+        )
+    except (SchemaError, OSError, sqlite3.Error) as exc:
+        if isinstance(exc, OSError) and exc.strerror:
+            where = f"127.0.0.1:{port}" if exc.filename is None else str(exc.filename)
+            message = f"cannot use {where}: {exc.strerror}"
+        else:
+            message = str(exc)
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    lines = [
+        ("url", service.url),
+        ("web api", service.api_url),
+        ("token", service.token),
+        ("ca file", str(service.ca_file) if service.ca_file else "(plain HTTP)"),
+        ("tenant", service.tenant),
+        ("client id", service.client_id),
+        ("client secret", service.client_secret),
+        ("authority", service.authority),
+        ("data", str(data) if data else "(in memory)"),
+    ]
+    console.print("[b]Local Dataverse[/] is serving", highlight=False)
+    for name, value in lines:
+        console.print(f"  {name + ':':<15}{escape(value)}", highlight=False, soft_wrap=True)
+    console.print("Press Ctrl-C to stop.", highlight=False)
+    console.file.flush()  # a script reading the URL from a pipe must not wait for a buffer
+
+    def stop_on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_on_term)
+    try:
+        service.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        service.stop()
+    console.print("stopped", highlight=False)

@@ -1,0 +1,298 @@
+"""``LocalDataverse``: the service started in-process, for tests, the demo and the CLI.
+
+::
+
+    with LocalDataverse.start(data_dir=tmp_path) as dv:
+        httpx.get(f"{dv.url}/api/data/v9.2/accounts",
+                  headers={"Authorization": f"Bearer {dv.token}"}, verify=str(dv.ca_file))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from accord.services.common.auth import Credentials, TokenIssuer
+from accord.services.common.faults import FaultConfig
+from accord.services.common.limiter import Budget, RequestLimiter
+from accord.services.common.server import BackgroundServer
+from accord.services.common.tls import make_tls_files
+from accord.services.dataverse.api import API_PATH, DataverseApi
+from accord.services.dataverse.app import build_app
+from accord.services.dataverse.batch import handle_batch
+from accord.services.dataverse.records import Records
+from accord.services.dataverse.schema import Schema, load_schema
+from accord.services.dataverse.store import Store
+
+__all__ = ["LocalDataverse"]
+
+
+class LocalDataverse:
+    """A running local Dataverse: its URL, credentials, CA file, and direct data access.
+
+    ``faults`` and ``budget`` may be changed while it runs; the next request sees them.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | None,
+        schema: Schema,
+        tls: bool,
+        port: int,
+        faults: FaultConfig | None,
+        budget: Budget | None,
+        credentials: Credentials | None,
+        token_lifetime: int,
+        clock: Callable[[], float] | None,
+    ) -> None:
+        self.schema = schema
+        self.data_dir = data_dir
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(schema, data_dir / "dataverse.db" if data_dir else None)
+        self.records = Records(schema, self.store, clock or time.time)
+        self.faults = faults
+        self.limiter = RequestLimiter(budget) if budget else None
+        self._tls_files = make_tls_files((data_dir or _temp_dir()) / "tls") if tls else None
+        self.api = DataverseApi(self.records, str(uuid.uuid4()), str(uuid.uuid4()))
+        self.api.batch_handler = handle_batch
+        dev_token = None
+        if credentials is None and data_dir is not None:
+            credentials, dev_token = _saved_credentials(data_dir / "credentials.json")
+        self.issuer = TokenIssuer(
+            credentials or Credentials(),
+            resource=lambda: self.url,
+            lifetime=token_lifetime,
+            dev_token=dev_token,
+        )
+        app = build_app(
+            self.api,
+            self.issuer,
+            base_url=lambda: self.url,
+            faults=lambda: self.faults,
+            limiter=lambda: self.limiter,
+        )
+        self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        self.url: str = self._server.url
+        """The organization URL, ``https://127.0.0.1:PORT`` (the API is under /api/data/v9.2/)."""
+
+    @classmethod
+    def start(
+        cls,
+        data_dir: Path | None = None,
+        schema: Schema | Path | Mapping[str, Any] | None = None,
+        tls: bool = True,
+        port: int = 0,
+        faults: FaultConfig | None = None,
+        budget: Budget | None = None,
+        *,
+        credentials: Credentials | None = None,
+        token_lifetime: int = 3599,
+        clock: Callable[[], float] | None = None,
+    ) -> LocalDataverse:
+        """Start serving (port 0: a free port); use as a context manager or call ``stop()``.
+
+        ``data_dir`` holds the SQLite database and the TLS files (None: in memory and a
+        temporary folder). ``schema`` is a :class:`Schema`, a schema file or mapping, or
+        None for the demo's CRM tables. ``clock`` (seconds since the epoch) stamps
+        ``createdon``/``modifiedon``: a test can hold it still to write within one second.
+        """
+        loaded = schema if isinstance(schema, Schema) else load_schema(schema)
+        service = cls(
+            data_dir=Path(data_dir) if data_dir is not None else None,
+            schema=loaded,
+            tls=tls,
+            port=port,
+            faults=faults,
+            budget=budget,
+            credentials=credentials,
+            token_lifetime=token_lifetime,
+            clock=clock,
+        )
+        service._server.start()
+        return service
+
+    @property
+    def api_url(self) -> str:
+        """The Web API root, ``{url}/api/data/v9.2/``."""
+        return f"{self.url}{API_PATH}"
+
+    @property
+    def token(self) -> str:
+        """A bearer token the service accepts for as long as it runs."""
+        return self.issuer.dev_token
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate (PEM) to verify TLS with; None over plain HTTP."""
+        return self._tls_files.ca_file if self._tls_files else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts this service's CA (for ``httpx``'s ``verify=``)."""
+        if self.ca_file is None:
+            raise ValueError("the service runs over plain HTTP (no TLS)")
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    @property
+    def tenant(self) -> str:
+        return self.issuer.credentials.tenant
+
+    @property
+    def client_id(self) -> str:
+        return self.issuer.credentials.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.issuer.credentials.client_secret
+
+    @property
+    def authority(self) -> str:
+        """For msal: ``ConfidentialClientApplication(..., authority=dv.authority,
+        instance_discovery=False, verify=str(dv.ca_file))``."""
+        return f"{self.url}/{self.tenant}"
+
+    @property
+    def budget(self) -> Budget | None:
+        return self.limiter.budget if self.limiter else None
+
+    @budget.setter
+    def budget(self, budget: Budget | None) -> None:
+        self.limiter = RequestLimiter(budget) if budget else None
+
+    def load(self, logical_name: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Insert rows given as Web API bodies, fast and without HTTP; returns their ids."""
+        table = self.schema.tables[logical_name]
+        with self.store.lock:
+            return [r[table.primary_id] for r in self.records.create_many(table, rows)]
+
+    def insert_rows(
+        self, logical_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> int:
+        """Insert trusted rows in stored form, fastest of all: for demo data and benchmarks.
+
+        ``columns`` are attribute names (a lookup by its own name with a GUID value, and
+        ``<name>type`` for a polymorphic one); values are stored as given, except datetimes
+        (``datetime`` or ISO text) and booleans. No validation, no lookup checks: the rows are
+        trusted. Columns not given get their defaults; ``createdon``/``modifiedon`` default to
+        now. Returns the number of rows inserted.
+        """
+        table = self.schema.tables[logical_name]
+        unknown = [c for c in columns if c not in table.attributes]
+        if unknown:
+            raise ValueError(f"{logical_name} has no column {', '.join(unknown)}")
+        kinds = [table.attributes[c].type for c in columns]
+        now = int(self.records.clock())
+        base: dict[str, Any] = dict.fromkeys(table.attributes)
+        for attribute in table.attributes.values():
+            if attribute.default is not None:
+                base[attribute.name] = int(attribute.default)
+        stored: list[dict[str, Any]] = []
+        for row in rows:
+            record: dict[str, Any] = {**base, "createdon": now, "modifiedon": now}
+            for name, kind, value in zip(columns, kinds, row, strict=True):
+                if value is not None and kind == "DateTime":
+                    value = _epoch(value)
+                elif value is not None and kind == "Boolean":
+                    value = int(bool(value))
+                record[name] = value
+            if not record.get(table.primary_id):
+                record[table.primary_id] = str(uuid.uuid4())
+            stored.append(record)
+        with self.store.transaction():
+            for record, version in zip(stored, self.store.next_versions(len(stored)), strict=True):
+                record["versionnumber"] = version
+            self.store.insert(table, stored)
+        return len(stored)
+
+    def deny(self, logical_name: str, *privileges: str) -> None:
+        """Take privileges (``read``, ``create``, ``write``, ``delete``) on a table away from
+        every caller, as an application user without them: requests answer 403."""
+        table = self.schema.tables[logical_name]
+        for privilege in privileges:
+            if privilege not in ("read", "create", "write", "delete"):
+                raise ValueError(f"unknown privilege {privilege!r}")
+            self.api.denied.add((table.logical_name, privilege))
+
+    def allow(self, logical_name: str, *privileges: str) -> None:
+        """Give back privileges :meth:`deny` took (all of the table's when none are named)."""
+        for privilege in privileges or ("read", "create", "write", "delete"):
+            self.api.denied.discard((logical_name, privilege))
+
+    def count(self, logical_name: str) -> int:
+        table = self.schema.tables[logical_name]
+        return int(self.store.scalar(f'SELECT COUNT(*) FROM "{table.logical_name}"', ()))
+
+    def stop(self) -> None:
+        self._server.stop()
+        self.store.close()
+
+    def wait(self) -> None:
+        """Block until the server stops (the CLI's foreground mode)."""
+        self._server.wait()
+
+    def __enter__(self) -> LocalDataverse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _epoch(value: Any) -> int:
+    """Whole epoch seconds of a datetime (naive = UTC) or ISO text (``T`` or space)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return int(value.timestamp())
+    return int(value)
+
+
+def _saved_credentials(path: Path) -> tuple[Credentials, str]:
+    """The app credentials and dev token of a data folder, made on its first start.
+
+    Kept so that a configuration written against one start works against the next.
+    """
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return (
+            Credentials(saved["tenant"], saved["client_id"], saved["client_secret"]),
+            str(saved["token"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        credentials, token = Credentials(), secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "tenant": credentials.tenant,
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret,
+                "token": token,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return credentials, token
+
+
+def _temp_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="accord-dataverse-"))
