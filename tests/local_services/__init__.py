@@ -1,0 +1,1 @@
+"""Tests of ``accord.services``, the local services (``tests.services`` is the database servers helper)."""
