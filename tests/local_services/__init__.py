@@ -1,1 +1,2 @@
-"""Tests of ``accord.services``, the local services (``tests.services`` is the database servers helper)."""
+"""Tests of ``accord.services``, the local services (``tests.services`` is another thing:
+the database servers the other tests use)."""
