@@ -1,2 +1,1 @@
-"""Tests of ``accord.services``, the local services (``tests.services`` is another thing:
-the database servers the other tests use)."""
+"""Tests of ``accord.services``, the local services (``tests.services`` is the database servers helper)."""
