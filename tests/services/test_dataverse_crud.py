@@ -7,7 +7,7 @@ import re
 import httpx
 
 from accord.services.dataverse import LocalDataverse
-from tests.local_services.conftest import new_id
+from tests.services.conftest import new_id
 
 
 def test_post_answers_204_with_the_entity_id_and_the_record_reads_back(

@@ -11,7 +11,7 @@ import requests
 
 from accord.services.common import Budget, FaultConfig
 from accord.services.dataverse import LocalDataverse
-from tests.local_services.conftest import ca, new_id
+from tests.services.conftest import ca, new_id
 
 
 def _msal_app(dv: LocalDataverse, secret: str | None = None) -> msal.ConfidentialClientApplication:

@@ -9,7 +9,7 @@ import uuid
 import httpx
 
 from accord.services.dataverse import LocalDataverse
-from tests.local_services.conftest import new_id
+from tests.services.conftest import new_id
 
 TYPE = "Microsoft.Dynamics.CRM.account"
 

@@ -1,1 +1,0 @@
-"""Tests of ``accord.services``, the local services (``tests.services`` is the database servers helper)."""
