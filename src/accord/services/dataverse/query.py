@@ -230,6 +230,8 @@ def query_collection(
     annotations = prefer.annotations
     if annotations is not None:
         applied.append(f'odata.include-annotations="{prefer.annotations}"')
+    if "$deltatoken" in params and not table.change_tracking:
+        raise bad_query(f"Change tracking is not enabled for the entity '{table.logical_name}'.")
     if (prefer.track_changes or "$deltatoken" in params) and table.change_tracking:
         for option in ("$filter", "$orderby", "$expand", "$top"):
             if option in params:
