@@ -228,3 +228,31 @@ def test_include_annotations_honours_the_list_asked_for(api: httpx.Client, peopl
     ).json()
     assert both["statecode@OData.Community.Display.V1.FormattedValue"] == "Active"
     assert "_transactioncurrencyid_value@Microsoft.Dynamics.CRM.lookuplogicalname" in both
+
+
+def test_expand_of_a_collection_valued_navigation_property(dv: LocalDataverse, api):
+    account = dv.load("account", [{"name": "Parent with contacts"}])[0]
+    dv.load(
+        "contact",
+        [
+            {"lastname": "One", "parentcustomerid_account@odata.bind": f"accounts({account})"},
+            {"lastname": "Two", "parentcustomerid_account@odata.bind": f"accounts({account})"},
+        ],
+    )
+    body = api.get(
+        f"accounts({account})",
+        params={
+            "$select": "name",
+            "$expand": "contact_parentcustomerid_account($select=lastname)",
+        },
+    ).json()
+    assert sorted(c["lastname"] for c in body["contact_parentcustomerid_account"]) == ["One", "Two"]
+    rows = api.get(
+        "accounts",
+        params={
+            "$select": "name",
+            "$filter": "name eq 'Alpha Ltd'",
+            "$expand": "contact_parentcustomerid_account($select=lastname)",
+        },
+    ).json()["value"]
+    assert rows[0]["contact_parentcustomerid_account"] == []

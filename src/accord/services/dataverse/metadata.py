@@ -372,6 +372,12 @@ def csdl(schema: Schema, annotations: bool = False) -> str:
                 f"ReferencedProperty={q(schema.tables[navigation.target].primary_id)}/>"
                 "</NavigationProperty>"
             )
+        for collection in table.collections.values():
+            out.append(
+                f"<NavigationProperty Name={q(collection.name)} "
+                f"Type={q(f'Collection(mscrm.{collection.source.logical_name})')} "
+                f"Partner={q(collection.navigation.name)}/>"
+            )
         out.append("</EntityType>")
     out.append('<EntityContainer Name="System">')
     for table in schema.tables.values():
