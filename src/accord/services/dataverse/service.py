@@ -81,7 +81,11 @@ class LocalDataverse:
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
         )
-        self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        try:
+            self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        except OSError:
+            self.store.close()
+            raise
         self.url: str = self._server.url
         """The organization URL, ``https://127.0.0.1:PORT`` (the API is under /api/data/v9.2/)."""
 
