@@ -5,9 +5,9 @@ bench loader from its own thread, and SQLite serialises writers anyway. Values a
 as the Web API means them: text (compared case- and accent-insensitively, as Dataverse's
 ``Latin1_General_CI_AI`` collation does: ``COLLATE DATAVERSE``; ids and entity names,
 which are ASCII, use the faster ``NOCASE``), integers, floats, datetimes as whole epoch
-seconds, booleans as 0/1. ``versionnumber`` comes from one counter for the whole organization, like SQL Server's
-rowversion; a deleted row leaves a tombstone with the version of its deletion, which is what
-change tracking reports as ``$deletedEntity``.
+seconds, booleans as 0/1. ``versionnumber`` comes from one counter for the whole
+organization, like SQL Server's rowversion; a deleted row leaves a tombstone with the
+version of its deletion, which is what change tracking reports as ``$deletedEntity``.
 """
 
 from __future__ import annotations
