@@ -26,6 +26,7 @@ from accord.services.common.auth import Credentials, TokenIssuer
 from accord.services.common.faults import FaultConfig
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
+from accord.services.common.stats import RequestStats
 from accord.services.common.tls import make_tls_files
 from accord.services.dataverse.api import API_PATH, DataverseApi
 from accord.services.dataverse.app import build_app
@@ -64,6 +65,9 @@ class LocalDataverse:
         self.records = Records(schema, self.store, clock or time.time)
         self.faults = faults
         self.limiter = RequestLimiter(budget) if budget else None
+        self.stats = RequestStats()
+        """API requests answered (authenticated ones; a ``$batch`` is one), by method and
+        status; ``stats.reset()`` starts a new count."""
         # without a data folder, the TLS files live in a temporary one, removed on stop
         temporary = tls and not data_dir
         self._temp = Path(tempfile.mkdtemp(prefix="accord-dataverse-")) if temporary else None
@@ -86,6 +90,7 @@ class LocalDataverse:
             base_url=lambda: self.url,
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
+            stats=self.stats,
         )
         try:
             self._server = BackgroundServer(app, port=port, tls=self._tls_files)
