@@ -159,7 +159,8 @@ class PassReader:
         if echoes:
             unknown = []
             for r in records:
-                if r.version is not None and echoes.get(r.key) == r.version:
+                recheck = r.key in self.options.recheck
+                if r.version is not None and echoes.get(r.key) == r.version and not recheck:
                     self.job.counters.unchanged += 1
                 else:
                     unknown.append(r)
@@ -180,6 +181,7 @@ class PassReader:
                 and state.synced_at is not None
                 and state.synced_at >= started
                 and not newer(r, state.version)
+                and r.key not in self.options.recheck  # its own edits are still to carry
             ):
                 self.job.counters.unchanged += 1
             else:

@@ -97,6 +97,7 @@ def run_sync(
             held = matched
         ok = True
         echoes: dict[str, object] = {}
+        settle: list[str] = []
         for index, d in enumerate(passes):
             keys = None
             if records is not None:
@@ -112,6 +113,7 @@ def run_sync(
                 probe_first=full and index > 0,
                 hold=held.get(d, frozenset()),
                 echoes=echoes if full and index > 0 else {},
+                recheck=frozenset(settle) if index > 0 else frozenset(),
                 since=since if not full and records is None else None,
             )
             job, settle, echoes = _run_pass(project, mapping, d, options, progress, result)
