@@ -112,9 +112,7 @@ class SqlHarness(SuiteHarness):
         stamp = datetime.now(UTC).replace(tzinfo=None)
         with self._connector.engine.begin() as connection:
             updated = connection.execute(
-                found.update()
-                .where(found.c[KEY] == key)
-                .values({**values, MODIFIED: stamp})
+                found.update().where(found.c[KEY] == key).values({**values, MODIFIED: stamp})
             )
         assert updated.rowcount == 1, f"no record {key!r} in {table}"
 
