@@ -135,7 +135,7 @@ class DataverseHarness(SuiteHarness):
     def edit(self, table: str, key: str, values: Mapping[str, Any]) -> None:
         self.clock.advance()  # another writer, a moment later
         response = self.writer.patch(
-            f"{table}s({key})",
+            f"{self.dv.schema.tables[table].entity_set}({key})",
             content=dumps(dict(values)),
             headers={"Content-Type": "application/json", "If-Match": "*"},
         )

@@ -194,7 +194,7 @@ FAULTS = st.builds(
     drop_rate=st.sampled_from([0.0, 0.05, 0.1]),
     drop_after_rate=st.sampled_from([0.0, 0.05, 0.1]),
     seed=st.integers(0, 2**16),
-)
+).filter(FaultConfig.active)
 
 
 @settings(
