@@ -116,6 +116,19 @@ class SqlHarness(SuiteHarness):
             )
         assert updated.rowcount == 1, f"no record {key!r} in {table}"
 
+    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        """Another writer's INSERT, stamped with its own (later) clock."""
+        found = next(t for t in self.tables if t.name == table)
+        stamp = datetime.now(UTC).replace(tzinfo=None)
+        with self._connector.engine.begin() as connection:
+            connection.execute(found.insert().values({**values, KEY: key, MODIFIED: stamp}))
+
+    def remove(self, table: str, key: str) -> None:
+        found = next(t for t in self.tables if t.name == table)
+        with self._connector.engine.begin() as connection:
+            deleted = connection.execute(found.delete().where(found.c[KEY] == key))
+        assert deleted.rowcount == 1, f"no record {key!r} in {table}"
+
     def drop_tables(self) -> None:
         engine = self._connector.engine
         for table in reversed(self.tables):

@@ -141,6 +141,19 @@ class DataverseHarness(SuiteHarness):
         )
         assert response.status_code == 204, response.text
 
+    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        self.clock.advance()
+        body = {f"{TABLE}id": key, **values}
+        entity_set = self.dv.schema.tables[table].entity_set
+        response = self.writer.post(
+            entity_set, content=dumps(body), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 204, response.text
+
+    def remove(self, table: str, key: str) -> None:
+        response = self.writer.delete(f"{self.dv.schema.tables[table].entity_set}({key})")
+        assert response.status_code == 204, response.text
+
     def tick(self) -> None:
         self.clock.advance()
 

@@ -48,6 +48,14 @@ class MemoryHarness(SuiteHarness):
         assert key in self.db.tables[table].rows, f"no record {key!r} in {table}"
         self.db.put(table, key, values)  # a user's edit: a new version
 
+    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        assert key not in self.db.tables[table].rows, f"record {key!r} exists in {table}"
+        self.db.put(table, key, values)
+
+    def remove(self, table: str, key: str) -> None:
+        assert key in self.db.tables[table].rows, f"no record {key!r} in {table}"
+        self.db.delete(table, key)
+
 
 class TestMemoryConnector(ConnectorSuite):
     @pytest.fixture

@@ -37,8 +37,9 @@ assumes no SQL: the harness says how the system holds such a table.
   GUID); keys sort as text in number order. :attr:`~SuiteHarness.text_keys` says whether
   any text may be a key (then ``max_key`` is checked with wildcards and case too), and
   :attr:`~SuiteHarness.invalid_key` is a key the table cannot hold.
-* **Behind the connector's back.** :meth:`SuiteHarness.edit` changes a record as another
-  writer would; the system gives it a new version.
+* **Behind the connector's back.** :meth:`SuiteHarness.put`, :meth:`~SuiteHarness.edit`
+  and :meth:`~SuiteHarness.remove` insert, change and delete a record as another writer
+  would (SQL statements, the service's Web API); the system stamps the new versions.
 * **Versions.** :attr:`~SuiteHarness.resolution` is the precision of the system's datetimes
   (a microsecond, or a second for Dataverse): seeded times and values are cut to it, and a
   ``modified_after`` bound that is a whole tick may also return records stamped exactly at
@@ -187,6 +188,15 @@ class SuiteHarness:
         """Change data fields of a record as another writer would, not through the connector;
         the record gets a new version, later than any it had."""
         raise NotImplementedError(f"{type(self).__name__} must provide edit")
+
+    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        """Insert a record with ``values`` (data fields) as another writer would; the system
+        stamps its version, later than any so far."""
+        raise NotImplementedError(f"{type(self).__name__} must provide put")
+
+    def remove(self, table: str, key: str) -> None:
+        """Delete a record as another writer would, not through the connector."""
+        raise NotImplementedError(f"{type(self).__name__} must provide remove")
 
     def tick(self) -> None:
         """Make the next version the system stamps later than every version so far (for a
@@ -421,6 +431,67 @@ class ConnectorSuite:
         after = self.records(connector, table, modified_after=self.at(harness))
         assert list(after) == [k(1), k(3)]
         assert connector.count(table, modified_after=self.at(harness)) == 2
+
+    def test_read_modified_after_sees_other_writers(
+        self, harness: SuiteHarness, connector: Connector
+    ) -> None:
+        """An incremental read after the newest version read gives what other writers
+        inserted and edited since, ordered by (version, key), with the versions stamped."""
+        k = harness.key
+        table = self.make_items(harness, [self.item(harness, i) for i in (1, 2, 3)])
+        watermark = max(r.version for r in self.records(connector, table).values() if r.version)
+        harness.put(table, k(50), {"label": "theirs", "qty": 50})
+        harness.edit(table, k(2), {"name": "edited"})
+        batches = self.read_all(connector, table, modified_after=watermark, batch_size=1)
+        read = [r for batch in batches for r in batch]
+        assert all(r.version is not None for r in read)
+        assert [r.key for r in read] == [
+            r.key for r in sorted(read, key=lambda r: (r.version or watermark, r.key))
+        ], "not ordered by (version, key)"
+        later = sorted(r.key for r in read if r.version and r.version > watermark)
+        assert later == [k(2), k(50)]
+        at_bound = sorted(r.key for r in read if r.version == watermark)
+        assert at_bound in ([], [k(3)]) and (not at_bound or harness.resolution > MICROSECOND)
+        assert len(read) == len(later) + len(at_bound)
+        values = {r.key: r.values for r in read}
+        assert (values[k(50)]["label"], values[k(50)]["qty"]) == ("theirs", 50)
+        assert values[k(2)]["name"] == "edited"
+        assert (
+            values[k(50)][harness.modified_field] == self.records(connector, table)[k(50)].version
+        )
+
+    def test_records_removed_behind_the_connectors_back(
+        self, harness: SuiteHarness, connector: Connector
+    ) -> None:
+        """A record another writer deleted is gone from reads and counts; deleting it again
+        counts as deleted; an update of it fails alone, a conditional one too (not applied)."""
+        k = harness.key
+        table = self.make_items(harness, [self.item(harness, i) for i in (1, 2, 3, 4)])
+        read = self.records(connector, table)
+        harness.remove(table, k(2))
+        harness.remove(table, k(3))
+        assert list(self.records(connector, table)) == [k(1), k(4)]
+        assert self.records(connector, table, keys=[k(2), k(4)]).keys() == {k(4)}
+        assert connector.count(table) == 2
+        changes = [Change(ChangeKind.UPDATE, k(2), {"name": "ghost"})]
+        if connector.capabilities.delete:
+            changes.append(Change(ChangeKind.DELETE, k(3)))
+        if connector.capabilities.optimistic_concurrency:
+            changes.append(
+                self.expecting(read[k(2)], Change(ChangeKind.UPDATE, k(2), {"note": "ghost"}))
+            )
+        changes.append(Change(ChangeKind.UPDATE, k(4), {"name": "alive"}))
+        results = connector.write(table, changes)
+        assert [r.key for r in results] == [c.key for c in changes]
+        assert not results[0].ok and results[0].error, results[0]
+        for change, result in zip(changes[1:], results[1:], strict=True):
+            if change.kind is ChangeKind.DELETE or change.key == k(4):
+                assert result.ok, result
+            else:
+                assert not result.ok and result.error, result
+        found = self.records(connector, table)
+        assert list(found) == [k(1), k(4)]
+        assert found[k(4)].values["name"] == "alive"
 
     def test_read_record_shape(self, harness: SuiteHarness, connector: Connector) -> None:
         due = cut(datetime(2024, 5, 6, 7, 8, 9, 10), harness.resolution)
