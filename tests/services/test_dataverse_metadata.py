@@ -161,3 +161,9 @@ def test_expand_of_attributes_takes_a_select(api: httpx.Client):
         {k: v for k, v in a.items() if not k.startswith("@")} for a in body["Attributes"]
     ]
     assert api.get("EntityDefinitions", params={"$expand": "Nothing"}).status_code == 400
+
+
+def test_unknown_metadata_property_in_select_is_400(api: httpx.Client):
+    response = api.get("EntityDefinitions", params={"$select": "LogicalName,NoSuchThing"})
+    assert response.status_code == 400
+    assert "NoSuchThing" in response.json()["error"]["message"]

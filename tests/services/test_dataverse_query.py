@@ -291,3 +291,10 @@ def test_in_with_guids_reads_records_by_key(api: httpx.Client, people: dict[str,
         },
     )
     assert sorted(r["accountid"] for r in response.json()["value"]) == sorted(wanted)
+
+
+def test_text_compares_ignoring_case_and_accents_as_dataverse(dv: LocalDataverse, api):
+    dv.load("account", [{"name": "Müller Straße"}, {"name": "Zoë Ltd"}])
+    assert names(api, "$filter=name eq 'MULLER STRASSE'") == ["Müller Straße"]
+    assert names(api, "$filter=contains(name,'zoe')") == ["Zoë Ltd"]
+    assert names(api, "$filter=startswith(name,'mü')") == ["Müller Straße"]

@@ -147,5 +147,7 @@ def test_sample_data_is_the_demos_crm(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {token}"},
             ).json()
         assert body["@odata.count"] > 0
+        served.process.terminate()
+        assert served.process.wait(timeout=READY_TIMEOUT) == 0
     finally:
         served.close()

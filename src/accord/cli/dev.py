@@ -66,6 +66,9 @@ def dataverse(
         typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    token_lifetime: Annotated[
+        int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
+    ] = 3599,
     sample: Annotated[
         int,
         typer.Option(
@@ -92,7 +95,13 @@ def dataverse(
     limits = Budget(requests=budget, window=window) if budget else None
     try:
         service = LocalDataverse.start(
-            data_dir=data, schema=schema, tls=not http, port=port, faults=faults, budget=limits
+            data_dir=data,
+            schema=schema,
+            tls=not http,
+            port=port,
+            faults=faults,
+            budget=limits,
+            token_lifetime=token_lifetime,
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
         if isinstance(exc, OSError) and exc.strerror:
@@ -139,4 +148,4 @@ def dataverse(
     finally:
         signal.signal(signal.SIGTERM, previous)
         service.stop()
-    console.print("stopped", highlight=False)
+    console.print(f"stopped ({service.stats.total:,} requests answered)", highlight=False)

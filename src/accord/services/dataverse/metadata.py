@@ -185,16 +185,30 @@ def _one_to_many(schema: Schema, table: Table) -> list[Json]:
     ]
 
 
+_DERIVED_PROPERTIES = frozenset(
+    {
+        "MaxLength",
+        "Targets",
+        "OptionSet",
+        "Format",
+        "Precision",
+        "DefaultFormValue",
+        "GlobalOptionSet",
+        "DateTimeBehavior",
+    }
+)
+"""Properties of derived metadata types only: selectable on a list that may lack them."""
+
+
 def _select(items: Sequence[Json], text: str | None, keep: Sequence[str] = ()) -> list[Json]:
+    """``$select`` on metadata items; annotations (``@odata.type``) always stay."""
     if not text:
         return list(items)
-    wanted = [s.strip() for s in text.split(",")] + [k for k in keep]
-    known = set().union(*(i.keys() for i in items)) if items else set()
-    for name in wanted:
-        if name not in known and not name.startswith("@") and items:
-            optional = {"MaxLength", "Targets", "OptionSet", "Format", "Precision"}
-            if name not in optional and name not in {"DefaultFormValue", "GlobalOptionSet"}:
-                raise bad_query(f"Could not find a property named '{name}' on type metadata.")
+    wanted = {s.strip() for s in text.split(",")} | set(keep)
+    known = set().union(*(i.keys() for i in items)) | _DERIVED_PROPERTIES
+    unknown = sorted(n for n in wanted if n not in known and items)
+    if unknown:
+        raise bad_query(f"Could not find a property named '{unknown[0]}' on type metadata.")
     return [{k: v for k, v in i.items() if k in wanted or k.startswith("@")} for i in items]
 
 
