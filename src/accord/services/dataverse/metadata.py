@@ -96,9 +96,7 @@ def _attribute(table: Table, attribute: Attribute, expand_options: bool) -> Json
         "IsValidForCreate": writable,
         "IsValidForUpdate": writable and attribute.name != table.primary_id,
         "IsCustomAttribute": False,
-        "RequiredLevel": {
-            "Value": "SystemRequired" if attribute.name == table.primary_id else "None"
-        },
+        "RequiredLevel": {"Value": _required_level(table, attribute)},
         "DisplayName": _label(attribute.name),
     }
     if kind in ("String", "Memo"):
@@ -117,6 +115,12 @@ def _attribute(table: Table, attribute: Attribute, expand_options: bool) -> Json
             out["OptionSet"] = _option_set(table, attribute)
         out["GlobalOptionSet"] = None
     return out
+
+
+def _required_level(table: Table, attribute: Attribute) -> str:
+    if attribute.name == table.primary_id:
+        return "SystemRequired"
+    return "ApplicationRequired" if attribute.required else "None"
 
 
 def _option_set(table: Table, attribute: Attribute) -> Json:

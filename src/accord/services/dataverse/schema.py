@@ -13,6 +13,7 @@ A schema is data in the shape of a schema file (TOML or JSON)::
     statecode = { type = "State", options = { 0 = "Active", 1 = "Inactive" } }
     statuscode = { type = "Status", options = { 1 = [0, "Active"], 2 = [1, "Inactive"] } }
     parentcustomerid = { type = "Customer", targets = ["account", "contact"] }
+    accountnumber = { type = "String", max_length = 20, required = true }  # business required
 
 Every table also gets its primary id ``<logical>id`` and the system columns ``createdon``,
 ``modifiedon`` and ``versionnumber``. A lookup with several targets (Customer, Owner) gets an
@@ -88,6 +89,9 @@ class Attribute:
     options: tuple[Option, ...] = ()
     read_only: bool = False
     default: int | bool | None = None
+    required: bool = False
+    """Business required (``ApplicationRequired``): shown in metadata, not enforced by the Web
+    API, as in Dataverse (clients and forms enforce it)."""
 
     @functools.cached_property
     def edm_type(self) -> str:
@@ -298,6 +302,7 @@ def _attribute(table: str, name: str, column: Mapping[str, Any], where: str) -> 
         targets=targets,
         options=tuple(options),
         default=default,
+        required=bool(column.get("required", False)),
     )
 
 
