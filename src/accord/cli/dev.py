@@ -66,6 +66,14 @@ def dataverse(
         typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    sample: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Fill the tables with the demo's CRM data for this many customers "
+            "(as 'accord demo --records N'; 0: none). Into empty tables only.",
+        ),
+    ] = 0,
 ) -> None:
     """Serve a local Dataverse Web API (v9.2) backed by SQLite, until Ctrl-C."""
     from accord.services.common import Budget, FaultConfig
@@ -94,6 +102,15 @@ def dataverse(
             message = str(exc)
         err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    if sample:
+        if schema is not None:
+            service.stop()
+            err.print("[red]error:[/] --sample fills the demo's tables; leave out --schema")
+            raise typer.Exit(2)
+        if service.count("account") == 0:
+            counts = service.load_demo(sample)
+            loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items() if n)
+            console.print(f"[dim]sample data: {escape(loaded)}[/]", highlight=False)
     lines = [
         ("url", service.url),
         ("web api", service.api_url),
