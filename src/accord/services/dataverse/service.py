@@ -15,6 +15,7 @@ import secrets
 import ssl
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -74,12 +75,16 @@ class LocalDataverse:
             lifetime=token_lifetime,
             dev_token=dev_token,
         )
+        self.requests: Counter[str] = Counter()
+        """Web API requests served, by kind (``GET accounts``, ``POST $batch``, ...); a test
+        or benchmark may ``clear()`` it."""
         app = build_app(
             self.api,
             self.issuer,
             base_url=lambda: self.url,
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
+            requests=self.requests,
         )
         try:
             self._server = BackgroundServer(app, port=port, tls=self._tls_files)
