@@ -32,7 +32,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))  # after the stdlib: see common.py
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from common import (  # first: it keeps this file from shadowing the stdlib's http
