@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from random import Random
+from typing import Any
 
 import pytest
 
+from accord.services.common import faults as fault_injection
 from accord.services.dataverse import FaultConfig, LocalDataverse
 from tests.cli.support import utc_now_text
 from tests.reliability.kill_support import Campaign, KillPoint, Via, running_jobs
@@ -87,8 +89,23 @@ def couplings(config: Path) -> list[tuple[str, str]]:
     return [(str(local), str(integration).lower()) for local, integration in rows]
 
 
+@pytest.fixture
+def lost_creates(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The answers of committed CreateMultiple requests the service lost (its ``Ids`` body):
+    proof that the campaign met the case it is about."""
+    lost: list[bytes] = []
+
+    async def swallow(message: Any) -> None:
+        body = message.get("body", b"")
+        if message["type"] == "http.response.body" and b'"Ids"' in body:
+            lost.append(body)
+
+    monkeypatch.setattr(fault_injection, "_swallow", swallow)
+    return lost
+
+
 def test_killed_runs_and_lost_create_answers_make_no_duplicate(
-    dv: LocalDataverse, config: Path
+    dv: LocalDataverse, config: Path, lost_creates: list[bytes]
 ) -> None:
     rng = Random(SEED)
     via = Via(cli=False, batch_size=BATCH, match=False)
@@ -107,6 +124,7 @@ def test_killed_runs_and_lost_create_answers_make_no_duplicate(
     dv.faults = FaultConfig(drop_after_rate=0.3, seed=SEED + 1)
     campaign.finish(via)  # lost answers still: the run settles them by reading the ids back
     assert len(campaign.kills) >= 5, campaign.summary()
+    assert lost_creates, "no create answer was lost: the faults did not meet a create"
 
     rows = [
         (row["accountid"], row["accountnumber"])
