@@ -17,7 +17,10 @@ import importlib.util
 import time
 from pathlib import Path
 
-from common import (  # first: it keeps bench/http.py from shadowing the stdlib's http
+import full_sync
+import incremental
+import match
+from common import (
     WORK_DIR,
     Figure,
     code_state,
@@ -28,10 +31,6 @@ from common import (  # first: it keeps bench/http.py from shadowing the stdlib'
     machine_line,
     markdown_table,
 )
-
-import full_sync
-import incremental
-import match
 
 _spec = importlib.util.spec_from_file_location("http_bench", Path(__file__).with_name("http.py"))
 assert _spec is not None and _spec.loader is not None

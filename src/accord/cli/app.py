@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,8 +35,28 @@ from accord.engine.project import Project
 from accord.engine.results import CoupleResult
 from accord.model import Direction, Job
 
+_NEXT_STEPS = """\
+  accord mappings                       # mappings, couplings, failures
+  accord jobs                           # the jobs this run logged
+  accord couplings CUSTOMER --limit 5   # which record is coupled to which
+  accord sync                           # only what changed since: nothing to write
+  accord sync CUSTOMER --records C00001 --direction to-integration
+  accord uncouple CUSTOMER --all        # the records stay, the links go
+  accord review                         # what a first full sync would do
+  accord match CUSTOMER --dry-run       # couple them back by name, city, e-mail
+  accord conflicts / accord errors      # what needs a person's decision
+"""
 
-class CrmChoice(str, Enum):
+
+def _try_next(directory: Path, config: Path, served_steps: str) -> str:
+    """The demo's closing 'Try next' lines (markup), the local service's first if any."""
+    return (
+        f"\n[b]Try next[/]\n  cd {escape(str(directory))}\n{served_steps}{_NEXT_STEPS}"
+        f"[dim](or pass --config {escape(str(config))} from anywhere)[/]"
+    )
+
+
+class CrmChoice(StrEnum):
     """Where ``accord demo`` keeps its CRM."""
 
     sql = "sql"
@@ -103,22 +123,8 @@ def demo(
         with secret_for(world), Project.load(world.config_path) as project:
             run = sync_and_show(project, json, "Full synchronization of the demo", full=True)
         if not json:
-            cfg = world.config_path
-            console.print(
-                "\n[b]Try next[/]\n"
-                f"  cd {escape(str(directory))}\n"
-                + (dataverse_next_steps(world, keep_serving) if world.service else "")
-                + "  accord mappings                       # mappings, couplings, failures\n"
-                "  accord jobs                           # the jobs this run logged\n"
-                "  accord couplings CUSTOMER --limit 5   # which record is coupled to which\n"
-                "  accord sync                           # only what changed since: nothing to write\n"
-                "  accord sync CUSTOMER --records C00001 --direction to-integration\n"
-                "  accord uncouple CUSTOMER --all        # the records stay, the links go\n"
-                "  accord review                         # what a first full sync would do\n"
-                "  accord match CUSTOMER --dry-run       # couple them back by name, city, e-mail\n"
-                "  accord conflicts / accord errors      # what needs a person's decision\n"
-                f"[dim](or pass --config {escape(str(cfg))} from anywhere)[/]"
-            )
+            served_steps = dataverse_next_steps(world, keep_serving) if world.service else ""
+            console.print(_try_next(directory, world.config_path, served_steps))
         if keep_serving:
             server.serve_until_stopped(quiet=json)
     exit_for(run)

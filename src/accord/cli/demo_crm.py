@@ -95,7 +95,7 @@ def secret_for(world: DemoWorld) -> Iterator[None]:
 
 
 SECRET_COMMAND = (
-    f'export {SECRET_VARIABLE}="$(python -c \'import json; print(json.load(open('
+    f"export {SECRET_VARIABLE}=\"$(python -c 'import json; print(json.load(open("
     f'"{DATAVERSE_DIR}/credentials.json"))["client_secret"])\')"'
 )
 """A shell line that sets the secret from the service's data folder without showing it."""
