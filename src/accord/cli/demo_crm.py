@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,22 +43,25 @@ class DemoServer:
         service = self.world.service if self.world else None
         if service is None:
             return
-        if not quiet:
-            console.print(
-                f"\nThe local Dataverse keeps serving at {escape(service.url)}; "
-                "press Ctrl-C to stop it.",
-                highlight=False,
-            )
-        console.file.flush()  # a script reading the output from a pipe must not wait
+        # The handler only sets an event: an exception raised inside Thread.join (as
+        # service.wait() would take it) can leave the thread looking stopped on Python 3.11,
+        # and stop() would then close the socket under uvicorn's feet.
+        stopping = threading.Event()
 
         def interrupt(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
+            stopping.set()
 
         previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            service.wait()
-        except KeyboardInterrupt:
-            pass
+            if not quiet:
+                console.print(
+                    f"\nThe local Dataverse keeps serving at {escape(service.url)}; "
+                    "press Ctrl-C to stop it.",
+                    highlight=False,
+                )
+            console.file.flush()  # a script reading the output from a pipe must not wait
+            while not stopping.wait(0.5):
+                pass
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
