@@ -211,3 +211,21 @@ def test_a_taken_port_is_one_clear_sentence(tmp_path: Path) -> None:
     assert result.exit_code == 2, explain(result)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot build the demo in"), lines
+
+
+def test_a_rebuild_switches_between_the_two_crms(tmp_path: Path) -> None:
+    """A rebuild removes what the other kind of build made: no stale crm.db or service data."""
+    folder = tmp_path / "demo"
+    built = accord("demo", "--dir", folder, "--records", "20", "--json")
+    assert built.exit_code == 0, explain(built)
+    assert (folder / "crm.db").is_file()
+
+    served = accord("demo", "--dir", folder, "--records", "20", "--crm", "dataverse", "--json")
+    assert served.exit_code == 0, explain(served)
+    assert not (folder / "crm.db").exists()
+    assert (folder / "dataverse" / "dataverse.db").is_file()
+
+    again = accord("demo", "--dir", folder, "--records", "20", "--json")
+    assert again.exit_code == 0, explain(again)
+    assert (folder / "crm.db").is_file() and not (folder / "dataverse").exists()
+    assert 'connector = "dataverse"' not in (folder / "accord.toml").read_text(encoding="utf-8")
