@@ -26,7 +26,7 @@ from accord.engine.keys import KeyAllocator
 from accord.engine.lookups import resolve_lookups
 from accord.engine.merge import MergeBase
 from accord.engine.plan import NoRecorder, PlannedChange, Recorder
-from accord.engine.progress import Progress
+from accord.engine.progress import NoProgress, Progress
 from accord.engine.reading import PassReader
 from accord.engine.renamed import RenameCheck, is_renamed
 from accord.engine.transfer import TransferPlan, Transferred, differences
@@ -212,7 +212,7 @@ class Pass:
     def run(self) -> Job:
         started = utcnow()
         max_seen = None
-        batches, total = self.read.batches()
+        batches, total = self.read.batches(count=not isinstance(self.progress, NoProgress))
         self.progress.pass_started(self.job, total)
         # A pass allocates millions of short-lived objects; every full collection would also
         # walk all the long-lived ones (modules, SQLAlchemy metadata, configuration) again,

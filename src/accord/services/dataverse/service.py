@@ -17,6 +17,7 @@ import ssl
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -84,6 +85,9 @@ class LocalDataverse:
             lifetime=token_lifetime,
             dev_token=dev_token,
         )
+        self.requests: Counter[str] = Counter()
+        """Web API requests served, by kind (``GET accounts``, ``POST $batch``, ...); a test
+        or benchmark may ``clear()`` it."""
         app = build_app(
             self.api,
             self.issuer,
@@ -91,6 +95,7 @@ class LocalDataverse:
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
             stats=self.stats,
+            requests=self.requests,
         )
         try:
             self._server = BackgroundServer(app, port=port, tls=self._tls_files)
