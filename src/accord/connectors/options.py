@@ -60,6 +60,7 @@ BUILTIN_OPTIONS: dict[str, dict[str, Check]] = {
         "max_concurrency": _range(1, 52),
         "page_size": _range(1, 5000),
         "batch_size": _range(1, 1000),
+        "change_tracking": (lambda v: isinstance(v, bool), "true or false"),
     },
 }
 

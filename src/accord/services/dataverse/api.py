@@ -82,6 +82,8 @@ class DataverseApi:
         self.organization_id = organization_id
         self.user_id = user_id
         self.batch_handler: Any = None  # set by the batch module (avoids an import cycle)
+        self.requests = 0
+        """Web API requests served (a ``$batch`` counts once): for tests and benchmarks."""
         self.denied: set[tuple[str, str]] = set()
         """(table, privilege) pairs the caller lacks: ``read``, ``create``, ``write``,
         ``delete``; a request that needs one answers 403 as Dataverse does."""

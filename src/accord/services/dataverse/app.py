@@ -62,6 +62,7 @@ def build_app(
             base=f"{base_url()}{API_PATH}",
         )
         with api.records.store.lock:
+            api.requests += 1
             try:
                 result = api.handle(inner)
             except Exception as exc:  # a defect: answer as Dataverse does, keep serving

@@ -227,6 +227,17 @@ class LocalDataverse:
         for privilege in privileges or ("read", "create", "write", "delete"):
             self.api.denied.discard((logical_name, privilege))
 
+    @property
+    def requests(self) -> int:
+        """Web API requests served so far (each ``$batch`` once; token requests not counted)."""
+        return self.api.requests
+
+    def expire_delta_tokens(self) -> None:
+        """Refuse every delta token given out so far, as Dataverse does once a token is older
+        than ``ExpireChangeTrackingInDays`` (also: ``records.change_days``)."""
+        with self.store.lock:
+            self.records.delta_floor = self.store.version + 1
+
     def count(self, logical_name: str) -> int:
         table = self.schema.tables[logical_name]
         return int(self.store.scalar(f'SELECT COUNT(*) FROM "{table.logical_name}"', ()))
