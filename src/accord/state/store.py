@@ -404,9 +404,9 @@ class StateStore:
         """The watermark with the time the pass that set it started reading (see Watermark)."""
         with self._read() as conn:
             row = conn.execute(
-                sa.select(
-                    watermarks.c.value, watermarks.c.read_at, watermarks.c.delta_token
-                ).where(watermarks.c.mapping == mapping, watermarks.c.side == side.value)
+                sa.select(watermarks.c.value, watermarks.c.read_at, watermarks.c.delta_token).where(
+                    watermarks.c.mapping == mapping, watermarks.c.side == side.value
+                )
             ).one_or_none()
         return Watermark(row.value, row.read_at, row.delta_token) if row is not None else None
 

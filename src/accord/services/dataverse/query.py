@@ -10,8 +10,8 @@ and the tombstones of rows deleted since, up to the version current when the del
 from __future__ import annotations
 
 import base64
-import calendar
 import binascii
+import calendar
 import json
 import re
 import time
