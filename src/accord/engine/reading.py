@@ -41,6 +41,7 @@ from accord.errors import ChangeTokenExpired
 from accord.model import Action, Coupling, Direction, Job, JobError, Record
 from accord.state import StateStore
 from accord.state.store import Watermark
+from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
     from accord.engine.pass_ import PassOptions
@@ -201,6 +202,7 @@ class PassReader:
     def _changes(self, feed: ChangeFeed, retry: set[str]) -> Iterator[Batch]:
         """The feed's records as batches; the couplings of deleted records are marked."""
         for change in feed:
+            reached("pass.feed")  # the batches before this one committed, the token not moved
             if change.deleted:
                 self._mark_deleted(change.deleted)
             yield [r for r in change.records if r.key not in retry], True
