@@ -250,3 +250,32 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k not in ("ACCORD_CONFIG", ENV)}
+
+
+def test_a_dry_run_polls_and_moves_no_token(
+    dv: LocalDataverse, project: Path, crm: DataverseConnector
+) -> None:
+    old = token_of(project)
+    edit_in_crm(crm, ["C00011"], "Planned")
+    planned = accord("sync", "--dry-run", "-c", project, "--json")
+    assert planned.exit_code == 0, explain(planned)
+    assert "C00011" in planned.stdout  # the change is in the plan
+    assert erp_names(project)["C00011"] == "Customer 11"  # nothing written
+    assert token_of(project) == old
+    sync(project)
+    assert erp_names(project)["C00011"] == "Planned C00011"
+
+
+def test_a_since_pass_polls_and_takes_a_new_token(
+    dv: LocalDataverse, project: Path, crm: DataverseConnector
+) -> None:
+    old = token_of(project)
+    edit_in_crm(crm, ["C00012"], "Since")
+    sync(project, "--since", "2020-01-01")
+    assert erp_names(project)["C00012"] == "Since C00012"
+    new = token_of(project)
+    assert new is not None and new != old
+    edit_in_crm(crm, ["C00013"], "After")
+    sync(project)
+    assert erp_names(project)["C00013"] == "After C00013"
+    assert "changes read with change tracking" in jobs_messages(project)
