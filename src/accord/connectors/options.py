@@ -47,7 +47,10 @@ BUILTIN_OPTIONS: dict[str, dict[str, Check]] = {
         "batch_size": _BATCH,
         "busy_timeout": (_seconds, "a number of seconds from 0 to 3600 (SQLite only)"),
     },
-    "memory": {"batch_size": _BATCH},
+    "memory": {
+        "batch_size": _BATCH,
+        "change_tracking": (lambda v: isinstance(v, bool), "true or false"),
+    },
     "dataverse": {
         "tenant": _TEXT,
         "client_id": _TEXT,
