@@ -82,7 +82,7 @@ def run(count: int, tracking: bool) -> None:
         assert all(r.ok for r in crm.write("account", edits))
         assert crm.write("account", [Change(ChangeKind.DELETE, ids[1], {})])[0].ok
         crm.close()
-        before, started = dv.requests, time.perf_counter()
+        before, started = dv.stats.total, time.perf_counter()
         with accord.Project.load(config) as project:
             result = project.sync()
         took = time.perf_counter() - started
@@ -90,7 +90,7 @@ def run(count: int, tracking: bool) -> None:
         failed = sum(j.counters.failed for j in result.jobs)
         modified = sum(j.counters.modified for j in result.jobs)
         print(
-            f"N={count:,} {mode}: {dv.requests - before} Web API requests, {took:.2f} s, "
+            f"N={count:,} {mode}: {dv.stats.total - before} Web API requests, {took:.2f} s, "
             f"modified {modified}, deletions marked {failed}"
         )
 

@@ -1,7 +1,7 @@
 """``accord sync`` reading Dataverse's changes from a delta token (change tracking).
 
 An ERP in SQLite and a CRM behind the local Dataverse over HTTPS, one bidirectional mapping.
-Requests are counted on the service's side (``LocalDataverse.requests``).
+Requests are counted on the service's side (``LocalDataverse.stats``).
 """
 
 from __future__ import annotations
@@ -146,9 +146,9 @@ def test_a_full_sync_takes_a_token_and_an_incremental_one_reads_only_the_changes
     edited = [f"C{i:05d}" for i in range(0, CUSTOMERS, CUSTOMERS // 100)]
     assert len(edited) == 100
     edit_in_crm(crm, edited, "Edited")
-    before = dv.requests
+    before = dv.stats.total
     out = sync(project)
-    used = dv.requests - before
+    used = dv.stats.total - before
     names = erp_names(project)
     assert {n for n, name in names.items() if name.startswith("Edited")} == set(edited)
     assert out["totals"]["modified"] == 100  # type: ignore[index]
@@ -158,10 +158,10 @@ def test_a_full_sync_takes_a_token_and_an_incremental_one_reads_only_the_changes
     assert "changes read with change tracking" in jobs_messages(project)
 
     # the ERP's echoes of those edits cost one read of the 100 accounts, nothing is written
-    before = dv.requests
+    before = dv.stats.total
     again = sync(project)
     assert again["totals"]["modified"] == again["totals"]["failed"] == 0  # type: ignore[index]
-    assert dv.requests - before <= 4
+    assert dv.stats.total - before <= 4
 
 
 def test_a_deletion_in_dataverse_is_seen_and_marked_on_the_coupling(

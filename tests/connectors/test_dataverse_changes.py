@@ -90,9 +90,9 @@ def test_a_token_then_the_changes_since_it(dv: LocalDataverse, crm: DataverseCon
     assert all(r.ok for r in crm.write("account", changes))
     [new] = insert_accounts(crm, prefix + "N", [{"name": "new"}])
 
-    requests = dv.requests
+    requests = dv.stats.total
     records, deleted, next_token = feed_of(crm, after, prefix, fields=["name"])
-    assert dv.requests - requests == 1  # a few changes: one page
+    assert dv.stats.total - requests == 1  # a few changes: one page
     assert set(records) == {*keys[:5], new}
     assert {records[k].values["name"] for k in keys[:5]} == {"edited"}
     assert set(records[new].values) == {"name", "accountid", "modifiedon"}  # $select, no more

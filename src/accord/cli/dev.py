@@ -66,6 +66,17 @@ def dataverse(
         typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    token_lifetime: Annotated[
+        int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
+    ] = 3599,
+    sample: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Fill the tables with the demo's CRM data for this many customers "
+            "(as 'accord demo --records N'; 0: none). Into empty tables only.",
+        ),
+    ] = 0,
 ) -> None:
     """Serve a local Dataverse Web API (v9.2) backed by SQLite, until Ctrl-C."""
     from accord.services.common import Budget, FaultConfig
@@ -84,7 +95,13 @@ def dataverse(
     limits = Budget(requests=budget, window=window) if budget else None
     try:
         service = LocalDataverse.start(
-            data_dir=data, schema=schema, tls=not http, port=port, faults=faults, budget=limits
+            data_dir=data,
+            schema=schema,
+            tls=not http,
+            port=port,
+            faults=faults,
+            budget=limits,
+            token_lifetime=token_lifetime,
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
         if isinstance(exc, OSError) and exc.strerror:
@@ -94,6 +111,15 @@ def dataverse(
             message = str(exc)
         err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    if sample:
+        if schema is not None:
+            service.stop()
+            err.print("[red]error:[/] --sample fills the demo's tables; leave out --schema")
+            raise typer.Exit(2)
+        if service.count("account") == 0:
+            counts = service.load_demo(sample)
+            loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items() if n)
+            console.print(f"[dim]sample data: {escape(loaded)}[/]", highlight=False)
     lines = [
         ("url", service.url),
         ("web api", service.api_url),
@@ -122,4 +148,4 @@ def dataverse(
     finally:
         signal.signal(signal.SIGTERM, previous)
         service.stop()
-    console.print("stopped", highlight=False)
+    console.print(f"stopped ({service.stats.total:,} requests answered)", highlight=False)

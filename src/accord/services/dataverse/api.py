@@ -82,8 +82,6 @@ class DataverseApi:
         self.organization_id = organization_id
         self.user_id = user_id
         self.batch_handler: Any = None  # set by the batch module (avoids an import cycle)
-        self.requests = 0
-        """Web API requests served (a ``$batch`` counts once): for tests and benchmarks."""
         self.denied: set[tuple[str, str]] = set()
         """(table, privilege) pairs the caller lacks: ``read``, ``create``, ``write``,
         ``delete``; a request that needs one answers 403 as Dataverse does."""
@@ -107,7 +105,9 @@ class DataverseApi:
         except DataverseError as error:
             response = ApiResponse.error(error)
         response.headers.setdefault("OData-Version", "4.0")
-        response.headers.setdefault("REQ_ID", str(uuid.uuid4()))
+        request_id = str(uuid.uuid4())
+        response.headers.setdefault("REQ_ID", request_id)
+        response.headers.setdefault("x-ms-service-request-id", request_id)
         return response
 
     def _route(self, request: ApiRequest) -> ApiResponse:

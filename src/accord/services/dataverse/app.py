@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from accord.services.common.auth import BearerMiddleware, TokenIssuer
 from accord.services.common.faults import FaultConfig, FaultMiddleware
 from accord.services.common.limiter import LimitCodes, RequestLimiter, ServiceProtectionMiddleware
+from accord.services.common.stats import RequestStats, StatsMiddleware
 from accord.services.dataverse import errors as codes
 from accord.services.dataverse.api import API_PATH, ApiRequest, ApiResponse, DataverseApi
 from accord.services.dataverse.errors import DataverseError
@@ -39,6 +40,7 @@ def build_app(
     base_url: Callable[[], str],
     faults: Callable[[], FaultConfig | None],
     limiter: Callable[[], RequestLimiter | None],
+    stats: RequestStats,
 ) -> ASGIApp:
     """The whole service as one ASGI app; the callables are read on every request."""
 
@@ -62,7 +64,6 @@ def build_app(
             base=f"{base_url()}{API_PATH}",
         )
         with api.records.store.lock:
-            api.requests += 1
             try:
                 result = api.handle(inner)
             except Exception as exc:  # a defect: answer as Dataverse does, keep serving
@@ -98,6 +99,7 @@ def build_app(
             concurrent=codes.SERVICE_PROTECTION_CONCURRENCY,
         ),
     )
+    app = StatsMiddleware(app, stats, prefix=API_PATH)
     return BearerMiddleware(
         app, issuer, prefix=API_PATH, authority=lambda: f"{base_url()}/{issuer.credentials.tenant}"
     )

@@ -116,6 +116,16 @@ class Navigation:
     target: str
 
 
+@dataclass(frozen=True)
+class Collection:
+    """A collection-valued navigation property: rows of ``source`` whose ``navigation``
+    points here (named ``<source>_<navigation>``, the many-to-one's referenced name)."""
+
+    name: str
+    source: Table
+    navigation: Navigation
+
+
 @dataclass
 class Table:
     """One Dataverse table (entity)."""
@@ -129,6 +139,8 @@ class Table:
     navigations: dict[str, Navigation] = field(default_factory=dict)
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Alternate keys by name: the attributes whose values together are unique."""
+    collections: dict[str, Collection] = field(default_factory=dict)
+    """Collection-valued navigation properties: the rows of other tables that look this up."""
 
     @property
     def type_name(self) -> str:
@@ -157,6 +169,11 @@ class Schema:
         self.by_set = {t.entity_set: t for t in self.tables.values()}
         for table in self.tables.values():
             table.navigations = _navigations(table, self)
+        for table in self.tables.values():
+            for navigation in table.navigations.values():
+                target = self.tables[navigation.target]
+                name = f"{table.logical_name}_{navigation.name}"
+                target.collections[name] = Collection(name, table, navigation)
 
 
 def _navigations(table: Table, schema: Schema) -> dict[str, Navigation]:
