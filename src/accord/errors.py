@@ -14,6 +14,7 @@ and where; the CLI prints that sentence and exits with code 2 (usage/configurati
     ├── ConnectorError         a system could not be reached or answered with an error
     │   ├── RetriableConnectorError   worth trying again (lost connection, timeout, lock)
     │   └── FatalConnectorError       will fail again the same way (bad credentials, schema)
+    │       └── ChangeTokenExpired        a change-tracking token the system no longer knows
     └── RecordError            one record cannot be processed; the pass logs it and goes on
 """
 
@@ -103,6 +104,11 @@ class RetriableConnectorError(ConnectorError):
 
 class FatalConnectorError(ConnectorError):
     """A permanent failure: retrying the same call will not help."""
+
+
+class ChangeTokenExpired(FatalConnectorError):
+    """A change-tracking token is too old (Dataverse keeps changes 7 days) or unknown: the
+    pass reads by modified-on time instead and takes a new token."""
 
 
 class RecordError(AccordError):

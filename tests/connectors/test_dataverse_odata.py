@@ -204,7 +204,7 @@ def test_options_are_checked_strictly() -> None:
         "tenent",
         "unknown option (the dataverse connector takes: tenant, client_id, client_secret, "
         "authority, token, ca_bundle, timeout, max_wait, max_concurrency, page_size, "
-        "batch_size)",
+        "batch_size, change_tracking)",
     )
     problem = option_problem("dataverse", {"page_size": 10000})
     assert problem is not None and "1 to 5000" in problem[1]

@@ -129,3 +129,43 @@ def test_a_closed_store_keeps_nothing_alive(tmp_path: Path) -> None:
         del store, tx
     gc.collect()
     assert [d() for d in dialects] == [None, None, None]
+
+
+def test_a_watermark_keeps_its_delta_token_until_a_pass_stores_none(store):
+    at = datetime(2026, 12, 1, 8, 30)
+    with store.transaction() as tx:
+        tx.set_watermark("M", Side.INTEGRATION, at, at, "1234!12/01/2026 08:30:00")
+        tx.set_watermark("M", Side.LOCAL, at, at)
+    mark = store.watermark_state("M", Side.INTEGRATION)
+    assert mark is not None and mark.delta_token == "1234!12/01/2026 08:30:00"
+    assert mark.value == at and mark.read_at == at
+    local = store.watermark_state("M", Side.LOCAL)
+    assert local is not None and local.delta_token is None
+    with store.transaction() as tx:  # a pass on a source no longer tracked: polled from now
+        tx.set_watermark("M", Side.INTEGRATION, at + timedelta(seconds=1), at)
+    mark = store.watermark_state("M", Side.INTEGRATION)
+    assert mark is not None and mark.delta_token is None
+
+
+def test_a_store_of_revision_0003_gets_the_token_column(tmp_path: Path) -> None:
+    from alembic import command
+
+    from accord.state import migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO accord_watermarks (mapping, side, value) VALUES ('M', 'local', :v)"
+            ),
+            {"v": datetime(2026, 1, 1)},
+        )
+    engine.dispose()
+    store = StateStore(url)
+    try:
+        mark = store.watermark_state("M", Side.LOCAL)
+        assert mark is not None and mark.value == datetime(2026, 1, 1) and mark.delta_token is None
+    finally:
+        store.close()

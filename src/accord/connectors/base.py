@@ -34,6 +34,60 @@ class Capabilities:
     """Updates can be made conditional on the version last read."""
     delete: bool = True
     """The connector can delete records."""
+    change_tracking: bool = False
+    """Some tables may track changes: the connector has the methods of :class:`ChangeTracking`
+    (which tables do, :meth:`ChangeTracking.tracks` says)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """Records changed (or created) since a token, and keys of records deleted since."""
+
+    records: list[Record]
+    deleted: list[str]
+
+
+class ChangeFeed(Protocol):
+    """The changes since a token, batch by batch; ``token`` once every batch was read."""
+
+    token: str | None
+    """The token to read the next changes from: None until the feed is exhausted."""
+
+    def __iter__(self) -> Iterator[ChangeBatch]: ...
+
+
+@runtime_checkable
+class ChangeTracking(Protocol):
+    """What a connector declaring ``capabilities.change_tracking`` adds (optional).
+
+    An incremental pass then reads what changed since a token instead of polling the
+    modified-on field: its cost follows the number of changes, and deletions are seen.
+    """
+
+    def tracks(self, table: str) -> bool:
+        """Whether ``table`` tracks changes (the others are read by modified-on time)."""
+        ...
+
+    def track(self, table: str) -> str:
+        """A token marking *now*: changes made after this call are in its feed."""
+        ...
+
+    def read_changes(
+        self,
+        table: str,
+        token: str,
+        *,
+        filter: Filter | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> ChangeFeed:
+        """Changes since ``token``: records matching ``filter`` (only ``fields`` besides key
+        and modified-on), and keys of records deleted (whatever the filter).
+
+        Raises:
+            ChangeTokenExpired: the system no longer knows the token (the caller polls).
+        """
+        ...
 
 
 @runtime_checkable
@@ -79,6 +133,9 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # Optional, for ``capabilities.change_tracking``: see :class:`ChangeTracking`
+    # (``tracks``, ``track`` and ``read_changes``).
 
 
 # Optional, not part of the protocol's checks: a connector throttled by its service (HTTP 429

@@ -47,7 +47,10 @@ BUILTIN_OPTIONS: dict[str, dict[str, Check]] = {
         "batch_size": _BATCH,
         "busy_timeout": (_seconds, "a number of seconds from 0 to 3600 (SQLite only)"),
     },
-    "memory": {"batch_size": _BATCH},
+    "memory": {
+        "batch_size": _BATCH,
+        "change_tracking": (lambda v: isinstance(v, bool), "true or false"),
+    },
     "dataverse": {
         "tenant": _TEXT,
         "client_id": _TEXT,
@@ -60,6 +63,7 @@ BUILTIN_OPTIONS: dict[str, dict[str, Check]] = {
         "max_concurrency": _range(1, 52),
         "page_size": _range(1, 5000),
         "batch_size": _range(1, 1000),
+        "change_tracking": (lambda v: isinstance(v, bool), "true or false"),
     },
 }
 

@@ -42,9 +42,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from accord.connectors.base import Capabilities, Connector
+from accord.connectors.base import Capabilities, ChangeFeed, ChangeTracking, Connector
 from accord.errors import RetriableConnectorError
 from accord.model import Change, ChangeKind, Record, TableSchema, WriteResult
 from accord.model.values import same
@@ -154,6 +154,34 @@ class RetryingConnector:
 
     def close(self) -> None:
         self.inner.close()
+
+    # -- change tracking (where the inner connector declares it) --------------------------
+    def tracks(self, table: str) -> bool:
+        inner = cast(ChangeTracking, self.inner)
+        return self._call(f"describing table '{table}'", lambda: inner.tracks(table))
+
+    def track(self, table: str) -> str:
+        inner = cast(ChangeTracking, self.inner)
+        return self._call(f"reading table '{table}'", lambda: inner.track(table))
+
+    def read_changes(
+        self,
+        table: str,
+        token: str,
+        *,
+        filter: Filter | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> ChangeFeed:
+        """Opening the feed is retried; a failure later in it ends the pass, and the next
+        pass reads from the same token again (a feed has no position to resume from)."""
+        inner = cast(ChangeTracking, self.inner)
+        return self._call(
+            f"reading the changes of table '{table}'",
+            lambda: inner.read_changes(
+                table, token, filter=filter, fields=fields, batch_size=batch_size
+            ),
+        )
 
     def read(
         self,

@@ -15,7 +15,7 @@ does not check (a unique index on a non-key column, a trigger). Every check the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,8 @@ class ShadowConnector:
     def __init__(self, inner: Connector) -> None:
         self.inner = inner
         self.name = inner.name
-        self.capabilities: Capabilities = inner.capabilities
+        # A feed of changes would not show what the overlay wrote: a dry run polls.
+        self.capabilities: Capabilities = replace(inner.capabilities, change_tracking=False)
         self._written: dict[str, dict[str, _Written]] = {}
         self._deleted: dict[str, set[str]] = {}
         self._schemas: dict[str, TableSchema] = {}

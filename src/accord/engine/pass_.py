@@ -170,7 +170,7 @@ class Pass:
             else (options.full or not self.mapping.sync_only_coupled)
         )
         self.keys_allocator = KeyAllocator(self.dst, store)
-        self.read = PassReader(ctx, direction, store, job, options)
+        self.read = PassReader(ctx, direction, store, job, options, self.recorder)
         self.renames = (
             RenameCheck(ctx, direction, store, options.batch_size)
             if self.creates and options.check_renamed
@@ -240,13 +240,16 @@ class Pass:
             if self.options.keys is None:
                 # With the time this pass started reading: the next read reaches back only to
                 # what could still commit late (see accord.engine.reading.read_bound).
-                found = self.read.watermark
+                # The source's next delta token too, where it tracks changes (or None).
+                found, token = self.read.watermark, self.read.token
                 if max_seen is not None:
                     tx.set_watermark(
-                        self.mapping.name, self.src.side, min(max_seen, started), started
+                        self.mapping.name, self.src.side, min(max_seen, started), started, token
                     )
                 elif found is not None:  # nothing in the window: it was read all the same
-                    tx.set_watermark(self.mapping.name, self.src.side, found.value, started)
+                    tx.set_watermark(self.mapping.name, self.src.side, found.value, started, token)
+                elif token is not None:  # nothing to read at all: the token still counts
+                    tx.set_watermark(self.mapping.name, self.src.side, started, started, token)
             tx.save_job(self.job)
         reached("pass.finished")
         self.progress.pass_finished(self.job)

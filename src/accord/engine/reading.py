@@ -14,22 +14,39 @@ committed before that read began and was seen by it. So the window only has to r
 to ``min(watermark, read_at - overlap)``, not ``watermark - overlap``: once a pass has run
 ``overlap_seconds`` after the last change, the next one reads only the records stamped at the
 watermark itself (kept: on a coarse clock a later edit can carry the very same stamp).
+
+Change tracking (a source whose connector declares ``change_tracking`` and whose table
+tracks changes, such as Dataverse's): an incremental pass with a stored delta token reads the
+changes since it instead of polling the modified-on field, so its cost follows the number of
+changes, and the couplings of records the feed reports deleted are checked and marked as
+``accord errors --find-deleted`` marks them. Every other pass on such a source (full, by
+``--since``, without a token, or whose token expired) takes a new token *before* it reads,
+so that nothing changed during its read is missed by the next. The token is stored with the
+watermark at the end of the pass (a pass that dies re-reads from the old one: versions tell
+what is already synchronized); the watermark keeps moving too, so polling can take over.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from accord.connectors.base import ChangeFeed, ChangeTracking
 from accord.engine.context import MappingContext, SideContext
+from accord.engine.plan import NoRecorder, Recorder
+from accord.errors import ChangeTokenExpired
 from accord.model import Action, Coupling, Direction, Job, JobError, Record
 from accord.state import StateStore
 from accord.state.store import Watermark
+from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
     from accord.engine.pass_ import PassOptions
+
+log = logging.getLogger(__name__)
 
 Batch = tuple[list[Record], bool]
 """A page of source records, and whether it advances the watermark."""
@@ -70,8 +87,10 @@ class PassReader:
         store: StateStore,
         job: Job,
         options: PassOptions,
+        recorder: Recorder | None = None,
     ) -> None:
         self.ctx = ctx
+        self.recorder: Recorder = recorder or NoRecorder()
         self.direction = direction
         self.mapping = ctx.mapping
         self.store = store
@@ -85,6 +104,10 @@ class PassReader:
             else store.watermark_state(self.mapping.name, self.src.side)
         )
         """The source side's watermark as this pass found it (incremental passes only)."""
+        self.token: str | None = None
+        """The delta token to store at the end of the pass (None: the source is polled)."""
+        self.tracked = False
+        """This pass reads the source's changes from a delta token."""
 
     def changed(self, r: Record, synced: object) -> bool:
         """The record changed since the version stored at its last sync.
@@ -111,6 +134,19 @@ class PassReader:
             found = read(self.src.table, keys=keys, fields=fields, batch_size=size)
             return self._by_key(found, keys, self._fail_missing), len(keys)
         retry = self.store.retry_keys(self.mapping.name, self.direction)
+        retry_set = set(retry)
+        retried = (
+            self._by_key(
+                read(self.src.table, keys=retry, fields=fields, batch_size=size),
+                retry,
+                self._settle_orphans,  # retried keys gone from the source
+            )
+            if retry
+            else iter(())
+        )
+        feed = self._change_feed(fields)
+        if feed is not None:
+            return chain(retried, self._changes(feed, retry_set)), None
         modified_after = None
         if not self.options.full:
             bound = read_bound(
@@ -125,16 +161,6 @@ class PassReader:
             if count
             else None
         )
-        retry_set = set(retry)
-        retried = (
-            self._by_key(
-                read(self.src.table, keys=retry, fields=fields, batch_size=size),
-                retry,
-                self._settle_orphans,  # retried keys gone from the source
-            )
-            if retry
-            else iter(())
-        )
         main = (
             ([r for r in batch if r.key not in retry_set], True)
             for batch in read(
@@ -146,6 +172,60 @@ class PassReader:
             )
         )
         return chain(retried, main), total
+
+    def _tracker(self) -> ChangeTracking | None:
+        connector = self.src.connector
+        if not connector.capabilities.change_tracking:
+            return None
+        tracker = cast(ChangeTracking, connector)
+        return tracker if tracker.tracks(self.src.table) else None
+
+    def _change_feed(self, fields: list[str]) -> ChangeFeed | None:
+        """The changes since the stored token, where this pass reads them; else None, with a
+        new token taken first when the source tracks changes (see the module docstring)."""
+        tracker = self._tracker()
+        if tracker is None:
+            return None
+        stored = self.watermark.delta_token if self.watermark is not None else None
+        if stored and self.options.since is None:
+            try:
+                feed = tracker.read_changes(
+                    self.src.table,
+                    stored,
+                    filter=self.src.filter,
+                    fields=fields,
+                    batch_size=self.options.batch_size,
+                )
+            except ChangeTokenExpired as exc:
+                warning = f"{exc}; a new token was taken"
+                log.warning("mapping %s: %s", self.mapping.name, warning)
+                self.job.message = warning
+            else:
+                self.tracked = True
+                self.job.message = "changes read with change tracking"
+                return feed
+        if not self.store.dry_run:  # a dry run stores no token: it takes none
+            self.token = tracker.track(self.src.table)
+        return None
+
+    def _changes(self, feed: ChangeFeed, retry: set[str]) -> Iterator[Batch]:
+        """The feed's records as batches; the couplings of deleted records are marked."""
+        for change in feed:
+            reached("pass.feed")  # the batches before this one committed, the token not moved
+            if change.deleted:
+                self._mark_deleted(change.deleted)
+            yield [r for r in change.records if r.key not in retry], True
+        self.token = feed.token
+
+    def _mark_deleted(self, source_keys: list[str]) -> None:
+        from accord.engine.repair.problems import mark_deleted  # (the repair module imports us)
+
+        found = self.store.couplings_by(self.mapping.name, self.src.side, source_keys)
+        if found:
+            batch = list(found.values())
+            mark_deleted(
+                self.ctx, self.store, self.job, batch, self.options.batch_size, self.recorder
+            )
 
     def destination(self, keys: list[str]) -> dict[str, Record]:
         """The destination records of these keys (those that exist), in one query."""

@@ -68,6 +68,8 @@ class Watermark:
 
     value: datetime
     read_at: datetime | None = None
+    delta_token: str | None = None
+    """Where the next read of the changes starts, for a source that tracks changes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,11 +404,11 @@ class StateStore:
         """The watermark with the time the pass that set it started reading (see Watermark)."""
         with self._read() as conn:
             row = conn.execute(
-                sa.select(watermarks.c.value, watermarks.c.read_at).where(
+                sa.select(watermarks.c.value, watermarks.c.read_at, watermarks.c.delta_token).where(
                     watermarks.c.mapping == mapping, watermarks.c.side == side.value
                 )
             ).one_or_none()
-        return Watermark(row.value, row.read_at) if row is not None else None
+        return Watermark(row.value, row.read_at, row.delta_token) if row is not None else None
 
     # -- failed and skipped couplings (accord errors, retry, restore, delete) -------------
     def problem_couplings(
@@ -651,11 +653,17 @@ class StateTransaction:
             )
 
     def set_watermark(
-        self, mapping: str, side: Side, value: datetime, read_at: datetime | None = None
+        self,
+        mapping: str,
+        side: Side,
+        value: datetime,
+        read_at: datetime | None = None,
+        delta_token: str | None = None,
     ) -> None:
-        """Record the newest version read and when the pass that read it started reading."""
+        """Record the newest version read, when the pass that read it started reading, and
+        the token its source's changes are read from next (None: read by modified-on)."""
         where = (watermarks.c.mapping == mapping) & (watermarks.c.side == side.value)
-        values = {"value": value, "read_at": read_at}
+        values = {"value": value, "read_at": read_at, "delta_token": delta_token}
         updated = self.conn.execute(watermarks.update().where(where).values(**values))
         if updated.rowcount == 0:
             self.conn.execute(

@@ -96,6 +96,7 @@ watermarks = sa.Table(
     sa.Column("side", sa.String(12), primary_key=True),
     sa.Column("value", sa.DateTime, nullable=False),
     sa.Column("read_at", sa.DateTime),  # when the pass that set it started reading
+    sa.Column("delta_token", sa.Text),  # where a change-tracking read starts (migration 0004)
 )
 
 key_series = sa.Table(

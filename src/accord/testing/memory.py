@@ -11,6 +11,11 @@ have, a database can keep a coarse clock (``MemoryDatabase.clock.resolution``: w
 like MariaDB ``DATETIME``), a user's edit can be stamped with a clock behind
 (``put(..., version=...)``), and ``before_write`` lets a test edit records between the
 engine's read and its write.
+
+With ``options = { change_tracking = true }`` the connector tracks changes as Dataverse does
+(:class:`accord.connectors.base.ChangeTracking`): a token is the database's change sequence,
+a feed returns the records written since and the keys deleted since, and
+:meth:`MemoryDatabase.forget_changes` makes every token given out so far expire.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from accord.connectors.base import Capabilities
-from accord.errors import ConfigError, RecordError
+from accord.connectors.base import Capabilities, ChangeBatch, ChangeFeed
+from accord.errors import ChangeTokenExpired, ConfigError, RecordError
 from accord.model import (
     STALE,
     Change,
@@ -69,6 +74,8 @@ class Clock:
 class MemoryTable:
     schema: TableSchema
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    """Key → the change sequence of its last write or deletion (change tracking)."""
 
 
 class MemoryDatabase:
@@ -78,6 +85,8 @@ class MemoryDatabase:
         self.tables: dict[str, MemoryTable] = {}
         self.clock = Clock()
         self.writes = 0  # changes applied through the connector
+        self.sequence = 0  # counts every write and deletion (change tracking's tokens)
+        self.oldest_token = 0  # tokens below this one have expired
         self.before_write: Callable[[str, Sequence[Change]], None] | None = None
         """Called with each batch of changes before the connector applies it: a test's way
         to make a user's edit between the engine's read and its write."""
@@ -117,9 +126,21 @@ class MemoryDatabase:
         row[t.schema.key] = key
         if t.schema.modified:
             row[t.schema.modified] = self.clock.now() if version is None else version
+        self.touch(table, key)
 
     def delete(self, table: str, key: str) -> None:
-        self.tables[table].rows.pop(key, None)
+        if self.tables[table].rows.pop(key, None) is not None:
+            self.touch(table, key)
+
+    def touch(self, table: str, key: str) -> None:
+        """Note a write or deletion of ``key`` for change tracking."""
+        self.sequence += 1
+        self.tables[table].changed[key] = self.sequence
+
+    def forget_changes(self) -> None:
+        """Expire every change-tracking token given out so far."""
+        self.sequence += 1
+        self.oldest_token = self.sequence
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
         row = self.tables[table].rows.get(key)
@@ -157,6 +178,7 @@ class MemoryConnector:
             batch_size=int((options or {}).get("batch_size", 1000)),
             server_filter=False,
             optimistic_concurrency=True,
+            change_tracking=bool((options or {}).get("change_tracking", False)),
         )
 
     def _table(self, table: str) -> MemoryTable:
@@ -244,7 +266,8 @@ class MemoryConnector:
                 results.append(WriteResult(change.key, False, error=str(exc)))
                 continue
             if change.kind is ChangeKind.DELETE:
-                t.rows.pop(change.key, None)
+                if t.rows.pop(change.key, None) is not None:
+                    self.db.touch(table, change.key)
                 results.append(WriteResult(change.key, True))
                 continue
             if change.kind is ChangeKind.INSERT:
@@ -264,9 +287,46 @@ class MemoryConnector:
             t.rows[change.key].update(values)
             if schema.modified:
                 t.rows[change.key][schema.modified] = stamp
+            self.db.touch(table, change.key)
             self.db.writes += 1
             results.append(WriteResult(change.key, True, stamp if schema.modified else None))
         return results
+
+    # -- change tracking (with options.change_tracking) ------------------------------------
+    def tracks(self, table: str) -> bool:
+        return self.capabilities.change_tracking and table in self.db.tables
+
+    def track(self, table: str) -> str:
+        self._table(table)
+        return str(self.db.sequence)
+
+    def read_changes(
+        self,
+        table: str,
+        token: str,
+        *,
+        filter: Filter | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> ChangeFeed:
+        t = self._table(table)
+        if not token.isdigit() or int(token) < self.db.oldest_token:
+            raise ChangeTokenExpired(
+                f"system '{self.name}': the change-tracking token of table '{table}' has expired"
+            )
+        since, upto = int(token), self.db.sequence
+        touched = sorted(k for k, n in t.changed.items() if since < n <= upto)
+        present = [k for k in touched if k in t.rows]
+        deleted = [k for k in touched if k not in t.rows]
+        batches = [
+            ChangeBatch(b, [])
+            for b in self.read(
+                table, filter=filter, keys=present, fields=fields, batch_size=batch_size
+            )
+        ]
+        if deleted:
+            batches.append(ChangeBatch([], deleted))
+        return _MemoryFeed(batches, str(upto))
 
     def max_key(self, table: str, prefix: str) -> str | None:
         keys = [k for k in self._table(table).rows if k.startswith(prefix)]
@@ -274,6 +334,17 @@ class MemoryConnector:
 
     def close(self) -> None:
         pass
+
+
+class _MemoryFeed:
+    def __init__(self, batches: list[ChangeBatch], token: str) -> None:
+        self._batches = batches
+        self._next = token
+        self.token: str | None = None
+
+    def __iter__(self) -> Iterator[ChangeBatch]:
+        yield from self._batches
+        self.token = self._next
 
 
 def _still(row: Mapping[str, Any], schema: TableSchema, expected: Expected) -> bool:

@@ -3,7 +3,8 @@
 Reads ``$select`` only the fields asked for, send the filter as ``$filter`` (checking here
 what the server compares differently, see :mod:`.odata`), page with ``odata.maxpagesize``
 and ``@odata.nextLink``, and order by ``(modifiedon, id)`` or by id. Records are keyed by
-their GUID (lower-case) and versioned by ``modifiedon``. Writes are in :mod:`.writes`.
+their GUID (lower-case) and versioned by ``modifiedon``. Writes are in :mod:`.writes`, change
+tracking (delta tokens) in :mod:`.changes`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from accord.connectors.base import Capabilities
+from accord.connectors.base import Capabilities, ChangeFeed
 from accord.connectors.dataverse import batch
 from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
 from accord.connectors.dataverse.batch import MAX_PARTS, Part
@@ -108,6 +109,7 @@ class DataverseConnector:
             server_filter=True,
             optimistic_concurrency=True,
             delete=True,
+            change_tracking=bool(options.get("change_tracking", True)),
         )
         self._entities: dict[str, Entity] = {}
         self.batches = True
@@ -362,6 +364,29 @@ class DataverseConnector:
                 if record.key.startswith(prefix) and (greatest is None or record.key > greatest):
                     greatest = record.key
         return greatest
+
+    # -- change tracking (see .changes) ---------------------------------------------------
+    def tracks(self, table: str) -> bool:
+        """The table's ``ChangeTrackingEnabled`` (unless ``change_tracking = false``)."""
+        return self.capabilities.change_tracking and self.entity(table).change_tracking
+
+    def track(self, table: str) -> str:
+        from accord.connectors.dataverse.changes import track
+
+        return track(self, table)
+
+    def read_changes(
+        self,
+        table: str,
+        token: str,
+        *,
+        filter: Filter | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> ChangeFeed:
+        from accord.connectors.dataverse.changes import DeltaFeed
+
+        return DeltaFeed(self, table, token, filter=filter, fields=fields, batch_size=batch_size)
 
     # -- writing --------------------------------------------------------------------------
     def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:

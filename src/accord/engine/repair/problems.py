@@ -24,7 +24,9 @@ from accord.model import (
 
 if TYPE_CHECKING:
     from accord.engine.context import MappingContext, SideContext
+    from accord.engine.plan import Recorder
     from accord.engine.project import Project
+    from accord.state import StateStore
 
 
 # -- listing ------------------------------------------------------------------------------
@@ -88,45 +90,12 @@ def find_deleted(project: Project, mapping_name: str) -> Job:
     """
     mapping = project.config.mapping(mapping_name)
     ctx = project.context(mapping.name)
-    store, recorder = project.store, project.recorder
+    store = project.store
     job = new_job(mapping.name, JobType.CHECK, None)
     store.start_job(job, job.id)
     try:
         for batch in store.iter_couplings(mapping.name, project.batch_size):
-            batch = [c for c in batch if not c.pending]  # being created: not deleted
-            has_local = existing(ctx.local, [c.local_key for c in batch], project.batch_size)
-            has_integration = existing(
-                ctx.integration, [c.integration_key for c in batch], project.batch_size
-            )
-            save: list[Coupling] = []
-            errors: list[JobError] = []
-            for c in batch:
-                local, integration = c.local_key in has_local, c.integration_key in has_integration
-                if local and integration:
-                    job.counters.unchanged += 1
-                    continue
-                direction, message = _broken(ctx, mapping, c, local, integration)
-                if not (
-                    c.result(direction) is SyncResult.FAILURE and c.error(direction) == message
-                ):
-                    c.repeats = 1  # a new failure; marking the same one again is no repeat
-                    if c.repeats >= mapping.skip_after:
-                        c.skipped = True
-                    c.set_result(direction, SyncResult.FAILURE, job.id, message)
-                    save.append(c)
-                source, dest = c.key_on_source(direction), c.key_on_destination(direction)
-                errors.append(JobError(job.id, source, dest, message))
-                job.counters.add(Action.FAIL)
-                if recorder.active:
-                    recorder.record(
-                        PlannedChange(
-                            mapping.name, Action.FAIL, source, dest, direction, reason=message
-                        )
-                    )
-            with store.transaction() as tx:
-                tx.update_couplings(save)
-                tx.add_errors(errors)
-                tx.save_job(job)
+            mark_deleted(ctx, store, job, batch, project.batch_size, project.recorder)
     except ConnectorError as exc:
         abort(project, job, exc)
         raise
@@ -134,6 +103,55 @@ def find_deleted(project: Project, mapping_name: str) -> Job:
     job.message = f"{found:,} coupling(s) to a deleted record" if found else "none found"
     finish(project, job)
     return job
+
+
+def mark_deleted(
+    ctx: MappingContext,
+    store: StateStore,
+    job: Job,
+    batch: Sequence[Coupling],
+    batch_size: int,
+    recorder: Recorder,
+) -> int:
+    """Check whether both records of each coupling still exist (one keys-only read per side)
+    and mark those whose record is gone as failed, in one transaction; returns how many.
+
+    Used by :func:`find_deleted` on every coupling, and by a pass on the couplings whose
+    source record a change-tracking feed reported deleted.
+    """
+    mapping = ctx.mapping
+    batch = [c for c in batch if not c.pending]  # being created: not deleted
+    if not batch:
+        return 0
+    has_local = existing(ctx.local, [c.local_key for c in batch], batch_size)
+    has_integration = existing(ctx.integration, [c.integration_key for c in batch], batch_size)
+    save: list[Coupling] = []
+    errors: list[JobError] = []
+    for c in batch:
+        local, integration = c.local_key in has_local, c.integration_key in has_integration
+        if local and integration:
+            if job.type is JobType.CHECK:
+                job.counters.unchanged += 1
+            continue
+        direction, message = _broken(ctx, mapping, c, local, integration)
+        if not (c.result(direction) is SyncResult.FAILURE and c.error(direction) == message):
+            c.repeats = 1  # a new failure; marking the same one again is no repeat
+            if c.repeats >= mapping.skip_after:
+                c.skipped = True
+            c.set_result(direction, SyncResult.FAILURE, job.id, message)
+            save.append(c)
+        source, dest = c.key_on_source(direction), c.key_on_destination(direction)
+        errors.append(JobError(job.id, source, dest, message))
+        job.counters.add(Action.FAIL)
+        if recorder.active:
+            recorder.record(
+                PlannedChange(mapping.name, Action.FAIL, source, dest, direction, reason=message)
+            )
+    with store.transaction() as tx:
+        tx.update_couplings(save)
+        tx.add_errors(errors)
+        tx.save_job(job)
+    return len(errors)
 
 
 def _broken(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import json
 import re
 import time
@@ -51,6 +52,8 @@ _PREFERENCE = re.compile(r'\s*([^=,\s]+)\s*(?:=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
 """One preference of a Prefer header; a quoted value may hold commas."""
 LINK_SAFE = ",()='$"
 """Characters left as they are in next and delta links (as Dataverse writes them)."""
+STAMP = "%m/%d/%Y %H:%M:%S"
+"""How a delta token dates itself (after the version and a ``!``), as Dataverse's do."""
 _COOKIE = re.compile(r'pagingcookie="([^"]*)"')
 
 
@@ -373,8 +376,8 @@ def _delta(
     token = params.get("$deltatoken")
     since = 0
     if token is not None:
-        head = token.split("!", 1)[0]
-        if not head.isdigit():
+        head, _, stamp = token.partition("!")
+        if not head.isdigit() or _expired(records, int(head), stamp):
             raise DataverseError(
                 400, "0x80044352", f"The delta token '{token}' is not valid or has expired."
             )
@@ -413,7 +416,7 @@ def _delta(
     body["value"] = entries
     link_params = {k: v for k, v in params.items() if k not in ("$skiptoken", "$deltatoken")}
     if phase == "done":
-        stamp = time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime())
+        stamp = time.strftime(STAMP, time.gmtime(records.clock()))
         link_params["$deltatoken"] = f"{upto}!{stamp}"
         body["@odata.deltaLink"] = _link(base, table, link_params)
     else:
@@ -423,3 +426,14 @@ def _delta(
         link_params["$skiptoken"] = _encode_cookie(cookie, page + 1)
         body["@odata.nextLink"] = _link(base, table, link_params)
     return body
+
+
+def _expired(records: Records, version: int, stamp: str) -> bool:
+    """A token older than ``records.change_days`` or below ``records.delta_floor``."""
+    if version < records.delta_floor:
+        return True
+    try:
+        taken = calendar.timegm(time.strptime(stamp, STAMP))
+    except ValueError:
+        return False  # an undated token (written by hand): its version alone decides
+    return records.clock() - taken > records.change_days * 86400

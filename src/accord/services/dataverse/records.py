@@ -77,6 +77,10 @@ class Records:
         self.schema = schema
         self.store = store
         self.clock = clock
+        self.change_days = 7.0
+        """Days a delta token stays valid (``ExpireChangeTrackingInDays``), by ``clock``."""
+        self.delta_floor = 0
+        """Delta tokens of versions below this one are refused as expired."""
 
     # ---- JSON -> stored values -------------------------------------------------------
 

@@ -261,6 +261,13 @@ class LocalDataverse:
         for privilege in privileges or ("read", "create", "write", "delete"):
             self.api.denied.discard((logical_name, privilege))
 
+    def expire_delta_tokens(self) -> None:
+        """Refuse every delta token given out so far, as Dataverse does once a token is older
+        than ``ExpireChangeTrackingInDays`` (also: ``records.change_days``)."""
+        with self.store.transaction():
+            self.store.next_versions(1)  # tokens taken from now on are above the floor
+            self.records.delta_floor = self.store.version
+
     def count(self, logical_name: str) -> int:
         table = self.schema.tables[logical_name]
         return int(self.store.scalar(f'SELECT COUNT(*) FROM "{table.logical_name}"', ()))
