@@ -72,8 +72,12 @@ class Records:
 
     # validation ---------------------------------------------------------------------------
 
-    def values(self, entity_set: EntitySet, body: Any, *, creating: bool) -> dict[str, Any]:
-        """Stored values of the fields a POST or PATCH body sets (annotations ignored)."""
+    def values(
+        self, entity_set: EntitySet, body: Any, *, creating: bool, trusted: bool = False
+    ) -> dict[str, Any]:
+        """Stored values of the fields a POST or PATCH body sets (annotations ignored).
+
+        ``trusted`` (bulk loads) may set read-only fields such as ``inventory``."""
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
         values: dict[str, Any] = {}
@@ -90,7 +94,7 @@ class Records:
             if name == "id" and creating:
                 values["id"] = _parse_guid(value, "id")
                 continue
-            if field.read_only:
+            if field.read_only and not trusted:
                 raise BcError(
                     400,
                     codes.BAD_REQUEST,

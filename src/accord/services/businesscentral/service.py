@@ -233,13 +233,14 @@ class LocalBusinessCentral:
         company_id = self._company(company)
         records = self.records
         defaults = records.values(
-            target, {f.name: f.default for f in target.data_fields}, creating=True
+            target, {f.name: f.default for f in target.data_fields}, creating=True, trusted=True
         )
         with self.store.lock, self.store.transaction():
             now = records.now_ms()
             stored: list[dict[str, Any]] = []
             for row in rows:
-                record = {**defaults, **records.values(target, dict(row), creating=True)}
+                given = records.values(target, dict(row), creating=True, trusted=True)
+                record = {**defaults, **given}
                 if target.key and not record.get(target.key) and target.series:
                     record[target.key] = records.next_number(target, company_id)
                 record["id"] = record.get("id") or str(uuid.uuid4())
