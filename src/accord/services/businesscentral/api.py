@@ -66,6 +66,8 @@ class ApiRequest:
     body: bytes
     origin: str
     """``https://127.0.0.1:PORT``."""
+    parsed: Any = None
+    """The body already parsed (a ``$batch`` request's), else None: parse ``body``."""
 
 
 @dataclass
@@ -73,11 +75,18 @@ class ApiResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    data: Any = None
+    """The JSON body as data (a ``$batch`` answer embeds it without parsing it back)."""
 
     @classmethod
     def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> ApiResponse:
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-        return cls(status, {"Content-Type": JSON_TYPE, **(headers or {})}, text)
+        return cls(status, {"Content-Type": JSON_TYPE, **(headers or {})}, b"", data)
+
+    def content(self) -> bytes:
+        """The body as sent (JSON is encoded only here: a batch's parts never need it)."""
+        if self.data is not None and not self.body:
+            self.body = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.body
 
     @classmethod
     def error(cls, error: BcError) -> ApiResponse:
@@ -327,6 +336,8 @@ def _allow(method: str, *allowed: str) -> None:
 
 
 def _json_body(request: ApiRequest) -> Any:
+    if request.parsed is not None:
+        return request.parsed
     if not request.body.strip():
         raise bad_request("The request body is empty; a JSON object is expected.")
     try:

@@ -50,6 +50,16 @@ class Records:
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self.store = store
         self.clock = clock
+        self._defaults: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def defaults(self, entity_set: EntitySet) -> dict[str, Any]:
+        """The stored blank of every field (computed once per set: creates are hot)."""
+        key = (entity_set.api, entity_set.name)
+        if key not in self._defaults:
+            self._defaults[key] = {
+                f.name: _stored(entity_set, f, f.default) for f in entity_set.data_fields
+            }
+        return self._defaults[key]
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -125,9 +135,7 @@ class Records:
                     f"The field {key} of table {entity_set.caption} must have a value."
                 )
             values[key] = self.next_number(entity_set, company)
-        row: dict[str, Any] = {f.name: f.default for f in entity_set.data_fields}
-        row = {k: _stored(entity_set, entity_set.fields[k], v) for k, v in row.items()}
-        row.update(values)
+        row = {**self.defaults(entity_set), **values}
         row["id"] = values.get("id") or str(uuid.uuid4())
         row["company"] = company
         row["version"] = self.store.next_versions(1)[0]

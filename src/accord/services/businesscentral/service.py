@@ -232,9 +232,7 @@ class LocalBusinessCentral:
         target = self.entity_set(entity_set, api)
         company_id = self._company(company)
         records = self.records
-        defaults = records.values(
-            target, {f.name: f.default for f in target.data_fields}, creating=True, trusted=True
-        )
+        defaults = records.defaults(target)
         with self.store.lock, self.store.transaction():
             now = records.now_ms()
             stored: list[dict[str, Any]] = []
