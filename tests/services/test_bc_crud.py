@@ -242,3 +242,12 @@ def test_insert_rows_may_stamp_lastmodified(bc: LocalBusinessCentral, bc_api: ht
     )
     item = bc_api.get(f"/companies({bc.company_ids[CANADA]})/items({row_id})").json()
     assert item["lastModifiedDateTime"] == "2021-03-04T05:06:07.891Z" and item["inventory"] == 7
+
+
+def test_a_key_cannot_be_blanked(bc: LocalBusinessCentral, bc_api: httpx.Client) -> None:
+    created = bc_api.post(customers(bc), json={"displayName": "Keyed"}).json()
+    url = f"{customers(bc)}({created['id']})"
+    blanked = bc_api.patch(url, json={"number": ""}, headers={"If-Match": "*"})
+    assert blanked.status_code == 400
+    renamed = bc_api.patch(url, json={"number": "RENAMED-1"}, headers={"If-Match": "*"})
+    assert renamed.status_code == 200 and renamed.json()["number"] == "RENAMED-1"

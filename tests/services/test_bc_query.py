@@ -200,3 +200,12 @@ def test_clock_stamps_lastmodified() -> None:
         ) as client:
             body = client.post(f"/companies({company})/customers", json={}).json()
     assert body["lastModifiedDateTime"] == "2024-05-17T08:30:00.250Z"
+
+
+def test_navigation_paths(bc: LocalBusinessCentral, bc_api: httpx.Client, seeded: str) -> None:
+    rows = {r["number"]: r for r in bc_api.get(seeded).json()["value"]}
+    currency = bc_api.get(f"{seeded}({rows['A3']['id']})/currency")
+    assert currency.status_code == 200 and currency.json()["code"] == "EUR"
+    assert currency.headers["ETag"] == currency.json()["@odata.etag"]
+    assert bc_api.get(f"{seeded}({rows['A1']['id']})/currency").status_code == 204
+    assert bc_api.get(f"{seeded}({rows['A1']['id']})/planet").status_code == 404

@@ -151,6 +151,9 @@ class Records:
         values = self.values(entity_set, body, creating=False)
         if "id" in values:
             values.pop("id")
+        key = entity_set.key
+        if key and key in values and not values[key]:
+            raise bad_request(f"The field {key} of table {entity_set.caption} must have a value.")
         changed = {**row, **values}
         self._check_unique(entity_set, company, changed, row)
         values["version"] = self.store.next_versions(1)[0]
