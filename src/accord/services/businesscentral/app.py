@@ -78,6 +78,7 @@ def build_app(
         limiter,
         prefix=PREFIX,
         codes=LimitCodes(requests=codes.TOO_MANY_REQUESTS, concurrent=codes.TOO_MANY_REQUESTS),
+        remaining_header=None,
     )
     return BearerMiddleware(
         app, issuer, prefix=PREFIX, authority=lambda: f"{origin()}/{issuer.credentials.tenant}"
