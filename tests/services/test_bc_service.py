@@ -227,3 +227,23 @@ def test_cli_help_and_a_bad_schema(tmp_path: Path) -> None:
     assert bad.exit_code == 2, explain(bad)
     assert "things.size needs a type" in plain(bad.stderr)
     assert "Traceback" not in bad.stderr
+
+
+def test_missing_permissions_are_403(bc: LocalBusinessCentral, bc_api: httpx.Client) -> None:
+    url = f"/companies({bc.company_ids[COMPANY]})/vendors"
+    bc.deny("vendors", "insert")
+    try:
+        refused = bc_api.post(url, json={"displayName": "No"})
+        assert refused.status_code == 403
+        error = refused.json()["error"]
+        assert error["code"] == "Authorization_InsufficientPermissions"
+        assert "TableData Vendor: Insert" in error["message"]
+        assert bc_api.get(url).status_code == 200
+        batch = bc_api.post(
+            "/$batch",
+            json={"requests": [{"id": "1", "method": "POST", "url": url[1:], "body": {}}]},
+        )
+        assert batch.json()["responses"][0]["status"] == 403
+    finally:
+        bc.allow("vendors")
+    assert bc_api.post(url, json={"displayName": "Yes"}).status_code == 201

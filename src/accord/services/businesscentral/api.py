@@ -40,6 +40,7 @@ __all__ = ["ApiRequest", "ApiResponse", "BusinessCentralApi"]
 
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 SYSTEM_VERSION = "24.0.16410.18056"
+PERMISSIONS = {"GET": "read", "POST": "insert", "PATCH": "modify", "DELETE": "delete"}
 _KEYED = re.compile(r"^(?P<name>[A-Za-z]\w*)\((?P<key>[^)]*)\)$")
 COMPANY_SET = EntitySet(
     name="companies",
@@ -115,6 +116,9 @@ class BusinessCentralApi:
         self.tenant = tenant
         self.environment = environment
         self.batch_handler: Any = None  # set by batch.py (avoids an import cycle)
+        self.denied: set[tuple[str, str, str]] = set()
+        """(api, entity set, permission) the caller lacks: ``read``, ``insert``, ``modify``,
+        ``delete``; a request needing one answers 403 as BC does."""
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         """Answer one request; a write commits (or rolls back) on its own."""
@@ -196,6 +200,15 @@ class BusinessCentralApi:
             return ApiResponse.json(200, body)
         return self.entities(request, route, company, rest[1:])
 
+    def require(self, entity_set: EntitySet, permission: str) -> None:
+        if (entity_set.api, entity_set.name, permission) in self.denied:
+            raise BcError(
+                403,
+                codes.PERMISSIONS,
+                f"You do not have the following permissions on TableData "
+                f"{entity_set.caption}: {permission.capitalize()}",
+            )
+
     def company(self, key: str) -> Company:
         key = key.strip("'")
         try:
@@ -230,6 +243,7 @@ class BusinessCentralApi:
         context = f"{route.api_base}/$metadata#companies({company.id})/{name}"
         link = f"{route.api_base}/companies({company.id})/{name}"
         method = request.method
+        self.require(entity_set, PERMISSIONS.get(method, "read"))
         if match is None:
             if len(rest) == 2 and rest[1] == "$count":
                 _allow(method, "GET")
