@@ -247,3 +247,17 @@ def test_missing_permissions_are_403(bc: LocalBusinessCentral, bc_api: httpx.Cli
     finally:
         bc.allow("vendors")
     assert bc_api.post(url, json={"displayName": "Yes"}).status_code == 201
+
+
+def test_the_on_premises_url_layout_serves_the_same_data(
+    bc: LocalBusinessCentral, bc_api: httpx.Client
+) -> None:
+    assert bc.onprem_url == f"{bc.root}/BC/api/v2.0"
+    company = bc.company_ids[COMPANY]
+    created = bc_api.post(f"{bc.onprem_url}/companies({company})/items", json={"displayName": "Op"})
+    assert created.status_code == 201
+    assert created.json()["@odata.context"].startswith(f"{bc.onprem_url}/$metadata#")
+    online = bc_api.get(f"/companies({company})/items({created.json()['id']})")
+    assert online.json()["displayName"] == "Op"
+    with httpx.Client(verify=bc.ssl_context()) as anonymous:
+        assert anonymous.get(f"{bc.onprem_url}/companies").status_code == 401

@@ -108,8 +108,15 @@ class BusinessCentralApi:
     """Routes one request to metadata, companies, entity reads and writes, or ``$batch``."""
 
     def __init__(
-        self, schema: Schema, records: Records, tenant: Callable[[], str], environment: str
+        self,
+        schema: Schema,
+        records: Records,
+        tenant: Callable[[], str],
+        environment: str,
+        instance: str = "BC",
     ) -> None:
+        self.instance = instance
+        """The server instance of the on-premises layout, ``/{instance}/api/v2.0``."""
         self.schema = schema
         self.records = records
         self.store = records.store
@@ -135,10 +142,11 @@ class BusinessCentralApi:
     def parse(self, path: str, origin: str) -> Route:
         segments = [s for s in path.split("/") if s]
         tenant, environment = self.tenant(), self.environment
-        if segments[:1] != ["v2.0"]:
+        if segments[:1] == [self.instance]:
+            prefix = 1  # on-premises: /{instance}/api/…
+        elif segments[:1] != ["v2.0"]:
             raise not_found(f"The resource '{path}'")
-        prefix = 1
-        if segments[1:3] == [environment, "api"]:
+        elif segments[1:3] == [environment, "api"]:
             prefix = 2  # /v2.0/{environment}/api/… (the tenant comes from the token)
         elif (
             len(segments) > 2

@@ -145,6 +145,11 @@ class LocalBusinessCentral:
         """The standard API root: ``{root}/v2.0/{tenant}/{environment}/api/v2.0``."""
         return f"{self.root}/v2.0/{self.tenant}/{self.environment}/api/v2.0"
 
+    @property
+    def onprem_url(self) -> str:
+        """The same API in the on-premises layout: ``{root}/BC/api/v2.0``."""
+        return f"{self.root}/{self.api.instance}/api/{STANDARD_API}"
+
     def api_url(self, api: str = STANDARD_API) -> str:
         """The root of an API route: ``v2.0`` or a custom ``publisher/group/version``."""
         return f"{self.root}/v2.0/{self.tenant}/{self.environment}/api/{api}"

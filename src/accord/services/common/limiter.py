@@ -85,7 +85,7 @@ class ServiceProtectionMiddleware:
         app: ASGIApp,
         limiter: Callable[[], RequestLimiter | None],
         *,
-        prefix: str,
+        prefix: str | tuple[str, ...],
         codes: LimitCodes,
         remaining_header: bytes | None = b"x-ms-ratelimit-burst-remaining-xrm-requests",
     ) -> None:
