@@ -49,10 +49,11 @@ def test_no_token_or_a_bad_one_is_401(bc: LocalBusinessCentral) -> None:
         assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
 
 
-def msal_app(bc: LocalBusinessCentral, secret: str) -> msal.ConfidentialClientApplication:
+def msal_app(
+    bc: LocalBusinessCentral, secret: str, session: requests.Session
+) -> msal.ConfidentialClientApplication:
     # NOTE: requests lets REQUESTS_CA_BUNDLE override a session's verify; trust_env=False stops
     # that, so that the session trusts exactly the service's CA.
-    session = requests.Session()
     session.trust_env = False
     session.verify = str(bc.ca_file)
     return msal.ConfidentialClientApplication(
@@ -67,13 +68,14 @@ def msal_app(bc: LocalBusinessCentral, secret: str) -> msal.ConfidentialClientAp
 @pytest.mark.parametrize("resource", ["local", "cloud"])
 def test_msal_client_credentials_token_is_accepted(bc: LocalBusinessCentral, resource: str) -> None:
     scope = bc.scope if resource == "local" else "https://api.businesscentral.dynamics.com/.default"
-    result = msal_app(bc, bc.client_secret).acquire_token_for_client(scopes=[scope])
+    with requests.Session() as session:
+        result = msal_app(bc, bc.client_secret, session).acquire_token_for_client(scopes=[scope])
+        wrong = msal_app(bc, "wrong", session).acquire_token_for_client(scopes=[scope])
     assert "access_token" in result, result
+    assert wrong.get("error") == "invalid_client"
     with httpx.Client(verify=bc.ssl_context()) as client:
         headers = {"Authorization": f"Bearer {result['access_token']}"}
         assert client.get(companies_url(bc), headers=headers).status_code == 200
-    wrong = msal_app(bc, "wrong").acquire_token_for_client(scopes=[scope])
-    assert wrong.get("error") == "invalid_client"
 
 
 def test_over_budget_is_429_with_retry_after(
@@ -261,3 +263,23 @@ def test_the_on_premises_url_layout_serves_the_same_data(
     assert online.json()["displayName"] == "Op"
     with httpx.Client(verify=bc.ssl_context()) as anonymous:
         assert anonymous.get(f"{bc.onprem_url}/companies").status_code == 401
+
+
+def test_a_schema_that_grew_a_field_gives_old_rows_blanks(tmp_path: Path) -> None:
+    schema = tmp_path / "bc.toml"
+    schema.write_text(SCHEMA)
+    with LocalBusinessCentral.start(data_dir=tmp_path / "data", schema=schema) as first:
+        first.insert_rows(COMPANY, "loyaltyCards", [{"points": 1}], api="contoso/loyalty/v1.0")
+    schema.write_text(SCHEMA + 'active = { type = "Boolean" }\nnote = { type = "String" }\n')
+    with LocalBusinessCentral.start(data_dir=tmp_path / "data", schema=schema) as again:
+        (row,) = again.rows(COMPANY, "loyaltyCards", api="contoso/loyalty/v1.0")
+        assert row["active"] is False and row["note"] == "" and row["points"] == 1
+        base = again.api_url("contoso/loyalty/v1.0")
+        company = again.company_ids[COMPANY]
+        with httpx.Client(
+            verify=again.ssl_context(), headers={"Authorization": f"Bearer {again.token}"}
+        ) as client:
+            found = client.get(
+                f"{base}/companies({company})/loyaltyCards", params={"$filter": "active eq false"}
+            ).json()["value"]
+        assert [r["id"] for r in found] == [row["id"]]

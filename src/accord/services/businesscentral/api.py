@@ -266,7 +266,7 @@ class BusinessCentralApi:
                 raise not_found(f"The resource '{rest[1]}'")
             if method == "GET":
                 return self.read_collection(request, entity_set, company, context, link)
-            _allow(method, "POST")
+            _allow(method, "GET", "POST")
             row = self.records.create(entity_set, company.id, _json_body(request))
             body = {"@odata.context": f"{context}/$entity", **self.records.to_json(entity_set, row)}
             headers = {"ETag": body["@odata.etag"], "Location": f"{link}({row['id']})"}
@@ -284,7 +284,7 @@ class BusinessCentralApi:
         if method == "PATCH":
             row = self.records.update(entity_set, company.id, row_id, _json_body(request), if_match)
             return self.single(request, entity_set, company, row, context)
-        _allow(method, "DELETE")
+        _allow(method, "GET", "PATCH", "DELETE")
         self.records.delete(entity_set, company.id, row_id, if_match)
         return ApiResponse(204)
 

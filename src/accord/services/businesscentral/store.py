@@ -78,9 +78,12 @@ class Store:
                 f"NULL, version INTEGER NOT NULL, modified INTEGER NOT NULL, {columns})"
             )
             existing = {r[1] for r in db.execute(f'PRAGMA table_info("{table}")')}
-            for f in entity_set.data_fields:  # a schema file that grew a field
+            for f in entity_set.data_fields:  # a schema file that grew a field: rows get blanks
                 if f.name not in existing:
-                    db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{f.name}" {SQL_TYPES[f.type]}')
+                    db.execute(
+                        f'ALTER TABLE "{table}" ADD COLUMN "{f.name}" {SQL_TYPES[f.type]} '
+                        f"DEFAULT {_literal(f.default)}"
+                    )
             db.execute(
                 f'CREATE INDEX IF NOT EXISTS "{table}_modified" ON "{table}" (company, modified)'
             )
@@ -264,3 +267,12 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+def _literal(value: object) -> str:
+    """A blank as an SQL constant (for ``ADD COLUMN … DEFAULT``)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
