@@ -190,6 +190,7 @@ def businesscentral(
         ("client secret", service.client_secret),
         ("authority", service.authority),
         ("scope", service.scope),
+        ("on-premises", service.onprem_url),
         ("data", str(data) if data else "(in memory)"),
     ]
     lines += [("company", f"{cid}  {name}") for name, cid in service.company_ids.items()]
