@@ -26,6 +26,9 @@ from rich.console import Console
 from rich.table import Table
 
 BENCH_DIR = Path(__file__).resolve().parent
+# bench/http.py must not shadow the standard library's http package (httpx imports it): the
+# benchmarks' folder goes to the end of the import path, after the standard library.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR] + [str(BENCH_DIR)]
 REPO_DIR = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work"
 

@@ -4,7 +4,7 @@
     python bench/run.py --quick    # 10× smaller: a smoke run of about a minute
 
 Each benchmark is a module of its own (``bench/full_sync.py``, ``bench/incremental.py``,
-``bench/match.py``) that
+``bench/match.py``, ``bench/http.py``) that
 can also run alone. Work files go to ``bench/.work/`` (git-ignored), recreated on every run.
 The summary ends with a markdown table to paste into ``bench/README.md``; it is also written
 to ``bench/.work/results.md``.
@@ -13,7 +13,9 @@ to ``bench/.work/results.md``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
+from pathlib import Path
 
 import full_sync
 import incremental
@@ -30,7 +32,12 @@ from common import (
     markdown_table,
 )
 
-BENCHMARKS = ("full_sync", "incremental", "match")
+_spec = importlib.util.spec_from_file_location("http_bench", Path(__file__).with_name("http.py"))
+assert _spec is not None and _spec.loader is not None
+http_bench = importlib.util.module_from_spec(_spec)  # "import http" is the standard library's
+_spec.loader.exec_module(http_bench)
+
+BENCHMARKS = ("full_sync", "incremental", "match", "http")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     if "match" in chosen:
         figures += match.run(match.DEFAULT_RECORDS // scale)
+    if "http" in chosen:
+        figures += http_bench.run(http_bench.DEFAULT_RECORDS // scale)
     elapsed = time.perf_counter() - started
     load_after = load_average()
 

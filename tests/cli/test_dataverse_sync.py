@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from accord.connectors.dataverse.connector import DataverseConnector
 from accord.filters import parse_filter
+from accord.services.common.faults import FaultConfig
 from accord.services.dataverse import LocalDataverse
 from tests.cli.support import Demo, accord, explain, utc_now_text
 
@@ -166,3 +168,21 @@ def test_the_demo_mappings_synchronize_into_dataverse(demo: Demo, tmp_path: Path
         checked = accord("verify", "-c", demo.config, "--json")
         assert checked.exit_code == 0, explain(checked)
         assert json.loads(checked.stdout)["disagreeing"] == 0
+
+
+def test_a_throttled_pass_says_how_long_it_waited(dv: LocalDataverse, project: Path) -> None:
+    """Service protection: the run waits as Dataverse asks, goes on, and its job log says how
+    long each throttled pass waited."""
+    dv.faults = FaultConfig(throttle_rate=0.2, retry_after=1, seed=7)
+    env = {"DATAVERSE_SECRET": dv.client_secret}
+    result = accord("sync", "--full", "-c", project, "--json", env=env)
+    assert result.exit_code == 0, explain(result)
+    assert json.loads(result.stdout)["totals"]["failed"] == 0
+    assert dv.count("account") == CUSTOMERS
+    assert dv.stats.by_status.get(429, 0) > 0  # the service did refuse requests
+    jobs = accord("jobs", "-c", project, "--json", env=env)
+    assert jobs.exit_code == 0, explain(jobs)
+    messages = [j["message"] for j in json.loads(jobs.stdout)]
+    waited = [m for m in messages if "because the service asked to" in m]
+    assert waited, messages
+    assert re.search(r"waited \d+\.\d s", waited[0]), waited

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 
@@ -238,3 +239,23 @@ def test_resolve_refuses_what_cannot_be_resolved(world_factory):
             p.resolve("CUSTOMER", ["NOPE"], Direction.TO_INTEGRATION)
         with pytest.raises(UsageError, match="to-integration: no conflicts"):
             p.resolve("CURRENCY", ["EUR"], Direction.TO_INTEGRATION)
+
+
+def test_merge_on_a_coarse_clock_carries_both_edits(world_factory):
+    """Found by the convergence machine with a CRM clock of whole seconds. Both sides edit
+    other fields of a pair, all in one tick of the CRM's clock: the to-integration pass writes
+    the ERP's edit and leaves the CRM's for the opposite pass. Its write carries the very
+    version the coupling still holds for the CRM, so it must not be handed on as an echo of
+    Accord's own write (the CRM's edit would be skipped and lost)."""
+    world = world_factory(update_conflict="merge")
+    world.crm.clock.resolution = timedelta(days=1)  # every CRM stamp of this test is one tick
+    with synced(world) as p:
+        remote = coupled_pairs(p, "CUSTOMER")["C00001"]
+        world.erp.put("customer", "C00001", {"name": "Renamed in the ERP"})
+        world.crm.put("account", remote, {"address1_city": "Moved in the CRM"})
+        run = p.sync(["CUSTOMER"], full=True)  # a full sync hands its echoes to the next pass
+        assert run.ok, [(j.direction, j.status, j.message) for j in run.jobs]
+    erp = world.erp.rows("customer")["C00001"]
+    crm = world.crm.rows("account")[remote]
+    assert (erp["name"], erp["city"]) == ("Renamed in the ERP", "Moved in the CRM")
+    assert (crm["name"], crm["address1_city"]) == ("Renamed in the ERP", "Moved in the CRM")

@@ -283,3 +283,15 @@ def test_a_schema_that_grew_a_field_gives_old_rows_blanks(tmp_path: Path) -> Non
                 f"{base}/companies({company})/loyaltyCards", params={"$filter": "active eq false"}
             ).json()["value"]
         assert [r["id"] for r in found] == [row["id"]]
+
+
+def test_requests_are_counted_and_a_batch_is_one(
+    bc: LocalBusinessCentral, bc_api: httpx.Client
+) -> None:
+    bc.stats.reset()
+    bc_api.get("/companies")
+    url = f"companies({bc.company_ids[COMPANY]})/customers"
+    batch = [{"id": str(i), "method": "POST", "url": url, "body": {}} for i in range(5)]
+    bc_api.post("/$batch", json={"requests": batch})
+    assert bc.stats.by_method == {"GET": 1, "POST": 1}
+    assert bc.stats.by_status == {200: 2}

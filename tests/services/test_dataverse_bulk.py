@@ -201,3 +201,14 @@ def test_batch_limits(api: httpx.Client):
     assert get_in_changeset.status_code == 400
     forward = _batch(api, [_changeset([_part("PATCH", "$9", {"name": "x"}, "1")])])
     assert forward.status_code == 400
+
+
+def test_stats_count_requests_and_a_batch_as_one(api: httpx.Client, dv: LocalDataverse):
+    dv.stats.reset()
+    api.get("WhoAmI")
+    api.post("accounts", json={"name": "counted"})
+    _batch(api, [_part("GET", "WhoAmI"), _part("GET", "WhoAmI")])
+    api.get(f"accounts({new_id()})")
+    assert dv.stats.total == 4
+    assert dv.stats.by_method == {"GET": 2, "POST": 2}
+    assert dv.stats.by_status[404] == 1

@@ -71,3 +71,15 @@ def test_change_tracking_rejects_filter_and_bad_tokens(api: httpx.Client):
     assert response.status_code == 400
     bad = api.get("accounts?$select=name&$deltatoken=garbage")
     assert bad.status_code == 400
+
+
+def test_cascaded_deletions_show_in_the_delta(dv: LocalDataverse, api: httpx.Client):
+    account = dv.load("account", [{"name": "Going"}])[0]
+    child = dv.load(
+        "contact",
+        [{"lastname": "With it", "parentcustomerid_account@odata.bind": f"accounts({account})"}],
+    )[0]
+    _, delta = _follow(api, "contacts?$select=lastname")
+    api.delete(f"accounts({account})")
+    changes, _ = _follow(api, delta)
+    assert {"id": child, "reason": "deleted"}.items() <= changes[-1].items()

@@ -282,3 +282,36 @@ def test_a_missing_privilege_is_403_naming_it(api: httpx.Client, dv: LocalDatave
     finally:
         dv.allow("product")
     assert api.post("products", json={"name": "x"}).status_code == 204
+
+
+def test_a_body_id_that_contradicts_the_url_is_400(api: httpx.Client):
+    record_id = new_id()
+    response = api.patch(f"accounts({record_id})", json={"accountid": new_id(), "name": "x"})
+    assert response.status_code == 400
+    assert api.get(f"accounts({record_id})").status_code == 404
+
+
+def test_deleting_an_account_deletes_its_contacts_and_clears_other_links(
+    api: httpx.Client, dv: LocalDataverse
+):
+    account, other = dv.load("account", [{"name": "Parent"}, {"name": "Other"}])
+    children = dv.load(
+        "contact",
+        [
+            {
+                "lastname": f"Child {i}",
+                "parentcustomerid_account@odata.bind": f"accounts({account})",
+            }
+            for i in range(2)
+        ],
+    )
+    api.patch(
+        f"accounts({other})", json={"primarycontactid@odata.bind": f"contacts({children[0]})"}
+    )
+    before = api.get(f"accounts({other})").json()["@odata.etag"]
+    assert api.delete(f"accounts({account})").status_code == 204
+    for child in children:  # parental: the contacts go with their account
+        assert api.get(f"contacts({child})").status_code == 404
+    kept = api.get(f"accounts({other})?$select=_primarycontactid_value").json()
+    assert kept["_primarycontactid_value"] is None  # remove link: an update of the account
+    assert kept["@odata.etag"] != before

@@ -25,6 +25,7 @@ keys = { cr_code_key = ["cr_code"] }
 [tables.cr_project.columns]
 cr_name = { type = "String", max_length = 20 }
 cr_code = { type = "String", max_length = 10 }
+cr_owner_note = { type = "String", max_length = 40, required = true }
 cr_budget = { type = "Money" }
 cr_phase = { type = "Picklist", options = { 1 = "Plan", 2 = "Build" }, default = 1 }
 cr_done = { type = "Boolean" }
@@ -80,6 +81,21 @@ def test_a_schema_file_defines_the_tables(client: httpx.Client):
     tracked = client.get("cr_projects", headers={"Prefer": "odata.track-changes"})
     assert "@odata.deltaLink" not in tracked.json()
     assert "Preference-Applied" not in tracked.headers
+    assert client.get("cr_projects?$deltatoken=1001!01/01/2026").status_code == 400
+
+
+def test_business_required_columns_show_in_metadata_only(client: httpx.Client):
+    """``required = true`` is ApplicationRequired: metadata says so, the Web API lets a row
+    go without it (as Dataverse does; clients and forms enforce it)."""
+    attributes = client.get(
+        "EntityDefinitions(LogicalName='cr_project')/Attributes",
+        params={"$select": "LogicalName,RequiredLevel"},
+    ).json()["value"]
+    levels = {a["LogicalName"]: a["RequiredLevel"]["Value"] for a in attributes}
+    assert levels["cr_owner_note"] == "ApplicationRequired"
+    assert levels["cr_projectid"] == "SystemRequired"
+    assert levels["cr_name"] == "None"
+    assert client.post("cr_projects", json={"cr_name": "no note"}).status_code == 204
 
 
 def test_alternate_keys_address_records(client: httpx.Client, custom: LocalDataverse):

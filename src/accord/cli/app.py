@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +35,33 @@ from accord.engine.project import Project
 from accord.engine.results import CoupleResult
 from accord.model import Direction, Job
 
+_NEXT_STEPS = """\
+  accord mappings                       # mappings, couplings, failures
+  accord jobs                           # the jobs this run logged
+  accord couplings CUSTOMER --limit 5   # which record is coupled to which
+  accord sync                           # only what changed since: nothing to write
+  accord sync CUSTOMER --records C00001 --direction to-integration
+  accord uncouple CUSTOMER --all        # the records stay, the links go
+  accord review                         # what a first full sync would do
+  accord match CUSTOMER --dry-run       # couple them back by name, city, e-mail
+  accord conflicts / accord errors      # what needs a person's decision
+"""
+
+
+def _try_next(directory: Path, config: Path, served_steps: str) -> str:
+    """The demo's closing 'Try next' lines (markup), the local service's first if any."""
+    return (
+        f"\n[b]Try next[/]\n  cd {escape(str(directory))}\n{served_steps}{_NEXT_STEPS}"
+        f"[dim](or pass --config {escape(str(config))} from anywhere)[/]"
+    )
+
+
+class CrmChoice(StrEnum):
+    """Where ``accord demo`` keeps its CRM."""
+
+    sql = "sql"
+    dataverse = "dataverse"
+
 
 @app.command()
 def demo(
@@ -43,17 +71,43 @@ def demo(
     # min is accord.demo.MIN_RECORDS, not imported here so that other commands start faster
     records: Annotated[int, typer.Option(min=20, help="Number of customers (both sides).")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
+    crm: Annotated[
+        CrmChoice,
+        typer.Option(
+            "--crm",
+            help="The CRM: a SQLite file (sql) or the local Dataverse service over HTTPS "
+            "(dataverse), started for the run.",
+        ),
+    ] = CrmChoice.sql,
+    port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="With --crm dataverse: the service's port (0: free)."),
+    ] = 0,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(
+            "--keep-serving", help="With --crm dataverse: keep the service up until Ctrl-C."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Build a demo ERP and CRM (SQLite) and run a full synchronization between them."""
-    from accord.demo import build_demo
+    """Build a demo ERP and CRM and run a full synchronization between them."""
+    from accord.cli.demo_crm import DemoServer, dataverse_next_steps, secret_for
 
-    with errors():
+    served = crm is CrmChoice.dataverse
+    if not served and (keep_serving or port):
+        option = "--keep-serving" if keep_serving else "--port"
+        err.print(f"[red]error:[/] {option} needs --crm dataverse", highlight=False)
+        raise typer.Exit(2)
+    with errors(), DemoServer() as server:
         if not json:
-            console.print(f"Building the demo ERP and CRM in [b]{escape(str(directory))}[/] …")
+            where = "the local Dataverse service" if served else "SQLite"
+            console.print(
+                f"Building the demo ERP and CRM ({where}) in [b]{escape(str(directory))}[/] …"
+            )
         try:
-            world = build_demo(directory, records=records, seed=seed)
-        except OSError as exc:  # e.g. a --dir that cannot be created or written
+            world = server.build(directory, records=records, seed=seed, crm=crm.value, port=port)
+        except OSError as exc:  # e.g. a --dir that cannot be created or written, a taken port
             err.print(
                 f"[red]error:[/] cannot build the demo in {escape(str(directory))}: "
                 f"{escape(str(exc))}",
@@ -64,24 +118,15 @@ def demo(
         if not json:
             sizes = ", ".join(f"{t} {n:,}" for t, n in world.counts.items() if n)
             console.print(f"[dim]{sizes}[/]")
-        with Project.load(world.config_path) as project:
+            if world.service is not None:
+                console.print(f"[dim]CRM: local Dataverse at {escape(world.service.url)}[/]")
+        with secret_for(world), Project.load(world.config_path) as project:
             run = sync_and_show(project, json, "Full synchronization of the demo", full=True)
-    if not json:
-        cfg = world.config_path
-        console.print(
-            "\n[b]Try next[/]\n"
-            f"  cd {escape(str(directory))}\n"
-            "  accord mappings                       # mappings, couplings, failures\n"
-            "  accord jobs                           # the jobs this run logged\n"
-            "  accord couplings CUSTOMER --limit 5   # which record is coupled to which\n"
-            "  accord sync                           # only what changed since: nothing to write\n"
-            "  accord sync CUSTOMER --records C00001 --direction to-integration\n"
-            "  accord uncouple CUSTOMER --all        # the records stay, the links go\n"
-            "  accord review                         # what a first full sync would do\n"
-            "  accord match CUSTOMER --dry-run       # couple them back by name, city, e-mail\n"
-            "  accord conflicts / accord errors      # what needs a person's decision\n"
-            f"[dim](or pass --config {escape(str(cfg))} from anywhere)[/]"
-        )
+        if not json:
+            served_steps = dataverse_next_steps(world, keep_serving) if world.service else ""
+            console.print(_try_next(directory, world.config_path, served_steps))
+        if keep_serving:
+            server.serve_until_stopped(quiet=json)
     exit_for(run)
 
 

@@ -12,12 +12,15 @@ import signal
 import sqlite3
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn, Protocol
+from typing import TYPE_CHECKING, Annotated, NoReturn, Protocol
 
 import typer
 from rich.markup import escape
 
 from accord.cli.common import app, console, err
+
+if TYPE_CHECKING:
+    from accord.services.common.stats import RequestStats
 
 dev_app = typer.Typer(
     name="dev",
@@ -67,6 +70,17 @@ def dataverse(
         typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    token_lifetime: Annotated[
+        int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
+    ] = 3599,
+    sample: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Fill the tables with the demo's CRM data for this many customers "
+            "(as 'accord demo --records N'; 0: none). Into empty tables only.",
+        ),
+    ] = 0,
 ) -> None:
     """Serve a local Dataverse Web API (v9.2) backed by SQLite, until Ctrl-C."""
     from accord.services.common import Budget, FaultConfig
@@ -85,10 +99,25 @@ def dataverse(
     limits = Budget(requests=budget, window=window) if budget else None
     try:
         service = LocalDataverse.start(
-            data_dir=data, schema=schema, tls=not http, port=port, faults=faults, budget=limits
+            data_dir=data,
+            schema=schema,
+            tls=not http,
+            port=port,
+            faults=faults,
+            budget=limits,
+            token_lifetime=token_lifetime,
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
         _start_failed(exc, port)
+    if sample:
+        if schema is not None:
+            service.stop()
+            err.print("[red]error:[/] --sample fills the demo's tables; leave out --schema")
+            raise typer.Exit(2)
+        if service.count("account") == 0:
+            counts = service.load_demo(sample)
+            loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items() if n)
+            console.print(f"[dim]sample data: {escape(loaded)}[/]", highlight=False)
     lines = [
         ("url", service.url),
         ("web api", service.api_url),
@@ -152,6 +181,9 @@ def businesscentral(
         typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    token_lifetime: Annotated[
+        int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
+    ] = 3599,
 ) -> None:
     """Serve a local Business Central API (v2.0) backed by SQLite, until Ctrl-C."""
     from accord.services.businesscentral import LocalBusinessCentral, SchemaError
@@ -177,6 +209,7 @@ def businesscentral(
             budget=limits,
             companies=tuple(company or ("CRONUS USA, Inc.",)),
             environment=environment,
+            token_lifetime=token_lifetime,
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
         _start_failed(exc, port)
@@ -209,6 +242,8 @@ def _start_failed(exc: Exception, port: int) -> NoReturn:
 
 
 class _Service(Protocol):
+    @property
+    def stats(self) -> RequestStats: ...
     def wait(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -232,4 +267,4 @@ def _serve(service: _Service, title: str, lines: list[tuple[str, str]]) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         service.stop()
-    console.print("stopped", highlight=False)
+    console.print(f"stopped ({service.stats.total:,} requests answered)", highlight=False)

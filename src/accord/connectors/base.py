@@ -81,6 +81,11 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+# Optional, not part of the protocol's checks: a connector throttled by its service (HTTP 429
+# with Retry-After) may expose ``waited: float``, the seconds it has waited so far; each
+# pass's job message then says how long that pass waited.
+
+
 ConnectorOptions = Mapping[str, Any]
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from accord.demo.mappings import ERP_KEYS, ERP_SERIES, MAPPING_NOTES, STANDARD_MAPPINGS
 from accord.demo.schema import CRM_METADATA
 
-__all__ = ["CONFIG_NAME", "render_config", "write_config"]
+__all__ = ["CONFIG_NAME", "SECRET_VARIABLE", "DataverseCrm", "render_config", "write_config"]
 
 CONFIG_NAME = "accord.toml"
 
@@ -24,8 +25,9 @@ _HEADER = """\
 #
 # Accord couples the records of two systems and keeps them synchronized. Here they are an
 # ERP shaped like Business Central (erp.db: customers, contacts, items, resources, ...) and a
-# CRM shaped like Dataverse (crm.db: accounts, contacts, products, users, ...), coupled by the
-# standard mappings of the Business Central <-> Dataverse integration.
+# CRM shaped like Dataverse (crm.db or the local Dataverse service: accounts, contacts,
+# products, users, ...), coupled by the standard mappings of the Business Central <->
+# Dataverse integration.
 #
 # Paths are relative to this file; ${VAR} would be taken from the environment. Edit it freely,
 # but note that 'accord demo' overwrites it when it rebuilds this directory.
@@ -118,12 +120,54 @@ def _mappings() -> Iterable[str]:
         yield "]"
 
 
-def render_config(digits: Mapping[str, int]) -> str:
+@dataclass(frozen=True)
+class DataverseCrm:
+    """Where the demo's CRM is served when it is the local Dataverse service, not ``crm.db``.
+
+    Only what a later ``accord sync`` needs to reach the service again: the secret is not
+    here, it comes from ``SECRET_VARIABLE`` in the environment.
+    """
+
+    url: str
+    tenant: str
+    client_id: str
+    data_dir: str
+    """The service's data folder, relative to the config (``accord dev dataverse --data``)."""
+
+
+SECRET_VARIABLE = "DATAVERSE_SECRET"
+"""The environment variable ``accord.toml`` takes the local service's client secret from."""
+
+
+def _crm_system(crm: DataverseCrm | None) -> list[str]:
+    if crm is None:
+        return ["[systems.crm]", 'connector = "sql"', 'url = "sqlite:///crm.db"']
+    port = crm.url.rsplit(":", 1)[-1]
+    return [
+        "# The CRM is the local Dataverse service, over HTTPS. Start it again with",
+        f"#   accord dev dataverse --data {crm.data_dir} --port {port}",
+        f"# and set {SECRET_VARIABLE} to the 'client secret' it prints (also in",
+        f"# {crm.data_dir}/credentials.json) before 'accord sync'.",
+        "[systems.crm]",
+        'connector = "dataverse"',
+        f"url = {_string(crm.url)}",
+        "",
+        "[systems.crm.options]",
+        f"tenant = {_string(crm.tenant)}",
+        f"client_id = {_string(crm.client_id)}",
+        f'client_secret = "${{{SECRET_VARIABLE}}}"',
+        f"authority = {_string(crm.url + '/' + crm.tenant)}",
+        f"ca_bundle = {_string(crm.data_dir + '/tls/ca.pem')}",
+    ]
+
+
+def render_config(digits: Mapping[str, int], crm: DataverseCrm | None = None) -> str:
     """The text of the demo's ``accord.toml``.
 
     Args:
         digits: number of digits per ERP number series (``{"C": 5, "CT": 5, ...}``), sized
             so that the engine's new keys do not run out (see ``DemoSizes.key_digits``).
+        crm: the local Dataverse service holding the CRM; None for ``crm.db``.
     """
     lines = [
         _HEADER,
@@ -135,9 +179,7 @@ def render_config(digits: Mapping[str, int]) -> str:
         'connector = "sql"',
         'url = "sqlite:///erp.db"',
         "",
-        "[systems.crm]",
-        'connector = "sql"',
-        'url = "sqlite:///crm.db"',
+        *_crm_system(crm),
         "",
         *_tables(digits),
         "",
@@ -148,8 +190,10 @@ def render_config(digits: Mapping[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_config(directory: Path, digits: Mapping[str, int]) -> Path:
+def write_config(
+    directory: Path, digits: Mapping[str, int], crm: DataverseCrm | None = None
+) -> Path:
     """Write ``accord.toml`` into ``directory`` and return its path."""
     path = directory / CONFIG_NAME
-    path.write_text(render_config(digits), encoding="utf-8")
+    path.write_text(render_config(digits, crm), encoding="utf-8")
     return path

@@ -1,25 +1,37 @@
-"""``build_demo``: a directory with the two demo databases and their ``accord.toml``.
+"""``build_demo``: a directory with the two demo systems and their ``accord.toml``.
+
+The CRM is either ``crm.db`` or the local Dataverse service, started here in-process (a
+background thread) on the ``dataverse/`` data folder, so that the demo runs over HTTPS.
 
 The directory is ours only if a previous build left the marker file in it; anything else
 that is not empty belongs to someone and is never touched. Rebuilding removes exactly the
-files a build makes (the databases, the config and the ``.accord/`` state folder).
+files a build makes (the databases, the service's folder, the config and ``.accord/``).
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
 
-from accord.demo.config import CONFIG_NAME, write_config
+from accord.demo.config import CONFIG_NAME, DataverseCrm, write_config
 from accord.demo.data import DemoData, DemoSizes
-from accord.demo.loader import load_database
+from accord.demo.loader import TableRows, load_database
 from accord.demo.schema import CRM_METADATA, ERP_METADATA
 from accord.errors import UsageError
 
-__all__ = ["MARKER_NAME", "DemoWorld", "build_demo"]
+if TYPE_CHECKING:
+    from accord.services.dataverse import LocalDataverse
+
+__all__ = ["CRM_KINDS", "DATAVERSE_DIR", "MARKER_NAME", "CrmKind", "DemoWorld", "build_demo"]
+
+CrmKind = Literal["sql", "dataverse"]
+CRM_KINDS: tuple[CrmKind, ...] = ("sql", "dataverse")
+DATAVERSE_DIR = "dataverse"
+"""The local Dataverse service's data folder inside the demo directory."""
 
 MARKER_NAME = ".accord-demo"
 """File that marks a directory as made by ``accord demo``, so a rebuild may clear it."""
@@ -40,12 +52,21 @@ class DemoWorld:
     erp_url: str
     """SQLAlchemy URL of the ERP database (absolute path)."""
     crm_url: str
-    """SQLAlchemy URL of the CRM database (absolute path)."""
+    """SQLAlchemy URL of the CRM database (absolute path), or the service's URL."""
     counts: Mapping[str, int]
     """Rows per ``"system.table"``, including the tables that start empty."""
+    service: LocalDataverse | None = None
+    """The running local Dataverse holding the CRM (``crm="dataverse"``); stop it when done."""
 
 
-def build_demo(directory: Path, *, records: int = 1000, seed: int = 42) -> DemoWorld:
+def build_demo(
+    directory: Path,
+    *,
+    records: int = 1000,
+    seed: int = 42,
+    crm: CrmKind = "sql",
+    port: int = 0,
+) -> DemoWorld:
     """Build (or rebuild) the demo world in ``directory``.
 
     Args:
@@ -53,33 +74,73 @@ def build_demo(directory: Path, *, records: int = 1000, seed: int = 42) -> DemoW
             missing. An existing non-empty directory must come from an earlier build.
         records: customers across both systems; everything else scales with it.
         seed: the same seed and ``records`` give the same rows, byte for byte.
+        crm: ``"dataverse"`` puts the CRM rows into a local Dataverse service started on
+            ``port`` (0: a free one) and returned running in ``DemoWorld.service``.
 
     Raises:
-        UsageError: ``records`` is too small, or ``directory`` holds someone else's files.
+        UsageError: ``records`` is too small, ``crm`` is unknown, or ``directory`` holds
+            someone else's files.
+        OSError: the directory cannot be written, or the port cannot be used.
     """
+    if crm not in CRM_KINDS:
+        raise UsageError(f"unknown CRM {crm!r} (choose {' or '.join(CRM_KINDS)})")
     sizes = DemoSizes.for_records(records)
     directory = Path(directory)
     _claim(directory)
     root = directory.resolve()
     data = DemoData(sizes, seed)
     counts: dict[str, int] = {}
-    urls: dict[str, str] = {}
-    for system, metadata, rows in (
-        ("erp", ERP_METADATA, data.erp()),
-        ("crm", CRM_METADATA, data.crm()),
-    ):
-        path = root / _DATABASES[system]
-        urls[system] = f"sqlite:///{path.as_posix()}"
-        loaded = load_database(urls[system], metadata, rows)
-        counts.update((f"{system}.{table}", count) for table, count in loaded.items())
-    config_path = write_config(root, sizes.key_digits())
+    erp_path = root / _DATABASES["erp"]
+    erp_url = f"sqlite:///{erp_path.as_posix()}"
+    loaded = load_database(erp_url, ERP_METADATA, data.erp())
+    counts.update((f"erp.{table}", count) for table, count in loaded.items())
+    if crm == "sql":
+        crm_url = f"sqlite:///{(root / _DATABASES['crm']).as_posix()}"
+        loaded = load_database(crm_url, CRM_METADATA, data.crm())
+        counts.update((f"crm.{table}", count) for table, count in loaded.items())
+        config_path = write_config(root, sizes.key_digits())
+        service = None
+    else:
+        service = _serve_crm(root / DATAVERSE_DIR, data.crm(), port, counts)
+        crm_url = service.url
+        served = DataverseCrm(service.url, service.tenant, service.client_id, DATAVERSE_DIR)
+        try:
+            config_path = write_config(root, sizes.key_digits(), served)
+        except BaseException:
+            service.stop()
+            raise
     return DemoWorld(
         directory=root,
         config_path=config_path,
-        erp_url=urls["erp"],
-        crm_url=urls["crm"],
+        erp_url=erp_url,
+        crm_url=crm_url,
         counts=MappingProxyType(counts),
+        service=service,
     )
+
+
+def _serve_crm(
+    data_dir: Path, rows: Iterable[TableRows], port: int, counts: dict[str, int]
+) -> LocalDataverse:
+    """Start the local Dataverse with the demo's CRM tables and load the CRM rows into it.
+
+    The rows are the ones ``crm.db`` would get, stored as trusted bulk loads (no HTTP), so
+    that both demos start from the same data.
+    """
+    from accord.services.dataverse import LocalDataverse
+
+    service = LocalDataverse.start(data_dir=data_dir, port=port)
+    try:
+        for table in CRM_METADATA.tables:
+            counts.setdefault(f"crm.{table}", 0)
+        for table, chunk in rows:
+            columns = list(CRM_METADATA.tables[table].columns.keys())
+            if chunk:
+                counts[f"crm.{table}"] += service.insert_rows(table, columns, chunk)
+    except BaseException:
+        service.stop()
+        raise
+    return service
 
 
 def _claim(directory: Path) -> None:
@@ -99,11 +160,12 @@ def _claim(directory: Path) -> None:
         for suffix in _SQLITE_SIDE_FILES:
             (directory / f"{database}{suffix}").unlink(missing_ok=True)
     (directory / CONFIG_NAME).unlink(missing_ok=True)
-    state = directory / _STATE_DIR
-    if state.is_symlink() or state.is_file():
-        state.unlink()
-    elif state.is_dir():
-        shutil.rmtree(state)
+    for folder in (_STATE_DIR, DATAVERSE_DIR):
+        path = directory / folder
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
     marker.write_text(
         "This directory was made by 'accord demo'; running it again rebuilds the demo here.\n",
         encoding="utf-8",

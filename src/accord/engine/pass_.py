@@ -26,7 +26,7 @@ from accord.engine.keys import KeyAllocator
 from accord.engine.lookups import resolve_lookups
 from accord.engine.merge import MergeBase
 from accord.engine.plan import NoRecorder, PlannedChange, Recorder
-from accord.engine.progress import Progress
+from accord.engine.progress import NoProgress, Progress
 from accord.engine.reading import PassReader
 from accord.engine.renamed import RenameCheck, is_renamed
 from accord.engine.transfer import TransferPlan, Transferred, differences
@@ -103,6 +103,11 @@ class PassOptions:
     """Source keys the pass before this one wrote, with the version it recorded, where it
     left the coupling quiet in this direction: a record still at that version is an echo,
     counted unchanged without asking the state store (see :attr:`Pass.echoes`)."""
+    recheck: frozenset[str] = frozenset()
+    """Source keys the pass before this one (the opposite direction, same run) wrote while
+    leaving this side's own edits to carry back: compared whatever their version says. On a
+    coarse clock that write can leave the very version stored, and a probing pass that only
+    reads versions would otherwise take the pair as unchanged."""
 
 
 @dataclass
@@ -207,7 +212,7 @@ class Pass:
     def run(self) -> Job:
         started = utcnow()
         max_seen = None
-        batches, total = self.read.batches()
+        batches, total = self.read.batches(count=not isinstance(self.progress, NoProgress))
         self.progress.pass_started(self.job, total)
         # A pass allocates millions of short-lived objects; every full collection would also
         # walk all the long-lived ones (modules, SQLAlchemy metadata, configuration) again,
@@ -294,6 +299,7 @@ class Pass:
                 or c.needs_retry(d)
                 or self.read.changed(r, c.version(src_side))
                 or (by_values and self._other_values(r, c))
+                or r.key in self.options.recheck
             ):
                 candidates.append((r, c))
             else:
@@ -755,7 +761,14 @@ class Pass:
             c.set_checksum(self.dst.side, self._written_sum(item, c))
         self._succeed(c, item.transferred, record=r, held=item.held, theirs=item.theirs)
         state.save.append(c)
-        if not c.skipped and c.result(self.direction.opposite) in _QUIET:
+        if (
+            not item.keep_destination_version
+            and not c.skipped
+            and c.result(self.direction.opposite) in _QUIET
+        ):
+            # Only a write that left the destination as synchronized is an echo: one that
+            # kept its version (the destination's own edits still to carry back) is not, and
+            # on a coarse clock its new stamp can equal the version kept.
             self._echo(c.key(self.dst.side), c.version(self.dst.side))
 
     def _written_sum(self, item: _Pending, c: Coupling) -> int | None:

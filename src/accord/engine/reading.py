@@ -97,8 +97,12 @@ class PassReader:
             return bool(r.version != synced)
         return newer(r, synced)
 
-    def batches(self) -> tuple[Iterator[Batch], int | None]:
-        """The pages to work through, and how many records they hold (for progress)."""
+    def batches(self, *, count: bool = True) -> tuple[Iterator[Batch], int | None]:
+        """The pages to work through, and how many records they hold (for progress).
+
+        ``count=False`` (nobody shows progress) leaves the total out: over HTTP a count is
+        one more request per pass, which a sync of 100 changes notices.
+        """
         size = self.options.batch_size
         fields = [] if self.options.probe_first else self.ctx.source_fields(self.direction)
         read = self.src.connector.read
@@ -113,9 +117,14 @@ class PassReader:
                 self.watermark, self.src.settings.overlap_seconds, self.options.since
             )
             modified_after = None if bound is None else bound - TICK
-        total = self.src.connector.count(
-            self.src.table, filter=self.src.filter, modified_after=modified_after
-        ) + len(retry)
+        total = (
+            self.src.connector.count(
+                self.src.table, filter=self.src.filter, modified_after=modified_after
+            )
+            + len(retry)
+            if count
+            else None
+        )
         retry_set = set(retry)
         retried = (
             self._by_key(
@@ -159,7 +168,8 @@ class PassReader:
         if echoes:
             unknown = []
             for r in records:
-                if r.version is not None and echoes.get(r.key) == r.version:
+                recheck = r.key in self.options.recheck
+                if r.version is not None and echoes.get(r.key) == r.version and not recheck:
                     self.job.counters.unchanged += 1
                 else:
                     unknown.append(r)
@@ -180,6 +190,7 @@ class PassReader:
                 and state.synced_at is not None
                 and state.synced_at >= started
                 and not newer(r, state.version)
+                and r.key not in self.options.recheck  # its own edits are still to carry
             ):
                 self.job.counters.unchanged += 1
             else:

@@ -19,6 +19,7 @@ from accord.state import StateStore
 from accord.state.store import utcnow
 
 if TYPE_CHECKING:
+    from accord.connectors.base import Connector
     from accord.engine.project import Project
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def run_sync(
             held = matched
         ok = True
         echoes: dict[str, object] = {}
+        settle: list[str] = []
         for index, d in enumerate(passes):
             keys = None
             if records is not None:
@@ -111,6 +113,7 @@ def run_sync(
                 probe_first=full and index > 0,
                 hold=held.get(d, frozenset()),
                 echoes=echoes if full and index > 0 else {},
+                recheck=frozenset(settle) if index > 0 else frozenset(),
                 since=since if not full and records is None else None,
             )
             job, settle, echoes = _run_pass(project, mapping, d, options, progress, result)
@@ -220,8 +223,11 @@ def _run_pass(
     store = project.store
     store.start_job(job, result.run_id)
     result.jobs.append(job)
+    ctx = project.context(mapping.name)
+    connectors = (ctx.source(direction).connector, ctx.destination(direction).connector)
+    waited_before = _waited(connectors)
     runner = Pass(
-        project.context(mapping.name),
+        ctx,
         direction,
         store,
         job,
@@ -247,7 +253,34 @@ def _run_pass(
         _end_in_error(
             store, job, progress, f"internal error ({type(exc).__name__}: {reason[:200]})"
         )
+    waited = _waited(connectors) - waited_before
+    if waited >= 0.05:
+        _report_waiting(store, job, waited)
     return PassOutcome(job, runner.settle_keys, runner.echoes)
+
+
+def _waited(connectors: tuple[Connector, ...]) -> float:
+    """Seconds the connectors spent waiting because their service asked (the optional
+    ``waited`` of a connector, see :mod:`accord.connectors.base`); each counts once.
+
+    The engine's wrappers (retries, dry runs) keep the connector as ``inner``: the service's
+    waits are the innermost connector's (a wrapper's own ``waited`` is its retry backoff).
+    """
+    unique: dict[int, object] = {}
+    for connector in connectors:
+        inner: object = connector
+        while hasattr(inner, "inner"):
+            inner = inner.inner
+        unique[id(inner)] = inner
+    return sum(float(getattr(c, "waited", 0.0) or 0.0) for c in unique.values())
+
+
+def _report_waiting(store: StateStore, job: Job, waited: float) -> None:
+    """A throttled pass says how long it waited: the job log explains a slow run."""
+    note = f"waited {waited:.1f} s because the service asked to (service protection)"
+    job.message = f"{job.message}; {note}" if job.message else note
+    with store.transaction() as tx:
+        tx.save_job(job)
 
 
 def _end_in_error(store: StateStore, job: Job, progress: Progress, message: str) -> None:

@@ -23,6 +23,7 @@ from accord.services.businesscentral.errors import BcError
 from accord.services.common.auth import BearerMiddleware, TokenIssuer
 from accord.services.common.faults import FaultConfig, FaultMiddleware
 from accord.services.common.limiter import LimitCodes, RequestLimiter, ServiceProtectionMiddleware
+from accord.services.common.stats import RequestStats, StatsMiddleware
 
 __all__ = ["PREFIX", "build_app"]
 
@@ -37,6 +38,7 @@ def build_app(
     origin: Callable[[], str],
     faults: Callable[[], FaultConfig | None],
     limiter: Callable[[], RequestLimiter | None],
+    stats: RequestStats,
 ) -> ASGIApp:
     prefixes = (PREFIX, f"/{api.instance}/")
     """The whole service as one ASGI app; the callables are read on every request."""
@@ -84,6 +86,7 @@ def build_app(
         codes=LimitCodes(requests=codes.TOO_MANY_REQUESTS, concurrent=codes.TOO_MANY_REQUESTS),
         remaining_header=None,
     )
+    app = StatsMiddleware(app, stats, prefix=prefixes)
     return BearerMiddleware(
         app, issuer, prefix=prefixes, authority=lambda: f"{origin()}/{issuer.credentials.tenant}"
     )

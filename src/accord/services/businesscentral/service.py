@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import ssl
 import tempfile
 import time
@@ -31,6 +32,7 @@ from accord.services.common.auth import Credentials, TokenIssuer, saved_credenti
 from accord.services.common.faults import FaultConfig
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
+from accord.services.common.stats import RequestStats
 from accord.services.common.tls import make_tls_files
 
 __all__ = ["BC_BUDGET", "BC_RESOURCE", "DEFAULT_COMPANIES", "LocalBusinessCentral"]
@@ -71,9 +73,15 @@ class LocalBusinessCentral:
         self.records = Records(self.store, clock or time.time)
         self.faults = faults
         self.limiter = RequestLimiter(budget) if budget else None
+        self.stats = RequestStats()
+        """API requests answered (authenticated ones; a ``$batch`` is one), by method and
+        status; ``stats.reset()`` starts a new count."""
         self.environment = environment
-        folder = data_dir or Path(tempfile.mkdtemp(prefix="accord-bc-"))
-        self._tls_files = make_tls_files(folder / "tls") if tls else None
+        # without a data folder, the TLS files live in a temporary one, removed on stop
+        temporary = tls and not data_dir
+        self._temp = Path(tempfile.mkdtemp(prefix="accord-bc-")) if temporary else None
+        tls_dir = (data_dir or self._temp or Path()) / "tls"
+        self._tls_files = make_tls_files(tls_dir) if tls else None
         dev_token = None
         if credentials is None and data_dir is not None:
             credentials, dev_token = saved_credentials(data_dir / "credentials.json")
@@ -95,8 +103,13 @@ class LocalBusinessCentral:
             origin=lambda: self.root,
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
+            stats=self.stats,
         )
-        self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        try:
+            self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        except OSError:
+            self._release()
+            raise
         self.root: str = self._server.url
         """``https://127.0.0.1:PORT``."""
 
@@ -294,7 +307,12 @@ class LocalBusinessCentral:
 
     def stop(self) -> None:
         self._server.stop()
+        self._release()
+
+    def _release(self) -> None:
         self.store.close()
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
 
     def wait(self) -> None:
         """Block until the server stops (the CLI's foreground mode)."""

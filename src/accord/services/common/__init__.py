@@ -6,6 +6,7 @@ from accord.services.common.auth import Credentials, TokenIssuer
 from accord.services.common.faults import FaultConfig
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
+from accord.services.common.stats import RequestStats
 from accord.services.common.tls import TlsFiles, make_tls_files
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Credentials",
     "FaultConfig",
     "RequestLimiter",
+    "RequestStats",
     "TlsFiles",
     "TokenIssuer",
     "make_tls_files",

@@ -10,18 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["FaultConfig", "FaultMiddleware"]
+__all__ = ["FaultConfig", "FaultMiddleware", "InjectedDrop", "hide_injected_drops"]
+
+
+class InjectedDrop(ConnectionAbortedError):
+    """Raised to make uvicorn cut a connection; not an error of the service."""
+
+
+class _HideInjectedDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, InjectedDrop)
+
+
+def hide_injected_drops() -> None:
+    """Keep uvicorn from logging a traceback for every connection a fault drops."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideInjectedDrops) for f in logger.filters):
+        logger.addFilter(_HideInjectedDrops())
 
 
 @dataclass
 class FaultConfig:
-    """What goes wrong, as rates per request (0 to 1). All off by default."""
+    """What goes wrong, as rates per request (0 to 1). All off by default.
+
+    Each request makes one draw per fault whose rate is above 0, in this order, stopping at
+    the first that hits: a 429 storm, an error status, a drop before, a drop after. With a
+    seed the sequence is reproducible (tests choose seeds for the pattern they want).
+    """
 
     latency_ms: float = 0.0
     """Added before every request is handled."""
@@ -133,7 +156,7 @@ async def _drop(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b"{", "more_body": True})
-    raise ConnectionAbortedError("connection dropped (injected fault)")
+    raise InjectedDrop("connection dropped (injected fault)")
 
 
 async def _send_error(

@@ -17,6 +17,7 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
+from accord.services.common.faults import hide_injected_drops
 from accord.services.common.tls import TlsFiles
 
 __all__ = ["BackgroundServer"]
@@ -62,6 +63,7 @@ class BackgroundServer:
             ssl_certfile=str(tls.cert_file) if tls else None,
             ssl_keyfile=str(tls.key_file) if tls else None,
         )
+        hide_injected_drops()  # after uvicorn.Config, which (re)configures its loggers
         self._server = uvicorn.Server(config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")

@@ -9,6 +9,7 @@ data; injected faults sit closest to the data so that a dropped answer can follo
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
@@ -21,11 +22,12 @@ from starlette.types import ASGIApp
 from accord.services.common.auth import BearerMiddleware, TokenIssuer
 from accord.services.common.faults import FaultConfig, FaultMiddleware
 from accord.services.common.limiter import LimitCodes, RequestLimiter, ServiceProtectionMiddleware
+from accord.services.common.stats import RequestStats, StatsMiddleware
 from accord.services.dataverse import errors as codes
 from accord.services.dataverse.api import API_PATH, ApiRequest, ApiResponse, DataverseApi
 from accord.services.dataverse.errors import DataverseError
 
-__all__ = ["MAX_URL", "build_app"]
+__all__ = ["MAX_URL", "build_app", "request_kind"]
 
 MAX_URL = 32 * 1024
 """Dataverse's URL limit outside ``$batch`` (inside a batch a part's URL may be 64 KB)."""
@@ -39,8 +41,14 @@ def build_app(
     base_url: Callable[[], str],
     faults: Callable[[], FaultConfig | None],
     limiter: Callable[[], RequestLimiter | None],
+    stats: RequestStats,
+    requests: Counter[str] | None = None,
 ) -> ASGIApp:
-    """The whole service as one ASGI app; the callables are read on every request."""
+    """The whole service as one ASGI app; the callables are read on every request.
+
+    ``requests`` counts the Web API requests that reach the data, by :func:`request_kind`
+    (benchmarks count a client's requests on the service's side).
+    """
 
     async def web_api(request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -52,6 +60,8 @@ def build_app(
             result = ApiResponse.error(error)
             return Response(result.body, status_code=414, headers=result.headers)
         path = unquote(raw_path.decode("latin-1").split("?", 1)[0])[len(API_PATH) :]
+        if requests is not None:
+            requests[request_kind(request.method, path)] += 1
         params = dict(parse_qsl(query, keep_blank_values=True))
         inner = ApiRequest(
             method=request.method,
@@ -97,6 +107,16 @@ def build_app(
             concurrent=codes.SERVICE_PROTECTION_CONCURRENCY,
         ),
     )
+    app = StatsMiddleware(app, stats, prefix=API_PATH)
     return BearerMiddleware(
         app, issuer, prefix=API_PATH, authority=lambda: f"{base_url()}/{issuer.credentials.tenant}"
     )
+
+
+def request_kind(method: str, path: str) -> str:
+    """``GET accounts``, ``POST accounts/CreateMultiple``, ``POST $batch``: the method, the
+    entity set (or endpoint) and the action, without keys."""
+    parts = [part.split("(", 1)[0] for part in path.split("/") if part]
+    target = parts[0] if parts else ""
+    action = next((p.rsplit(".", 1)[-1] for p in parts[1:] if "Microsoft.Dynamics" in p), "")
+    return f"{method} {target}/{action}" if action else f"{method} {target}"

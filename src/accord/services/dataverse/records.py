@@ -343,6 +343,7 @@ class Records:
     ) -> list[dict[str, Any]]:
         """Insert rows (all or nothing); returns the stored rows in order."""
         now = int(self.clock())
+        defaults = self._defaults(table)
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for index, body in enumerate(bodies):
@@ -360,8 +361,7 @@ class Records:
                 )
             seen.add(record_id)
             self._status_for_state(table, values)
-            row = self._defaults(table)
-            row.update(values)
+            row = {**defaults, **values}
             row[table.primary_id] = record_id
             row["createdon"] = row["modifiedon"] = now
             rows.append(row)
@@ -434,12 +434,44 @@ class Records:
         return [by_id[i] for i, _ in items]
 
     def delete(self, table: Table, record_id: str, *, if_match: str | None = None) -> None:
+        """Delete a row and follow its relationships as Dataverse's defaults do: rows that
+        look it up through a Customer lookup (``parentcustomerid``, a parental relationship)
+        are deleted too; other lookups to it are cleared (remove link), which is an update
+        of those rows."""
         with self.store.transaction():
             current = self.store.get(table, record_id)
             if current is None:
                 raise does_not_exist(table.logical_name, record_id)
             check_etag(current, if_match)
-            self.store.delete(table, record_id, self.store.next_versions(1)[0])
+            self._delete(table, record_id, {(table.logical_name, record_id)})
+
+    def _delete(self, table: Table, record_id: str, seen: set[tuple[str, str]]) -> None:
+        self.store.delete(table, record_id, self.store.next_versions(1)[0])
+        for collection in table.collections.values():
+            source, attribute = collection.source, collection.navigation.attribute
+            kind = f"{attribute.name}type"
+            sql = (
+                f'SELECT "{source.primary_id}" FROM "{source.logical_name}" '
+                f'WHERE "{attribute.name}" = ?'
+            )
+            params: list[Any] = [record_id]
+            if kind in source.attributes and attribute.type != "Owner":
+                sql += f' AND ("{kind}" = ? OR "{kind}" IS NULL)'
+                params.append(table.logical_name)
+            referencing = [r[source.primary_id] for r in self.store.select(sql, params)]
+            if attribute.type == "Customer":
+                for other in referencing:
+                    if (source.logical_name, other) not in seen:
+                        seen.add((source.logical_name, other))
+                        self._delete(source, other, seen)
+                continue
+            cleared = {attribute.name: None, "modifiedon": int(self.clock())}
+            if kind in source.attributes:
+                cleared[kind] = None
+            for other, version in zip(
+                referencing, self.store.next_versions(len(referencing)), strict=True
+            ):
+                self.store.update(source, [(other, {**cleared, "versionnumber": version})])
 
 
 def _wants(preference: str | None, term: str) -> bool:

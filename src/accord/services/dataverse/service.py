@@ -10,9 +10,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import ssl
+import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +26,7 @@ from accord.services.common.auth import saved_credentials as _saved_credentials
 from accord.services.common.faults import FaultConfig
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
+from accord.services.common.stats import RequestStats
 from accord.services.common.tls import make_tls_files
 from accord.services.dataverse.api import API_PATH, DataverseApi
 from accord.services.dataverse.app import build_app
@@ -61,7 +65,14 @@ class LocalDataverse:
         self.records = Records(schema, self.store, clock or time.time)
         self.faults = faults
         self.limiter = RequestLimiter(budget) if budget else None
-        self._tls_files = make_tls_files((data_dir or _temp_dir()) / "tls") if tls else None
+        self.stats = RequestStats()
+        """API requests answered (authenticated ones; a ``$batch`` is one), by method and
+        status; ``stats.reset()`` starts a new count."""
+        # without a data folder, the TLS files live in a temporary one, removed on stop
+        temporary = tls and not data_dir
+        self._temp = Path(tempfile.mkdtemp(prefix="accord-dataverse-")) if temporary else None
+        tls_dir = (data_dir or self._temp or Path()) / "tls"
+        self._tls_files = make_tls_files(tls_dir) if tls else None
         self.api = DataverseApi(self.records, str(uuid.uuid4()), str(uuid.uuid4()))
         self.api.batch_handler = handle_batch
         dev_token = None
@@ -73,14 +84,23 @@ class LocalDataverse:
             lifetime=token_lifetime,
             dev_token=dev_token,
         )
+        self.requests: Counter[str] = Counter()
+        """Web API requests served, by kind (``GET accounts``, ``POST $batch``, ...); a test
+        or benchmark may ``clear()`` it."""
         app = build_app(
             self.api,
             self.issuer,
             base_url=lambda: self.url,
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
+            stats=self.stats,
+            requests=self.requests,
         )
-        self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        try:
+            self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        except OSError:
+            self._release()
+            raise
         self.url: str = self._server.url
         """The organization URL, ``https://127.0.0.1:PORT`` (the API is under /api/data/v9.2/)."""
 
@@ -212,6 +232,20 @@ class LocalDataverse:
             self.store.insert(table, stored)
         return len(stored)
 
+    def load_demo(self, records: int = 1000, seed: int = 42) -> dict[str, int]:
+        """Fill the demo's CRM tables with the rows ``accord demo`` generates for its CRM
+        (same records and seed, same rows); returns rows per table. Default schema only."""
+        from accord.demo.data import DemoData, DemoSizes
+        from accord.demo.schema import CRM_METADATA
+
+        counts: dict[str, int] = {}
+        for name, rows in DemoData(DemoSizes.for_records(records), seed).crm():
+            if name not in self.schema.tables:
+                raise ValueError(f"the schema has no table {name}: demo data needs the default")
+            columns = list(CRM_METADATA.tables[name].columns.keys())
+            counts[name] = counts.get(name, 0) + self.insert_rows(name, columns, rows)
+        return counts
+
     def deny(self, logical_name: str, *privileges: str) -> None:
         """Take privileges (``read``, ``create``, ``write``, ``delete``) on a table away from
         every caller, as an application user without them: requests answer 403."""
@@ -232,7 +266,12 @@ class LocalDataverse:
 
     def stop(self) -> None:
         self._server.stop()
+        self._release()
+
+    def _release(self) -> None:
         self.store.close()
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
 
     def wait(self) -> None:
         """Block until the server stops (the CLI's foreground mode)."""
@@ -259,9 +298,3 @@ def _epoch(value: Any) -> int:
             value = value.replace(tzinfo=dt.UTC)
         return int(value.timestamp())
     return int(value)
-
-
-def _temp_dir() -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="accord-dataverse-"))

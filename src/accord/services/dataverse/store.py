@@ -2,17 +2,21 @@
 
 One connection guarded by a lock: the ASGI app calls in from its event loop and a test or
 bench loader from its own thread, and SQLite serialises writers anyway. Values are stored
-as the Web API means them: text (columns ``COLLATE NOCASE``, because Dataverse compares
-strings case-insensitively), integers, floats, datetimes as whole epoch seconds, booleans as
-0/1. ``versionnumber`` comes from one counter for the whole organization, like SQL Server's
-rowversion; a deleted row leaves a tombstone with the version of its deletion, which is what
-change tracking reports as ``$deletedEntity``.
+as the Web API means them: text (compared case- and accent-insensitively, as Dataverse's
+``Latin1_General_CI_AI`` collation does: ``COLLATE DATAVERSE``; ids and entity names,
+which are ASCII, use the faster ``NOCASE``), integers, floats, datetimes as whole epoch
+seconds, booleans as 0/1. ``versionnumber`` comes from one counter for the whole
+organization, like SQL Server's rowversion; a deleted row leaves a tombstone with the
+version of its deletion, which is what change tracking reports as ``$deletedEntity``.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +35,47 @@ def _sql_type(kind: str) -> str:
         return "INTEGER"
     if kind in NUMBER_TYPES:
         return "REAL"
+    if kind in ("String", "Memo"):
+        return "TEXT COLLATE DATAVERSE"
     return "TEXT COLLATE NOCASE"
+
+
+@functools.lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """``text`` as Dataverse's collation compares it: case and accents ignored."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _collate(left: str, right: str) -> int:
+    a, b = fold(left), fold(right)
+    return (a > b) - (a < b)
+
+
+def _like(pattern: str | None, value: str | None, escape: str | None = None) -> int | None:
+    """SQLite's LIKE with Dataverse's collation (SQLite's own folds ASCII case only)."""
+    if pattern is None or value is None:
+        return None
+    regex = _like_regex(fold(pattern), escape or "")
+    return 1 if regex.fullmatch(fold(value)) else 0
+
+
+@functools.lru_cache(maxsize=256)
+def _like_regex(pattern: str, escape: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if escape and char == escape:
+            parts.append(re.escape(next(chars, "")))
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.DOTALL)
 
 
 class Store:
@@ -44,6 +88,9 @@ class Store:
             str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
         )
         self._depth = 0
+        self._conn.create_collation("DATAVERSE", _collate)
+        self._conn.create_function("like", 2, _like, deterministic=True)
+        self._conn.create_function("like", 3, _like, deterministic=True)
         with self.lock:
             if path:
                 self._conn.execute("PRAGMA journal_mode=WAL")
