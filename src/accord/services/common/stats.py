@@ -39,7 +39,7 @@ class StatsMiddleware:
     """Counts every HTTP request under ``prefix`` with the status it was answered with
     (a batch is one request, as Dataverse counts it; a dropped connection counts as 0)."""
 
-    def __init__(self, app: ASGIApp, stats: RequestStats, *, prefix: str) -> None:
+    def __init__(self, app: ASGIApp, stats: RequestStats, *, prefix: str | tuple[str, ...]) -> None:
         self.app = app
         self.stats = stats
         self.prefix = prefix
