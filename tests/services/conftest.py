@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from accord.services.businesscentral import LocalBusinessCentral
 from accord.services.dataverse import LocalDataverse
 
 
@@ -36,13 +37,41 @@ def api(dv: LocalDataverse) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(autouse=True)
-def _no_faults(dv: LocalDataverse) -> Iterator[None]:
-    """Each test starts without faults or budget, whatever the previous one set."""
-    dv.faults = None
-    dv.budget = None
+def _no_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts without faults or budget, whatever the previous one set (for the
+    services the test uses: a Business Central test does not start a Dataverse)."""
+    services = [
+        request.getfixturevalue(name) for name in ("dv", "bc") if name in request.fixturenames
+    ]
+    for service in services:
+        service.faults = None
+        service.budget = None
     yield
-    dv.faults = None
-    dv.budget = None
+    for service in services:
+        service.faults = None
+        service.budget = None
+
+
+@pytest.fixture(scope="module")
+def bc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBusinessCentral]:
+    """One local Business Central per test module, with two companies."""
+    with LocalBusinessCentral.start(
+        data_dir=tmp_path_factory.mktemp("businesscentral"),
+        companies=("CRONUS USA, Inc.", "CRONUS Canada, Inc."),
+    ) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def bc_api(bc: LocalBusinessCentral) -> Iterator[httpx.Client]:
+    """A client as a BC API client sets one up: the API root, bearer token, our CA."""
+    with httpx.Client(
+        base_url=bc.url,
+        verify=bc.ssl_context(),
+        headers={"Authorization": f"Bearer {bc.token}", "Accept": "application/json"},
+        timeout=30,
+    ) as client:
+        yield client
 
 
 def new_id() -> str:

@@ -1,8 +1,9 @@
 """``accord dev``: local stand-ins of the systems Accord talks to, for development and tests.
 
-``accord dev dataverse`` serves the Dataverse Web API on 127.0.0.1 until Ctrl-C. It prints
-what a client needs (URL, a bearer token, the CA file, app credentials for msal): this is a
-development tool, and those values open nothing but the local service.
+``accord dev dataverse`` serves the Dataverse Web API, ``accord dev businesscentral`` the
+Business Central API v2.0, on 127.0.0.1 until Ctrl-C. Each prints what a client needs (URL,
+a bearer token, the CA file, app credentials for msal): this is a development tool, and those
+values open nothing but the local service.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import signal
 import sqlite3
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, NoReturn, Protocol
 
 import typer
 from rich.markup import escape
@@ -87,13 +88,7 @@ def dataverse(
             data_dir=data, schema=schema, tls=not http, port=port, faults=faults, budget=limits
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
-        if isinstance(exc, OSError) and exc.strerror:
-            where = f"127.0.0.1:{port}" if exc.filename is None else str(exc.filename)
-            message = f"cannot use {where}: {exc.strerror}"
-        else:
-            message = str(exc)
-        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        _start_failed(exc, port)
     lines = [
         ("url", service.url),
         ("web api", service.api_url),
@@ -105,7 +100,121 @@ def dataverse(
         ("authority", service.authority),
         ("data", str(data) if data else "(in memory)"),
     ]
-    console.print("[b]Local Dataverse[/] is serving", highlight=False)
+    _serve(service, "Local Dataverse", lines)
+
+
+@dev_app.command("businesscentral")
+def businesscentral(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    http: Annotated[
+        bool, typer.Option("--http", help="Plain HTTP instead of HTTPS (msal needs HTTPS).")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the SQLite database, TLS files and credentials "
+            "(default: in memory, gone on exit)."
+        ),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            help="Schema file (TOML or JSON) adding custom APIs (default: standard entities)."
+        ),
+    ] = None,
+    company: Annotated[
+        list[str] | None,
+        typer.Option(help="A company to serve (repeat for several; default: CRONUS USA, Inc.)."),
+    ] = None,
+    environment: Annotated[str, typer.Option(help="The environment name in URLs.")] = (
+        "production"
+    ),
+    budget: Annotated[
+        int | None,
+        typer.Option(min=1, help="Requests allowed per --window (429 after; BC's is 6000)."),
+    ] = None,
+    window: Annotated[
+        float, typer.Option(min=0.001, help="Request limit window in seconds.")
+    ] = 300.0,
+    latency: Annotated[float, typer.Option(min=0, help="Added latency per request, in ms.")] = 0,
+    fail_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests answered 503.")
+    ] = 0,
+    throttle_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests that start a 429 storm.")
+    ] = 0,
+    storm: Annotated[int, typer.Option(min=1, help="Length of a 429 storm, in requests.")] = 1,
+    drop_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of connections dropped before handling.")
+    ] = 0,
+    lose_rate: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
+    ] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+) -> None:
+    """Serve a local Business Central API (v2.0) backed by SQLite, until Ctrl-C."""
+    from accord.services.businesscentral import LocalBusinessCentral, SchemaError
+    from accord.services.common import Budget, FaultConfig
+
+    faults = FaultConfig(
+        latency_ms=latency,
+        error_rate=fail_rate,
+        throttle_rate=throttle_rate,
+        throttle_burst=storm,
+        drop_rate=drop_rate,
+        drop_after_rate=lose_rate,
+        seed=seed,
+    )
+    limits = Budget(requests=budget, window=window, concurrent=100) if budget else None
+    try:
+        service = LocalBusinessCentral.start(
+            data_dir=data,
+            schema=schema,
+            tls=not http,
+            port=port,
+            faults=faults,
+            budget=limits,
+            companies=tuple(company or ("CRONUS USA, Inc.",)),
+            environment=environment,
+        )
+    except (SchemaError, OSError, sqlite3.Error) as exc:
+        _start_failed(exc, port)
+    lines = [
+        ("url", service.url),
+        ("token", service.token),
+        ("ca file", str(service.ca_file) if service.ca_file else "(plain HTTP)"),
+        ("tenant", service.tenant),
+        ("environment", service.environment),
+        ("client id", service.client_id),
+        ("client secret", service.client_secret),
+        ("authority", service.authority),
+        ("scope", service.scope),
+        ("data", str(data) if data else "(in memory)"),
+    ]
+    lines += [("company", f"{cid}  {name}") for name, cid in service.company_ids.items()]
+    _serve(service, "Local Business Central", lines)
+
+
+def _start_failed(exc: Exception, port: int) -> NoReturn:
+    """A service that cannot start is one clear error (exit 2), never a traceback."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"127.0.0.1:{port}" if exc.filename is None else str(exc.filename)
+        message = f"cannot use {where}: {exc.strerror}"
+    else:
+        message = str(exc)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
+
+
+class _Service(Protocol):
+    def wait(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _serve(service: _Service, title: str, lines: list[tuple[str, str]]) -> None:
+    """Print what a client needs, then serve until Ctrl-C or SIGTERM, and stop cleanly."""
+    console.print(f"[b]{title}[/] is serving", highlight=False)
     for name, value in lines:
         console.print(f"  {name + ':':<15}{escape(value)}", highlight=False, soft_wrap=True)
     console.print("Press Ctrl-C to stop.", highlight=False)

@@ -11,12 +11,14 @@ codes, so a client's handling of a wrong secret or tenant is exercised too. msal
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 from starlette.requests import Request
@@ -24,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["BearerMiddleware", "Credentials", "TokenIssuer"]
+__all__ = ["BearerMiddleware", "Credentials", "TokenIssuer", "saved_credentials"]
 
 TOKEN_LIFETIME = 3599
 """Seconds an issued token is accepted, as Entra's default of about an hour."""
@@ -54,12 +56,16 @@ class TokenIssuer:
         resource: Callable[[], str],
         lifetime: int = TOKEN_LIFETIME,
         dev_token: str | None = None,
+        extra_resources: tuple[str, ...] = (),
     ) -> None:
         self.credentials = credentials
         self.lifetime = lifetime
         self.dev_token = dev_token or secrets.token_urlsafe(32)
         self.resource = resource
         """The service URL (the token audience), a callable: known once its port is bound."""
+        self.extra_resources = extra_resources
+        """Other resources a client may ask a token for (Business Central's public one, so a
+        client configured for the cloud asks for the scope it always does)."""
         self._expiry: dict[str, float] = {}
         self._lock = threading.Lock()
         self.issued = 0
@@ -153,7 +159,8 @@ class TokenIssuer:
             )
         scope = str(form.get("scope", ""))
         resource = self.resource().rstrip("/")
-        wanted = {f"{resource}/.default", f"{resource}//.default"}
+        resources = (resource, *self.extra_resources)
+        wanted = {f"{r}{suffix}" for r in resources for suffix in ("/.default", "//.default")}
         if not set(scope.split()) & wanted:
             return _aad_error(
                 400,
@@ -172,6 +179,36 @@ class TokenIssuer:
                 "access_token": token,
             }
         )
+
+
+def saved_credentials(path: Path) -> tuple[Credentials, str]:
+    """The app credentials and dev token of a data folder, made on its first start.
+
+    Kept so that a configuration written against one start works against the next.
+    """
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return (
+            Credentials(saved["tenant"], saved["client_id"], saved["client_secret"]),
+            str(saved["token"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        credentials, token = Credentials(), secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "tenant": credentials.tenant,
+                "client_id": credentials.client_id,
+                "client_secret": credentials.client_secret,
+                "token": token,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return credentials, token
 
 
 def _aad_error(status: int, error: str, code: int, description: str) -> Response:

@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import secrets
 import ssl
 import time
 import uuid
@@ -21,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from accord.services.common.auth import Credentials, TokenIssuer
+from accord.services.common.auth import saved_credentials as _saved_credentials
 from accord.services.common.faults import FaultConfig
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
@@ -260,36 +259,6 @@ def _epoch(value: Any) -> int:
             value = value.replace(tzinfo=dt.UTC)
         return int(value.timestamp())
     return int(value)
-
-
-def _saved_credentials(path: Path) -> tuple[Credentials, str]:
-    """The app credentials and dev token of a data folder, made on its first start.
-
-    Kept so that a configuration written against one start works against the next.
-    """
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        return (
-            Credentials(saved["tenant"], saved["client_id"], saved["client_secret"]),
-            str(saved["token"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        credentials, token = Credentials(), secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "tenant": credentials.tenant,
-                "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret,
-                "token": token,
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
-    path.chmod(0o600)
-    return credentials, token
 
 
 def _temp_dir() -> Path:
