@@ -80,10 +80,26 @@ class Writer:
                 self._failed(item, reason)
             else:
                 items.append(item)
-        self._locate([i for i in items if i.change.kind is not ChangeKind.INSERT])
-        self._send([i for i in items if i.position not in self.results], lost=0)
+        for segment in self._segments(items):
+            self._locate([i for i in segment if i.change.kind is not ChangeKind.INSERT])
+            self._send([i for i in segment if i.position not in self.results], lost=0)
         self._read_versions()
         return [self.results[i] for i in range(len(changes))]
+
+    def _segments(self, items: list[_Item]) -> list[list[_Item]]:
+        """The changes in runs that touch each record once: a change to a record an earlier
+        change of its run touches (an update after its create) waits for the next run, so
+        that its record is located after that change is applied."""
+        segments: list[list[_Item]] = [[]]
+        touched: set[str] = set()
+        for item in items:
+            key = self._key(item)
+            if key in touched:
+                segments.append([])
+                touched.clear()
+            segments[-1].append(item)
+            touched.add(key)
+        return segments
 
     # -- preparing ------------------------------------------------------------------------
     def _prepare(self, item: _Item) -> str | None:
