@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -187,3 +188,66 @@ def test_other_standard_entities(bc: LocalBusinessCentral, bc_api: httpx.Client)
         assert all(response.json()[k] == v for k, v in body.items() if k != "code")
     item = bc_api.get(f"{company}/items", params={"$filter": "displayName eq 'Bicycle'"}).json()
     assert item["value"][0]["unitPrice"] == 499.5 and item["value"][0]["type"] == "Inventory"
+
+
+def test_a_data_folder_keeps_companies_rows_series_and_credentials(tmp_path: Path) -> None:
+    first = LocalBusinessCentral.start(data_dir=tmp_path, companies=("Keep Co",))
+    try:
+        company = first.company_ids["Keep Co"]
+        token, tenant = first.token, first.tenant
+        with httpx.Client(
+            base_url=first.url,
+            verify=first.ssl_context(),
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            created = client.post(
+                f"/companies({company})/customers", json={"displayName": "Kept"}
+            ).json()
+    finally:
+        first.stop()
+    again = LocalBusinessCentral.start(data_dir=tmp_path, companies=("Keep Co", "New Co"))
+    try:
+        assert again.token == token and again.tenant == tenant
+        assert again.company_ids["Keep Co"] == company and "New Co" in again.company_ids
+        with httpx.Client(
+            base_url=again.url,
+            verify=again.ssl_context(),
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            read = client.get(f"/companies({company})/customers({created['id']})").json()
+            assert read["@odata.etag"] == created["@odata.etag"]
+            following = client.post(f"/companies({company})/customers", json={}).json()
+            assert following["number"] == "C00020"
+            patched = client.patch(
+                f"/companies({company})/customers({created['id']})",
+                json={"city": "Oslo"},
+                headers={"If-Match": created["@odata.etag"]},
+            ).json()
+            assert patched["@odata.etag"] not in (created["@odata.etag"], following["@odata.etag"])
+    finally:
+        again.stop()
+
+
+def test_insert_rows_may_stamp_lastmodified(bc: LocalBusinessCentral, bc_api: httpx.Client) -> None:
+    (row_id,) = bc.insert_rows(
+        CANADA,
+        "items",
+        [
+            {
+                "displayName": "Old",
+                "inventory": 7,
+                "lastModifiedDateTime": "2021-03-04T05:06:07.891Z",
+            }
+        ],
+    )
+    item = bc_api.get(f"/companies({bc.company_ids[CANADA]})/items({row_id})").json()
+    assert item["lastModifiedDateTime"] == "2021-03-04T05:06:07.891Z" and item["inventory"] == 7
+
+
+def test_a_key_cannot_be_blanked(bc: LocalBusinessCentral, bc_api: httpx.Client) -> None:
+    created = bc_api.post(customers(bc), json={"displayName": "Keyed"}).json()
+    url = f"{customers(bc)}({created['id']})"
+    blanked = bc_api.patch(url, json={"number": ""}, headers={"If-Match": "*"})
+    assert blanked.status_code == 400
+    renamed = bc_api.patch(url, json={"number": "RENAMED-1"}, headers={"If-Match": "*"})
+    assert renamed.status_code == 200 and renamed.json()["number"] == "RENAMED-1"

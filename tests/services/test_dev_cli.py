@@ -48,12 +48,13 @@ def test_a_bad_schema_file_is_one_clear_error(tmp_path: Path) -> None:
 
 
 class Served:
-    """``accord dev dataverse`` in a subprocess; ``printed`` holds its ``name: value`` lines."""
+    """``accord dev <service>`` in a subprocess; ``printed`` holds its ``name: value`` lines
+    (the last of each name), ``output`` every line up to the ready message."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, service: str = "dataverse") -> None:
         env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "accord", "dev", "dataverse", *args],
+            [sys.executable, "-m", "accord", "dev", service, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -62,9 +63,11 @@ class Served:
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         self.printed: dict[str, str] = {}
+        self.output: list[str] = []
         while True:
             line = self.lines.get(timeout=READY_TIMEOUT)
             assert line, "the service exited before it was ready"
+            self.output.append(line)
             if "Press Ctrl-C" in line:
                 break
             name, sep, value = line.strip().partition(": ")

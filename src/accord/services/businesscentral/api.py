@@ -66,6 +66,8 @@ class ApiRequest:
     body: bytes
     origin: str
     """``https://127.0.0.1:PORT``."""
+    parsed: Any = None
+    """The body already parsed (a ``$batch`` request's), else None: parse ``body``."""
 
 
 @dataclass
@@ -73,11 +75,18 @@ class ApiResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    data: Any = None
+    """The JSON body as data (a ``$batch`` answer embeds it without parsing it back)."""
 
     @classmethod
     def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> ApiResponse:
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-        return cls(status, {"Content-Type": JSON_TYPE, **(headers or {})}, text)
+        return cls(status, {"Content-Type": JSON_TYPE, **(headers or {})}, b"", data)
+
+    def content(self) -> bytes:
+        """The body as sent (JSON is encoded only here: a batch's parts never need it)."""
+        if self.data is not None and not self.body:
+            self.body = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.body
 
     @classmethod
     def error(cls, error: BcError) -> ApiResponse:
@@ -240,9 +249,12 @@ class BusinessCentralApi:
             body = {"@odata.context": f"{context}/$entity", **self.records.to_json(entity_set, row)}
             headers = {"ETag": body["@odata.etag"], "Location": f"{link}({row['id']})"}
             return ApiResponse.json(201, body, headers)
+        row_id = match.group("key").strip("'")
+        if len(rest) == 2 and rest[1] in entity_set.navigations:
+            _allow(method, "GET")
+            return self.navigate(request, route, entity_set, company, row_id, rest[1])
         if len(rest) > 1:
             raise not_found(f"The resource '{rest[1]}'")
-        row_id = match.group("key").strip("'")
         if method == "GET":
             row = self.records.get(entity_set, company.id, row_id)
             return self.single(request, entity_set, company, row, context)
@@ -253,6 +265,25 @@ class BusinessCentralApi:
         _allow(method, "DELETE")
         self.records.delete(entity_set, company.id, row_id, if_match)
         return ApiResponse(204)
+
+    def navigate(
+        self,
+        request: ApiRequest,
+        route: Route,
+        entity_set: EntitySet,
+        company: Company,
+        row_id: str,
+        name: str,
+    ) -> ApiResponse:
+        """``customers({id})/currency``: the entity a navigation property points to."""
+        row = self.records.get(entity_set, company.id, row_id)
+        nav = entity_set.navigations[name]
+        target_set = self.schema.apis[route.api][nav.target]
+        target = self.store.get(target_set, company.id, row[nav.field])
+        if target is None:
+            return ApiResponse(204)
+        context = f"{route.api_base}/$metadata#companies({company.id})/{target_set.name}"
+        return self.single(request, target_set, company, target, context)
 
     def single(
         self,
@@ -327,6 +358,8 @@ def _allow(method: str, *allowed: str) -> None:
 
 
 def _json_body(request: ApiRequest) -> Any:
+    if request.parsed is not None:
+        return request.parsed
     if not request.body.strip():
         raise bad_request("The request body is empty; a JSON object is expected.")
     try:

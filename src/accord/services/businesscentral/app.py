@@ -59,7 +59,7 @@ def build_app(
                 logger.exception("unexpected error in %s %s", request.method, path)
                 error = BcError(500, codes.UNEXPECTED, f"An unexpected error occurred: {exc}")
                 result = ApiResponse.error(error)
-        return Response(result.body, status_code=result.status, headers=result.headers)
+        return Response(result.content(), status_code=result.status, headers=result.headers)
 
     routes = [
         *issuer.routes(),

@@ -21,7 +21,6 @@ from accord.services.businesscentral.api import (
     ApiResponse,
     BusinessCentralApi,
     Route,
-    finish,
 )
 from accord.services.businesscentral.errors import BcError, bad_request
 
@@ -113,13 +112,13 @@ def _run(
             )
         inner = _inner_request(outer, route, item)
         with api.store.savepoint():
-            return finish(api.route(inner))
+            return api.route(inner)
     except BcError as error:
-        return finish(ApiResponse.error(error))
+        return ApiResponse.error(error)
     except Exception as exc:  # a defect: this request fails, the batch goes on
         logger.exception("unexpected error in batch request %s", item_id)
         defect = BcError(500, codes.UNEXPECTED, f"An unexpected error occurred: {exc}")
-        return finish(ApiResponse.error(defect))
+        return ApiResponse.error(defect)
 
 
 def _inner_request(outer: ApiRequest, route: Route, item: dict[str, Any]) -> ApiRequest:
@@ -139,14 +138,14 @@ def _inner_request(outer: ApiRequest, route: Route, item: dict[str, Any]) -> Api
         raise bad_request("A batch cannot contain another batch.")
     headers = {str(k).lower(): str(v) for k, v in dict(item.get("headers") or {}).items()}
     body = item.get("body")
-    raw = b"" if body is None else json.dumps(body).encode()
     return ApiRequest(
         method=method,
         path=path,
         params=dict(parse_qsl(parts.query, keep_blank_values=True)),
         headers=headers,
-        body=raw,
+        body=b"",
         origin=outer.origin,
+        parsed=body,
     )
 
 
@@ -161,7 +160,9 @@ def _answer(item_id: str, response: ApiResponse) -> dict[str, Any]:
             "preference-applied",
         ):
             answer["headers"][name.lower()] = value
-    if response.body:
+    if response.data is not None:
+        answer["body"] = response.data
+    elif response.body:
         content_type = response.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
             answer["body"] = json.loads(response.body)

@@ -50,6 +50,16 @@ class Records:
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self.store = store
         self.clock = clock
+        self._defaults: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def defaults(self, entity_set: EntitySet) -> dict[str, Any]:
+        """The stored blank of every field (computed once per set: creates are hot)."""
+        key = (entity_set.api, entity_set.name)
+        if key not in self._defaults:
+            self._defaults[key] = {
+                f.name: _stored(entity_set, f, f.default) for f in entity_set.data_fields
+            }
+        return self._defaults[key]
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -72,8 +82,12 @@ class Records:
 
     # validation ---------------------------------------------------------------------------
 
-    def values(self, entity_set: EntitySet, body: Any, *, creating: bool) -> dict[str, Any]:
-        """Stored values of the fields a POST or PATCH body sets (annotations ignored)."""
+    def values(
+        self, entity_set: EntitySet, body: Any, *, creating: bool, trusted: bool = False
+    ) -> dict[str, Any]:
+        """Stored values of the fields a POST or PATCH body sets (annotations ignored).
+
+        ``trusted`` (bulk loads) may set read-only fields such as ``inventory``."""
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
         values: dict[str, Any] = {}
@@ -90,7 +104,7 @@ class Records:
             if name == "id" and creating:
                 values["id"] = _parse_guid(value, "id")
                 continue
-            if field.read_only:
+            if field.read_only and not trusted:
                 raise BcError(
                     400,
                     codes.BAD_REQUEST,
@@ -121,9 +135,7 @@ class Records:
                     f"The field {key} of table {entity_set.caption} must have a value."
                 )
             values[key] = self.next_number(entity_set, company)
-        row: dict[str, Any] = {f.name: f.default for f in entity_set.data_fields}
-        row = {k: _stored(entity_set, entity_set.fields[k], v) for k, v in row.items()}
-        row.update(values)
+        row = {**self.defaults(entity_set), **values}
         row["id"] = values.get("id") or str(uuid.uuid4())
         row["company"] = company
         row["version"] = self.store.next_versions(1)[0]
@@ -139,6 +151,9 @@ class Records:
         values = self.values(entity_set, body, creating=False)
         if "id" in values:
             values.pop("id")
+        key = entity_set.key
+        if key and key in values and not values[key]:
+            raise bad_request(f"The field {key} of table {entity_set.caption} must have a value.")
         changed = {**row, **values}
         self._check_unique(entity_set, company, changed, row)
         values["version"] = self.store.next_versions(1)[0]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import tempfile
 import time
@@ -22,6 +23,7 @@ from typing import Any
 from accord.services.businesscentral.api import BusinessCentralApi
 from accord.services.businesscentral.app import build_app
 from accord.services.businesscentral.batch import handle_batch
+from accord.services.businesscentral.filter import parse_instant
 from accord.services.businesscentral.records import Records
 from accord.services.businesscentral.schema import STANDARD_API, EntitySet, Schema, load_schema
 from accord.services.businesscentral.store import Store
@@ -227,24 +229,27 @@ class LocalBusinessCentral:
         api: str = STANDARD_API,
     ) -> list[str]:
         """Insert trusted rows (JSON field names and values) in one transaction, without
-        HTTP: for demo data and benchmarks. Values are converted as a POST's are; a missing
-        key takes the series' next number; ``id`` may be given. Returns the ids."""
+        HTTP: for demo data and benchmarks. Values are converted as a POST's are; read-only
+        fields may be set too; a missing key takes the series' next number; ``id`` and
+        ``lastModifiedDateTime`` (ISO text or aware datetime; default now) may be given.
+        Returns the ids."""
         target = self.entity_set(entity_set, api)
         company_id = self._company(company)
         records = self.records
-        defaults = records.values(
-            target, {f.name: f.default for f in target.data_fields}, creating=True
-        )
+        defaults = records.defaults(target)
         with self.store.lock, self.store.transaction():
             now = records.now_ms()
             stored: list[dict[str, Any]] = []
             for row in rows:
-                record = {**defaults, **records.values(target, dict(row), creating=True)}
+                values = dict(row)
+                stamp = values.pop("lastModifiedDateTime", None)
+                given = records.values(target, values, creating=True, trusted=True)
+                record = {**defaults, **given}
                 if target.key and not record.get(target.key) and target.series:
                     record[target.key] = records.next_number(target, company_id)
                 record["id"] = record.get("id") or str(uuid.uuid4())
                 record["company"] = company_id
-                record["modified"] = now
+                record["modified"] = now if stamp is None else _epoch_ms(stamp)
                 stored.append(record)
             for record, version in zip(stored, self.store.next_versions(len(stored)), strict=True):
                 record["version"] = version
@@ -286,3 +291,11 @@ class LocalBusinessCentral:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _epoch_ms(value: str | dt.datetime) -> int:
+    """Epoch milliseconds of ISO text or a datetime (naive = UTC)."""
+    instant = parse_instant(value) if isinstance(value, str) else value
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=dt.UTC)
+    return round(instant.timestamp() * 1000)
