@@ -11,12 +11,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from accord.services.businesscentral import LocalBusinessCentral
 
 from accord.connectors.businesscentral.connector import BusinessCentralConnector
 from accord.errors import ConfigError
 from accord.filters import parse_filter
 from accord.model import STALE, Change, ChangeKind, Expected, FieldInfo, TableSettings
+from accord.services.businesscentral import LocalBusinessCentral
 from tests.connectors.businesscentral_support import (
     CANADA,
     USA,
@@ -27,7 +27,6 @@ from tests.connectors.businesscentral_support import (
     read_all,
     tag,
 )
-
 
 LOYALTY = {
     "apis": {
