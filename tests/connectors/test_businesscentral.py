@@ -398,3 +398,30 @@ def test_table_settings_may_name_another_text_key(bc: LocalBusinessCentral) -> N
     with pytest.raises(ConfigError, match="key field 'creditLimit' is not a text field"):
         connector.describe("vendors")
     connector.close()
+
+
+def test_bulk_writes_take_one_request_per_hundred_records(erp: BusinessCentralConnector) -> None:
+    prefix = tag()
+    numbers = [f"{prefix}{i:03d}" for i in range(250)]
+
+    def requests(changes: list[Change]) -> int:
+        before = erp.http.requests
+        results = erp.write("customers", changes)
+        assert all(r.ok for r in results), failures(results)
+        return erp.http.requests - before
+
+    inserts = [Change(ChangeKind.INSERT, n, {"displayName": "new"}) for n in numbers]
+    assert requests(inserts) == 3
+    read = {r.key: r for r in read_all(erp, "customers", keys=numbers, fields=["displayName"])}
+    conditional = [
+        Change(
+            ChangeKind.UPDATE,
+            n,
+            {"displayName": "renamed"},
+            expected=Expected(read[n].version, {"displayName": "new"}),
+        )
+        for n in numbers
+    ]
+    assert requests(conditional) == 3  # the ETags of the read: no read before writing
+    assert requests([Change(ChangeKind.DELETE, n) for n in numbers]) == 3
+    assert erp.count("customers", filter=mine(prefix)) == 0

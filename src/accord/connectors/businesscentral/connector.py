@@ -409,9 +409,7 @@ class BusinessCentralConnector:
             answers = self.send_batch(where, requests, query.doing)
             for (chunk, _), answer in zip(some, answers, strict=True):
                 if answer.status >= 400:
-                    raise FatalConnectorError(
-                        f"system '{self.name}': {query.doing} failed: {answer.error()}"
-                    )
+                    raise self.http.failure_of(answer.error(), query.doing)
                 for page in self._follow(query, answer.body):
                     yield chunk, page
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from accord.connectors.dataverse.auth import TokenSource
-from accord.connectors.dataverse.http import DataverseHttp, service_error
+from accord.connectors.dataverse.http import DataverseHttp, ServiceError, service_error
 from accord.errors import FatalConnectorError
 
 
@@ -37,7 +37,10 @@ class BusinessCentralHttp(DataverseHttp):
         )
 
     def failure(self, response: httpx.Response, doing: str) -> FatalConnectorError:
-        error = service_error(response)
+        return self.failure_of(service_error(response), doing)
+
+    def failure_of(self, error: ServiceError, doing: str) -> FatalConnectorError:
+        """One sentence for an error that is not about one record (also inside ``$batch``)."""
         if error.status == 403:
             return FatalConnectorError(
                 f"system '{self.system}': permission denied {doing} ({error}); give the "

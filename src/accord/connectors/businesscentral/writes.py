@@ -235,6 +235,8 @@ class Writer:
     def _settle(self, item: _Item, answer: Answer) -> None:
         kind = item.change.kind
         status = answer.status
+        if status in (401, 403):  # not this record's fault: every other one would fail too
+            raise self.bc.http.failure_of(answer.error(), f"writing table '{self.table}'")
         if kind is ChangeKind.DELETE:
             if status < 300 or status == 404:  # 404: gone already
                 self.bc.forget(self.table, self._key(item))
