@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.dialects import mysql  # noqa: E402
 
 from accord.connectors.sql.connector import SqlConnector  # noqa: E402
 from accord.model import FieldInfo, TableSettings  # noqa: E402
+from accord.testing.suite import KEY, MODIFIED, SuiteHarness  # noqa: E402
 from tests.services import mariadb_url, postgresql_url  # noqa: E402
 
 DATABASES = [
@@ -71,7 +73,7 @@ def column_type(info: FieldInfo) -> sa.types.TypeEngine[Any]:
     raise ValueError(f"no column type for field kind {info.kind!r}")
 
 
-class SqlHarness:
+class SqlHarness(SuiteHarness):
     """Creates the suite's tables in the connector's database and drops them afterwards."""
 
     def __init__(self, connector: SqlConnector) -> None:
@@ -103,6 +105,16 @@ class SqlHarness:
             with engine.begin() as connection:
                 connection.execute(table.insert(), [dict(row) for row in rows])
         return table
+
+    def edit(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        """Another writer's UPDATE, stamped with its own (later) clock."""
+        found = next(t for t in self.tables if t.name == table)
+        stamp = datetime.now(UTC).replace(tzinfo=None)
+        with self._connector.engine.begin() as connection:
+            updated = connection.execute(
+                found.update().where(found.c[KEY] == key).values({**values, MODIFIED: stamp})
+            )
+        assert updated.rowcount == 1, f"no record {key!r} in {table}"
 
     def drop_tables(self) -> None:
         engine = self._connector.engine

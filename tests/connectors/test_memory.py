@@ -10,10 +10,10 @@ import pytest
 
 from accord.model import FieldInfo
 from accord.testing import MemoryConnector, database, drop_database
-from accord.testing.suite import ConnectorSuite
+from accord.testing.suite import ConnectorSuite, SuiteHarness
 
 
-class MemoryHarness:
+class MemoryHarness(SuiteHarness):
     def __init__(self) -> None:
         self.url = f"memory://suite-{uuid.uuid4().hex[:12]}"
         self.db = database(self.url)
@@ -43,6 +43,10 @@ class MemoryHarness:
         stored = self.db.tables[name].rows
         for row in rows:
             stored[str(row[key])] = dict(row)
+
+    def edit(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        assert key in self.db.tables[table].rows, f"no record {key!r} in {table}"
+        self.db.put(table, key, values)  # a user's edit: a new version
 
 
 class TestMemoryConnector(ConnectorSuite):

@@ -144,13 +144,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
         with closing(sqlite3.connect(self.folder / "crm.db")) as db:
             db.execute(CRM_SCHEMA)
         self.path = self.folder / "accord.toml"
-        self.path.write_text(CONFIG.format(policy=self.POLICY))
+        self.path.write_text(self.config_text())
         self.project: accord.Project = accord.Project.load(self.path)
         self.serial = 0
         self.clock = datetime(2000, 1, 1)
         self.released: dict[str, set[str]] = {"erp": set(), "crm": set()}  # uncoupled by users
         self.deleted: dict[str, set[str]] = {"erp": set(), "crm": set()}  # by users
         self.crashes = 0
+
+    def config_text(self) -> str:
+        return CONFIG.format(policy=self.POLICY)
 
     # -- the two databases ----------------------------------------------------------------
     @contextmanager
@@ -179,6 +182,37 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.serial += 1
         return f"{USER_PREFIX[side]}{self.serial:03d}"
 
+    def user_made(self, side: str, key: str) -> bool:
+        """Whether a user (not the engine) created the record ``key``."""
+        return key.startswith(USER_PREFIX[side])
+
+    def insert_row(self, side: str, key: str, name: Any, city: Any, active: bool) -> None:
+        """A user's new record, stamped now (an inactive account is outside the filter)."""
+        with self.db(side) as conn:
+            if side == "erp":
+                conn.execute(
+                    "INSERT INTO customer VALUES (?, ?, ?, ?)", (key, name, city, self.stamp(side))
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO account VALUES (?, ?, ?, NULL, ?, ?)",
+                    (key, name, city, 0 if active else 1, self.stamp(side)),
+                )
+
+    def update_row(self, side: str, key: str, values: Row) -> None:
+        """A user's edit of ``values`` (name and city fields), stamped now."""
+        values = {**values, MODIFIED[side]: self.stamp(side)}
+        assignments = ", ".join(f"{f} = ?" for f in values)
+        with self.db(side) as conn:
+            conn.execute(
+                f"UPDATE {TABLE[side]} SET {assignments} WHERE {KEY[side]} = ?",
+                (*values.values(), key),
+            )
+
+    def delete_row(self, side: str, key: str) -> None:
+        with self.db(side) as conn:
+            conn.execute(f"DELETE FROM {TABLE[side]} WHERE {KEY[side]} = ?", (key,))
+
     def couplings(self) -> list[Coupling]:
         return self.project.store.list_couplings("CUSTOMER", limit=1_000_000)
 
@@ -198,17 +232,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     @rule(side=SIDE, name=TEXT, city=TEXT, active=st.booleans() | st.just(True))
     def insert(self, side: str, name: Any, city: Any, active: bool) -> None:
-        key = self.new_key(side)
-        with self.db(side) as conn:
-            if side == "erp":
-                conn.execute(
-                    "INSERT INTO customer VALUES (?, ?, ?, ?)", (key, name, city, self.stamp(side))
-                )
-            else:  # an inactive account (statecode 1) is outside the integration filter
-                conn.execute(
-                    "INSERT INTO account VALUES (?, ?, ?, NULL, ?, ?)",
-                    (key, name, city, 0 if active else 1, self.stamp(side)),
-                )
+        self.insert_row(side, self.new_key(side), name, city, active)
 
     @rule(side=SIDE, data=st.data())
     def edit(self, side: str, data: st.DataObject) -> None:
@@ -220,14 +244,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             st.lists(st.sampled_from([NAME[side], CITY[side]]), min_size=1, unique=True),
             label="fields",
         )
-        values = {f: data.draw(TEXT, label=f) for f in fields}
-        values[MODIFIED[side]] = self.stamp(side)
-        assignments = ", ".join(f"{f} = ?" for f in values)
-        with self.db(side) as conn:
-            conn.execute(
-                f"UPDATE {TABLE[side]} SET {assignments} WHERE {KEY[side]} = ?",
-                (*values.values(), key),
-            )
+        self.update_row(side, key, {f: data.draw(TEXT, label=f) for f in fields})
 
     @rule(data=st.data())
     def edit_both_sides(self, data: st.DataObject) -> None:
@@ -243,12 +260,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         local, integration = data.draw(st.sampled_from(pairs), label="pair")
         for side, key in (("erp", local), ("crm", integration)):
             field = data.draw(st.sampled_from([NAME[side], CITY[side]]), label="field")
-            with self.db(side) as conn:
-                conn.execute(
-                    f"UPDATE {TABLE[side]} SET {field} = ?, {MODIFIED[side]} = ? "
-                    f"WHERE {KEY[side]} = ?",
-                    (data.draw(TEXT, label=field), self.stamp(side), key),
-                )
+            self.update_row(side, key, {field: data.draw(TEXT, label=field)})
 
     @rule(side=SIDE, data=st.data())
     def delete(self, side: str, data: st.DataObject) -> None:
@@ -258,8 +270,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.delete_key(side, data.draw(st.sampled_from(keys), label="key"))
 
     def delete_key(self, side: str, key: str) -> None:
-        with self.db(side) as conn:
-            conn.execute(f"DELETE FROM {TABLE[side]} WHERE {KEY[side]} = ?", (key,))
+        self.delete_row(side, key)
         self.deleted[side].add(key)
 
     # -- engine ---------------------------------------------------------------------------
@@ -413,7 +424,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             orphans = [
                 k
                 for k in rows[side]
-                if not k.startswith(USER_PREFIX[side])
+                if not self.user_made(side, k)
                 and k not in coupled[side]
                 and k not in self.released[side]
             ]

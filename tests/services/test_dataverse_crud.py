@@ -282,3 +282,10 @@ def test_a_missing_privilege_is_403_naming_it(api: httpx.Client, dv: LocalDatave
     finally:
         dv.allow("product")
     assert api.post("products", json={"name": "x"}).status_code == 204
+
+
+def test_a_body_id_that_contradicts_the_url_is_400(api: httpx.Client):
+    record_id = new_id()
+    response = api.patch(f"accounts({record_id})", json={"accountid": new_id(), "name": "x"})
+    assert response.status_code == 400
+    assert api.get(f"accounts({record_id})").status_code == 404

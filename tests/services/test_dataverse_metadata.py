@@ -142,3 +142,22 @@ def test_service_document_and_who_am_i(api: httpx.Client):
     assert "accounts" in names
     who = api.get("WhoAmI").json()
     assert set(who) >= {"UserId", "BusinessUnitId", "OrganizationId"}
+
+
+def test_expand_of_attributes_takes_a_select(api: httpx.Client):
+    body = api.get(
+        "EntityDefinitions",
+        params={
+            "$select": "LogicalName",
+            "$filter": "LogicalName eq 'product'",
+            "$expand": "Attributes($select=LogicalName,AttributeType),Keys",
+        },
+    ).json()["value"][0]
+    assert body["Keys"] == []
+    assert all(
+        set(a) <= {"@odata.type", "LogicalName", "AttributeType"} for a in body["Attributes"]
+    )
+    assert {"LogicalName": "price", "AttributeType": "Money"} in [
+        {k: v for k, v in a.items() if not k.startswith("@")} for a in body["Attributes"]
+    ]
+    assert api.get("EntityDefinitions", params={"$expand": "Nothing"}).status_code == 400

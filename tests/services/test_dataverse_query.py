@@ -228,3 +228,66 @@ def test_include_annotations_honours_the_list_asked_for(api: httpx.Client, peopl
     ).json()
     assert both["statecode@OData.Community.Display.V1.FormattedValue"] == "Active"
     assert "_transactioncurrencyid_value@Microsoft.Dynamics.CRM.lookuplogicalname" in both
+
+
+def test_expand_of_a_collection_valued_navigation_property(dv: LocalDataverse, api):
+    account = dv.load("account", [{"name": "Parent with contacts"}])[0]
+    dv.load(
+        "contact",
+        [
+            {"lastname": "One", "parentcustomerid_account@odata.bind": f"accounts({account})"},
+            {"lastname": "Two", "parentcustomerid_account@odata.bind": f"accounts({account})"},
+        ],
+    )
+    body = api.get(
+        f"accounts({account})",
+        params={
+            "$select": "name",
+            "$expand": "contact_parentcustomerid_account($select=lastname)",
+        },
+    ).json()
+    assert sorted(c["lastname"] for c in body["contact_parentcustomerid_account"]) == ["One", "Two"]
+    rows = api.get(
+        "accounts",
+        params={
+            "$select": "name",
+            "$filter": "name eq 'Alpha Ltd'",
+            "$expand": "contact_parentcustomerid_account($select=lastname)",
+        },
+    ).json()["value"]
+    assert rows[0]["contact_parentcustomerid_account"] == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "count"),
+    [
+        ("creditlimit gt -1.5", 3),
+        ("creditlimit eq 250.5 or creditlimit eq 75", 2),
+        ("modifiedon gt 1999-12-31T23:00:00-01:00", 4),  # an offset, not UTC
+        ("modifiedon ge 2000-01-01", 4),  # a date is midnight UTC
+        ("contains(name,'a') eq true and not startswith(name,'alpha')", 3),
+        ("statecode ne 0 or address1_city eq null", 2),
+    ],
+)
+def test_literals_and_operators(api: httpx.Client, people, expression: str, count: int):
+    response = api.get(
+        "accounts",
+        params={"$filter": f"({expression}) and contains(name,' ')", "$select": "name"},
+    )
+    assert response.status_code == 200, response.text
+    got = [r["name"] for r in response.json()["value"] if r["name"] in people]
+    assert len(got) == count, got
+
+
+def test_in_with_guids_reads_records_by_key(api: httpx.Client, people: dict[str, str]):
+    wanted = [people["Alpha Ltd"], people["beta gmbh"]]
+    values = ",".join(f"'{i}'" for i in wanted)
+    response = api.get(
+        "accounts",
+        params={
+            "$select": "name",
+            "$filter": "Microsoft.Dynamics.CRM.In(PropertyName='accountid',"
+            f"PropertyValues=[{values}])",
+        },
+    )
+    assert sorted(r["accountid"] for r in response.json()["value"]) == sorted(wanted)

@@ -80,6 +80,7 @@ def test_a_schema_file_defines_the_tables(client: httpx.Client):
     tracked = client.get("cr_projects", headers={"Prefer": "odata.track-changes"})
     assert "@odata.deltaLink" not in tracked.json()
     assert "Preference-Applied" not in tracked.headers
+    assert client.get("cr_projects?$deltatoken=1001!01/01/2026").status_code == 400
 
 
 def test_alternate_keys_address_records(client: httpx.Client, custom: LocalDataverse):

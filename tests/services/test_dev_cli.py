@@ -137,3 +137,18 @@ def test_a_port_in_use_is_one_clear_error(dv) -> None:
     assert result.exit_code == 2, explain(result)
     assert f"error: cannot use 127.0.0.1:{port}: Address already in use" in plain(result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_sample_data_is_the_demos_crm(tmp_path: Path) -> None:
+    served = Served("--sample", "40", "--http")
+    try:
+        url, token = served.printed["url"], served.printed["token"]
+        with httpx.Client() as client:
+            body = client.get(
+                f"{url}/api/data/v9.2/accounts",
+                params={"$count": "true", "$select": "name", "$top": "1"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+        assert body["@odata.count"] > 0
+    finally:
+        served.close()

@@ -67,6 +67,14 @@ def dataverse(
         typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
     ] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    sample: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Fill the tables with the demo's CRM data for this many customers "
+            "(as 'accord demo --records N'; 0: none). Into empty tables only.",
+        ),
+    ] = 0,
 ) -> None:
     """Serve a local Dataverse Web API (v9.2) backed by SQLite, until Ctrl-C."""
     from accord.services.common import Budget, FaultConfig
@@ -89,6 +97,15 @@ def dataverse(
         )
     except (SchemaError, OSError, sqlite3.Error) as exc:
         _start_failed(exc, port)
+    if sample:
+        if schema is not None:
+            service.stop()
+            err.print("[red]error:[/] --sample fills the demo's tables; leave out --schema")
+            raise typer.Exit(2)
+        if service.count("account") == 0:
+            counts = service.load_demo(sample)
+            loaded = ", ".join(f"{t} {n:,}" for t, n in counts.items() if n)
+            console.print(f"[dim]sample data: {escape(loaded)}[/]", highlight=False)
     lines = [
         ("url", service.url),
         ("web api", service.api_url),

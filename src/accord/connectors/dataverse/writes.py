@@ -8,8 +8,10 @@
   applied: the ids it carried are read back, a record found with the values sent counts as
   created, and only the others are sent again, so a lost answer never makes a duplicate.
 * A conditional update (``Change.expected``) is a ``PATCH`` with ``If-Match`` on the ETag
-  read with the version the engine expects (the row is read first when no such ETag is
-  known); 412 means someone edited the record since: a *stale* result, nothing written.
+  read with the version the engine expects; the row is read first (one read for the batch)
+  when the engine names the values it expects, or no such ETag is known, and a record that
+  holds other values is stale without a PATCH. 412 means someone edited the record since: a
+  *stale* result, nothing written.
 * Deletes are ``DELETE``; a record already gone counts as deleted.
 """
 
@@ -120,7 +122,9 @@ class Writer:
                 if value is None and not attribute.nullable:
                     return f"field '{name}' is required and cannot be null"
                 try:
-                    value = coerce(value, attribute.info())
+                    # None goes as null, as the engine asked: coercing it would make a
+                    # boolean False
+                    value = None if value is None else coerce(value, attribute.info())
                 except RecordError as exc:
                     return str(exc)
             if attribute.is_lookup:
@@ -305,9 +309,12 @@ class Writer:
             expected = item.change.expected
             assert expected is not None
             # the ETag read with the version the engine read: If-Match then fails on any
-            # edit made since, values included (ETags change with every write)
+            # edit made since, values included (ETags change with every write). Where the
+            # engine names values too, they are checked against the record as it is now:
+            # the ETag remembered may be of a later read than the engine's, made after an
+            # edit in the same second (a whole-second stamp does not tell them apart).
             known = self.connector.etags.get((self.table, self._key(item)))
-            if known is not None and known[1] == expected.version:
+            if known is not None and known[1] == expected.version and not expected.values:
                 etags[item.position] = known[0]
             else:
                 unknown.append(item)

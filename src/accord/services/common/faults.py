@@ -21,7 +21,12 @@ __all__ = ["FaultConfig", "FaultMiddleware"]
 
 @dataclass
 class FaultConfig:
-    """What goes wrong, as rates per request (0 to 1). All off by default."""
+    """What goes wrong, as rates per request (0 to 1). All off by default.
+
+    Each request makes one draw per fault whose rate is above 0, in this order, stopping at
+    the first that hits: a 429 storm, an error status, a drop before, a drop after. With a
+    seed the sequence is reproducible (tests choose seeds for the pattern they want).
+    """
 
     latency_ms: float = 0.0
     """Added before every request is handled."""

@@ -105,7 +105,9 @@ class DataverseApi:
         except DataverseError as error:
             response = ApiResponse.error(error)
         response.headers.setdefault("OData-Version", "4.0")
-        response.headers.setdefault("REQ_ID", str(uuid.uuid4()))
+        request_id = str(uuid.uuid4())
+        response.headers.setdefault("REQ_ID", request_id)
+        response.headers.setdefault("x-ms-service-request-id", request_id)
         return response
 
     def _route(self, request: ApiRequest) -> ApiResponse:

@@ -94,7 +94,8 @@ def _parse_request(mime_headers: dict[str, str], block: bytes) -> _Part:
         url=words[1],
         headers=headers,
         body=body.rstrip(b"\n"),
-        content_id=mime_headers.get("content-id"),
+        # NOTE: the MIME part's headers carry Content-ID; some clients put it with the request's
+        content_id=mime_headers.get("content-id") or headers.get("content-id"),
     )
 
 

@@ -96,9 +96,7 @@ def _attribute(table: Table, attribute: Attribute, expand_options: bool) -> Json
         "IsValidForCreate": writable,
         "IsValidForUpdate": writable and attribute.name != table.primary_id,
         "IsCustomAttribute": False,
-        "RequiredLevel": {
-            "Value": "SystemRequired" if attribute.name == table.primary_id else "None"
-        },
+        "RequiredLevel": {"Value": _required_level(table, attribute)},
         "DisplayName": _label(attribute.name),
     }
     if kind in ("String", "Memo"):
@@ -117,6 +115,12 @@ def _attribute(table: Table, attribute: Attribute, expand_options: bool) -> Json
             out["OptionSet"] = _option_set(table, attribute)
         out["GlobalOptionSet"] = None
     return out
+
+
+def _required_level(table: Table, attribute: Attribute) -> str:
+    if attribute.name == table.primary_id:
+        return "SystemRequired"
+    return "ApplicationRequired" if attribute.required else "None"
 
 
 def _option_set(table: Table, attribute: Attribute) -> Json:
@@ -255,21 +259,42 @@ def entity_definitions(
     return _entity_part(schema, table, segments[1:], params, base)
 
 
+def _expand_options(expand: str) -> dict[str, str | None]:
+    """``Attributes($select=a,b),Keys`` → ``{"Attributes": "a,b", "Keys": None}``."""
+    options: dict[str, str | None] = {}
+    depth, current, parts = 0, "", []
+    for char in expand:
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += (char == "(") - (char == ")")
+        current += char
+    parts.append(current)
+    for part in (p.strip() for p in parts if p.strip()):
+        name, _, rest = part.partition("(")
+        select = re.search(r"\$select=([^;)]*)", rest)
+        options[name.strip()] = select.group(1) if select else None
+    return options
+
+
 def _expanded(expand: str) -> list[str]:
-    return [p.split("(")[0].strip() for p in expand.split(",") if p.strip()]
+    return list(_expand_options(expand))
 
 
 def _entity_full(schema: Schema, table: Table, expand: str) -> Json:
     item = _entity(table)
-    parts = _expanded(expand)
-    if "Attributes" in parts:
-        item["Attributes"] = [_attribute(table, a, False) for a in table.attributes.values()]
-    if "ManyToOneRelationships" in parts:
-        item["ManyToOneRelationships"] = _many_to_one(schema, table)
-    if "OneToManyRelationships" in parts:
-        item["OneToManyRelationships"] = _one_to_many(schema, table)
-    if "Keys" in parts:
-        item["Keys"] = _keys(table)
+    options = _expand_options(expand)
+    parts: dict[str, Callable[[], list[Json]]] = {
+        "Attributes": lambda: [_attribute(table, a, False) for a in table.attributes.values()],
+        "ManyToOneRelationships": lambda: _many_to_one(schema, table),
+        "OneToManyRelationships": lambda: _one_to_many(schema, table),
+        "Keys": lambda: _keys(table),
+    }
+    for name, select in options.items():
+        if name not in parts:
+            raise bad_query(f"Could not find a property named '{name}' on type EntityMetadata.")
+        item[name] = _select(parts[name](), select)
     return item
 
 
@@ -371,6 +396,12 @@ def csdl(schema: Schema, annotations: bool = False) -> str:
                 f"<ReferentialConstraint Property={q(navigation.attribute.web_name)} "
                 f"ReferencedProperty={q(schema.tables[navigation.target].primary_id)}/>"
                 "</NavigationProperty>"
+            )
+        for collection in table.collections.values():
+            out.append(
+                f"<NavigationProperty Name={q(collection.name)} "
+                f"Type={q(f'Collection(mscrm.{collection.source.logical_name})')} "
+                f"Partner={q(collection.navigation.name)}/>"
             )
         out.append("</EntityType>")
     out.append('<EntityContainer Name="System">')

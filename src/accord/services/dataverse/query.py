@@ -22,7 +22,7 @@ from urllib.parse import quote
 from accord.services.dataverse.errors import DataverseError, bad_query
 from accord.services.dataverse.filter import compile_filter
 from accord.services.dataverse.records import Records
-from accord.services.dataverse.schema import Attribute, Navigation, Schema, Table
+from accord.services.dataverse.schema import Attribute, Collection, Navigation, Schema, Table
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -140,13 +140,16 @@ def _split_top(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def parse_expand(
-    schema: Schema, table: Table, text: str | None
-) -> list[tuple[Navigation, Table, str | None]]:
-    result: list[tuple[Navigation, Table, str | None]] = []
+Expansion = tuple[Navigation | Collection, Table, str | None]
+"""What to expand: a navigation property, the table it reaches, its ``$select``."""
+
+
+def parse_expand(schema: Schema, table: Table, text: str | None) -> list[Expansion]:
+    result: list[Expansion] = []
     for item in _split_top(text or ""):
         name, _, rest = item.partition("(")
-        navigation = table.navigations.get(name.strip())
+        navigation: Navigation | Collection | None = table.navigations.get(name.strip())
+        navigation = navigation or table.collections.get(name.strip())
         if navigation is None:
             raise bad_query(
                 f"Could not find a property named '{name.strip()}' on type '{table.type_name}'."
@@ -159,7 +162,10 @@ def parse_expand(
                     select = value
                 elif key.strip():
                     raise bad_query(f"The option '{key.strip()}' of $expand is not supported.")
-        result.append((navigation, schema.tables[navigation.target], select))
+        if isinstance(navigation, Collection):
+            result.append((navigation, navigation.source, select))
+        else:
+            result.append((navigation, schema.tables[navigation.target], select))
     return result
 
 
@@ -230,6 +236,8 @@ def query_collection(
     annotations = prefer.annotations
     if annotations is not None:
         applied.append(f'odata.include-annotations="{prefer.annotations}"')
+    if "$deltatoken" in params and not table.change_tracking:
+        raise bad_query(f"Change tracking is not enabled for the entity '{table.logical_name}'.")
     if (prefer.track_changes or "$deltatoken" in params) and table.change_tracking:
         for option in ("$filter", "$orderby", "$expand", "$top"):
             if option in params:
@@ -292,11 +300,14 @@ def apply_expand(
     records: Records,
     rows: Sequence[Mapping[str, Any]],
     value: list[dict[str, Any]],
-    expand: Sequence[tuple[Navigation, Table, str | None]],
+    expand: Sequence[Expansion],
     annotations: str | None,
 ) -> None:
     for navigation, target, select in expand:
         attributes = select_attributes(target, select)
+        if isinstance(navigation, Collection):
+            _expand_collection(records, rows, value, navigation, attributes, annotations)
+            continue
         column = navigation.attribute.name
         kind_column = f"{column}type"
         ids = sorted({r[column] for r in rows if r.get(column)})
@@ -315,6 +326,37 @@ def apply_expand(
             kind = source.get(kind_column)
             matches = kind is None or kind == target.logical_name
             out[navigation.name] = found.get(source.get(column) or "") if matches else None
+
+
+def _expand_collection(
+    records: Records,
+    rows: Sequence[Mapping[str, Any]],
+    value: list[dict[str, Any]],
+    collection: Collection,
+    attributes: Sequence[Attribute],
+    annotations: str | None,
+) -> None:
+    """Each row's referencing rows, as a list (``[]`` when none)."""
+    source, column = collection.source, collection.navigation.attribute.name
+    here = collection.navigation.target
+    polymorphic = f"{column}type" in source.attributes
+    primary = records.schema.tables[here].primary_id
+    ids = sorted({r[primary] for r in rows})
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        kind = f' AND "{column}type" = ?' if polymorphic else ""
+        for referencing in records.store.select(
+            f'SELECT * FROM "{source.logical_name}" WHERE "{column}" IN ({marks}){kind} '
+            f'ORDER BY "{source.primary_id}"',
+            [*chunk, here] if polymorphic else chunk,
+        ):
+            found[referencing[column]].append(
+                records.to_json(source, referencing, attributes, annotations=annotations)
+            )
+    for row, out in zip(rows, value, strict=True):
+        out[collection.name] = found[row[primary]]
 
 
 def _delta(

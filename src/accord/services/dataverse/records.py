@@ -343,6 +343,7 @@ class Records:
     ) -> list[dict[str, Any]]:
         """Insert rows (all or nothing); returns the stored rows in order."""
         now = int(self.clock())
+        defaults = self._defaults(table)
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for index, body in enumerate(bodies):
@@ -360,8 +361,7 @@ class Records:
                 )
             seen.add(record_id)
             self._status_for_state(table, values)
-            row = self._defaults(table)
-            row.update(values)
+            row = {**defaults, **values}
             row[table.primary_id] = record_id
             row["createdon"] = row["modifiedon"] = now
             rows.append(row)

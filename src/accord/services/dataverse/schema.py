@@ -13,6 +13,7 @@ A schema is data in the shape of a schema file (TOML or JSON)::
     statecode = { type = "State", options = { 0 = "Active", 1 = "Inactive" } }
     statuscode = { type = "Status", options = { 1 = [0, "Active"], 2 = [1, "Inactive"] } }
     parentcustomerid = { type = "Customer", targets = ["account", "contact"] }
+    accountnumber = { type = "String", max_length = 20, required = true }  # business required
 
 Every table also gets its primary id ``<logical>id`` and the system columns ``createdon``,
 ``modifiedon`` and ``versionnumber``. A lookup with several targets (Customer, Owner) gets an
@@ -88,6 +89,9 @@ class Attribute:
     options: tuple[Option, ...] = ()
     read_only: bool = False
     default: int | bool | None = None
+    required: bool = False
+    """Business required (``ApplicationRequired``): shown in metadata, not enforced by the Web
+    API, as in Dataverse (clients and forms enforce it)."""
 
     @functools.cached_property
     def edm_type(self) -> str:
@@ -116,6 +120,16 @@ class Navigation:
     target: str
 
 
+@dataclass(frozen=True)
+class Collection:
+    """A collection-valued navigation property: rows of ``source`` whose ``navigation``
+    points here (named ``<source>_<navigation>``, the many-to-one's referenced name)."""
+
+    name: str
+    source: Table
+    navigation: Navigation
+
+
 @dataclass
 class Table:
     """One Dataverse table (entity)."""
@@ -129,6 +143,8 @@ class Table:
     navigations: dict[str, Navigation] = field(default_factory=dict)
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Alternate keys by name: the attributes whose values together are unique."""
+    collections: dict[str, Collection] = field(default_factory=dict)
+    """Collection-valued navigation properties: the rows of other tables that look this up."""
 
     @property
     def type_name(self) -> str:
@@ -157,6 +173,11 @@ class Schema:
         self.by_set = {t.entity_set: t for t in self.tables.values()}
         for table in self.tables.values():
             table.navigations = _navigations(table, self)
+        for table in self.tables.values():
+            for navigation in table.navigations.values():
+                target = self.tables[navigation.target]
+                name = f"{table.logical_name}_{navigation.name}"
+                target.collections[name] = Collection(name, table, navigation)
 
 
 def _navigations(table: Table, schema: Schema) -> dict[str, Navigation]:
@@ -281,6 +302,7 @@ def _attribute(table: str, name: str, column: Mapping[str, Any], where: str) -> 
         targets=targets,
         options=tuple(options),
         default=default,
+        required=bool(column.get("required", False)),
     )
 
 

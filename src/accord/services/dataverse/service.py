@@ -80,7 +80,11 @@ class LocalDataverse:
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
         )
-        self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        try:
+            self._server = BackgroundServer(app, port=port, tls=self._tls_files)
+        except OSError:
+            self.store.close()
+            raise
         self.url: str = self._server.url
         """The organization URL, ``https://127.0.0.1:PORT`` (the API is under /api/data/v9.2/)."""
 
@@ -211,6 +215,20 @@ class LocalDataverse:
                 record["versionnumber"] = version
             self.store.insert(table, stored)
         return len(stored)
+
+    def load_demo(self, records: int = 1000, seed: int = 42) -> dict[str, int]:
+        """Fill the demo's CRM tables with the rows ``accord demo`` generates for its CRM
+        (same records and seed, same rows); returns rows per table. Default schema only."""
+        from accord.demo.data import DemoData, DemoSizes
+        from accord.demo.schema import CRM_METADATA
+
+        counts: dict[str, int] = {}
+        for name, rows in DemoData(DemoSizes.for_records(records), seed).crm():
+            if name not in self.schema.tables:
+                raise ValueError(f"the schema has no table {name}: demo data needs the default")
+            columns = list(CRM_METADATA.tables[name].columns.keys())
+            counts[name] = counts.get(name, 0) + self.insert_rows(name, columns, rows)
+        return counts
 
     def deny(self, logical_name: str, *privileges: str) -> None:
         """Take privileges (``read``, ``create``, ``write``, ``delete``) on a table away from
