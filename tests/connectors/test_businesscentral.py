@@ -70,7 +70,7 @@ def test_describe_names_number_key_modified_and_kinds(erp: BusinessCentralConnec
     schema = erp.describe("customers")
     assert (schema.key, schema.modified) == ("number", "lastModifiedDateTime")
     fields = schema.fields
-    assert fields["number"] == FieldInfo("number", "text", length=20)
+    assert fields["number"] == FieldInfo("number", "text", nullable=False, length=20)
     assert fields["id"].kind == "text" and not fields["id"].nullable
     assert fields["creditLimit"].kind == "decimal"
     assert fields["taxLiable"].kind == "boolean"
@@ -193,8 +193,9 @@ def test_filters_are_applied_with_exact_text_semantics(erp: BusinessCentralConne
     assert names("displayName eq 'Adatum'") == ["Adatum"]  # the server ignores case; not here
     assert names("displayName ne 'Adatum'") == ["ADATUM", "Fabrikam"]
     assert names("creditLimit gt 100 and creditLimit le 300") == ["ADATUM", "Fabrikam"]
-    # Business Central's text is never null: an empty city is ''
-    assert names("city eq ''") == ["Fabrikam"] and names("city eq null") == []
+    # Business Central holds no null: a blank city is '', read (and filtered) as null
+    assert names("city eq null") == ["Fabrikam"]
+    assert names("city ne null") == ["ADATUM", "Adatum"]
     assert names("contains(displayName, 'atu')") == ["Adatum"]
     assert names("displayName in ('Fabrikam', 'ADATUM')") == ["ADATUM", "Fabrikam"]
     assert names("not (creditLimit eq 100)") == ["ADATUM", "Fabrikam"]
@@ -425,3 +426,22 @@ def test_bulk_writes_take_one_request_per_hundred_records(erp: BusinessCentralCo
     assert requests(conditional) == 3  # the ETags of the read: no read before writing
     assert requests([Change(ChangeKind.DELETE, n) for n in numbers]) == 3
     assert erp.count("customers", filter=mine(prefix)) == 0
+
+
+def test_a_null_is_written_as_the_fields_blank(erp: BusinessCentralConnector) -> None:
+    """Business Central refuses null: a null text, GUID or number goes as '', the empty GUID
+    or 0, and blank text and GUIDs read back as None."""
+    prefix = tag()
+    [number] = insert_customers(erp, prefix, [{"displayName": "a", "city": "Oslo"}])
+    change = Change(
+        ChangeKind.UPDATE, number, {"city": None, "currencyId": None, "creditLimit": None}
+    )
+    [result] = erp.write("customers", [change])
+    assert result.ok, result.error
+    [record] = read_all(
+        erp, "customers", keys=[number], fields=["city", "currencyId", "creditLimit"]
+    )
+    assert (record.values["city"], record.values["currencyId"]) == (None, None)
+    assert record.values["creditLimit"] == 0
+    schema = erp.describe("customers")
+    assert schema.fields["city"].nullable and not schema.fields["creditLimit"].nullable

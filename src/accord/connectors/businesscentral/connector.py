@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections import OrderedDict
@@ -32,8 +33,13 @@ from accord.connectors.base import Capabilities
 from accord.connectors.businesscentral import batch
 from accord.connectors.businesscentral.batch import MAX_REQUESTS, Request
 from accord.connectors.businesscentral.http import BusinessCentralHttp
-from accord.connectors.businesscentral.metadata import parse_metadata
-from accord.connectors.businesscentral.odata import URL_BUDGET, key_chunks, modified_condition
+from accord.connectors.businesscentral.metadata import blanks_as_none, parse_metadata, wire_blank
+from accord.connectors.businesscentral.odata import (
+    URL_BUDGET,
+    key_chunks,
+    modified_condition,
+    nulls_as_blanks,
+)
 from accord.connectors.businesscentral.tables import (
     Known,
     TableName,
@@ -213,7 +219,10 @@ class BusinessCentralConnector:
                 f"{where}" + closest(name.entity_set, list(entities))
             )
         key = self._key_field(table, entity)
-        entity = Entity(table, entity.entity_set, key, entity.attributes)
+        # a record's number cannot be blank in Business Central, whatever $metadata says
+        attributes = {**entity.attributes}
+        attributes[key] = dataclasses.replace(attributes[key], nullable=False)
+        entity = Entity(table, entity.entity_set, key, attributes)
         base = base_of(self.base, name.api)
         path = f"companies({self.company_id})/{name.entity_set}"
         found = Table(name, base, path, entity)
@@ -290,9 +299,7 @@ class BusinessCentralConnector:
 
     # -- what reads and writes learnt -----------------------------------------------------
     def remember_etag(self, table: str, key: str, etag: str, version: datetime | None) -> None:
-        known = self.known.get((table, key))
-        if known is not None:
-            self.remember(table, key, Known(known.id, etag, version))
+        """Nothing: a read remembers id, ETag, version and values together (``_Query``)."""
 
     def remember(self, table: str, key: str, known: Known) -> None:
         entry = (table, key)
@@ -355,7 +362,8 @@ class BusinessCentralConnector:
         check: Filter | None = None
         hidden: list[str] = []
         if filter is not None:
-            server = server_filter(filter.root, entity, filter.text, long_in=None)
+            root = nulls_as_blanks(filter.root, entity)
+            server = server_filter(root, entity, filter.text, long_in=None)
             if not server.exact:
                 check = filter
                 hidden = sorted(f for f in filter.fields if f not in names)
@@ -486,12 +494,22 @@ class _Query(Query):
     def __init__(self, connector: BusinessCentralConnector, *args: Any) -> None:
         super().__init__(connector, *args)
         self.bc = connector
+        self.blanks = {
+            a.name: b
+            for a in self.attributes
+            if (b := wire_blank(a)) is not None and a.name != self.schema.key
+        }
 
     def record(self, row: Mapping[str, Any]) -> Record | None:
-        record = super().record(row)
+        record = super().record(blanks_as_none(row, self.blanks))
         ident, etag = row.get("id"), row.get("@odata.etag")
         if record is not None and isinstance(ident, str):
-            known = Known(ident.lower(), etag if isinstance(etag, str) else None, record.version)
+            known = Known(
+                ident.lower(),
+                etag if isinstance(etag, str) else None,
+                record.version,
+                record.values,
+            )
             self.bc.remember(self.entity.logical, record.key, known)
         return record
 

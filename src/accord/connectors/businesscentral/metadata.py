@@ -4,17 +4,22 @@ One ``$metadata`` document describes every entity set of one API (the standard v
 one custom API). Each set's properties become :class:`~accord.connectors.dataverse.metadata.
 Attribute` values, the shape the filter renderer and the value conversions already take, so
 the two connectors share them: ``Edm.Guid`` reads as lower-case text, enums as their names,
-``Edm.DateTimeOffset`` as naive UTC datetimes, ``Edm.Date`` as dates. Navigation properties,
-complex types (postal addresses) and streams (pictures) carry no plain value and are left out.
+``Edm.DateTimeOffset`` as naive UTC datetimes, ``Edm.Date`` as dates (a blank one as None).
+Navigation properties, complex types (postal addresses) and streams (pictures) carry no plain
+value and are left out.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
 
 from accord.connectors.dataverse.metadata import Attribute, Entity
+from accord.connectors.dataverse.values import to_wire
 from accord.errors import FatalConnectorError
+from accord.model.values import blank
 
 PRIMITIVES: Mapping[str, tuple[str, str]] = {
     "Edm.String": ("String", "text"),
@@ -34,6 +39,10 @@ PRIMITIVES: Mapping[str, tuple[str, str]] = {
     "Edm.Duration": ("String", "text"),
 }
 """The Dataverse-style attribute type and the Accord kind of each CSDL primitive type."""
+
+BLANK_DATE = "0001-01-01"
+BLANK_DATETIME = "0001-01-01T00:00:00Z"
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 
 ALWAYS_READ_ONLY = frozenset({"id", "lastModifiedDateTime"})
 """Set by Business Central itself on every entity (SystemId and SystemModifiedAt)."""
@@ -96,7 +105,7 @@ def _attributes(entity_type: ET.Element, enums: set[str]) -> dict[str, Attribute
             name=name,
             type=shape[0],
             kind=shape[1],
-            nullable=prop.get("Nullable", "true").lower() != "false",
+            nullable=_blank_of(shape) is not None and name != "id",  # a SystemId is never blank
             length=int(length) if length.isdigit() and int(length) > 0 else None,
             creatable=not read_only,
             updatable=not read_only,
@@ -126,3 +135,42 @@ def _children(element: ET.Element, tag: str, *, deep: bool = False) -> list[ET.E
 
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
+
+
+def _blank_of(shape: tuple[str, str]) -> str | None:
+    type_name, kind = shape
+    if type_name == "Uniqueidentifier":
+        return EMPTY_GUID
+    return {"text": "", "date": BLANK_DATE, "datetime": BLANK_DATETIME}.get(kind)
+
+
+def wire_blank(attribute: Attribute) -> str | None:
+    """How Business Central holds "no value" in a field read and written as None: ``""``
+    for text, the empty GUID, ``0001-01-01`` for dates. None for numbers and booleans, which
+    are blank as ``0`` and ``false`` (and described as not nullable, so that the engine
+    writes those rather than a null BC refuses). Business Central holds no nulls."""
+    return _blank_of((attribute.type, attribute.kind))
+
+
+def blanks_as_none(row: Mapping[str, Any], blanks: Mapping[str, str]) -> Mapping[str, Any]:
+    """A row with Business Central's blanks as None (``blanks``: field → its :func:`wire_blank`;
+    a date is blank from ``0001-01-01`` on, whatever time and fraction follow)."""
+    found = []
+    for name, blank_text in blanks.items():
+        value = row.get(name)
+        if isinstance(value, str) and (
+            value == blank_text
+            or (blank_text.startswith(BLANK_DATE) and value.startswith(BLANK_DATE))
+        ):
+            found.append(name)
+    return {**row, **dict.fromkeys(found)} if found else row
+
+
+def wire_value(value: Any, attribute: Attribute) -> Any:
+    """The JSON value to send: a null as the field's blank (Business Central takes no null)."""
+    if value is None:
+        text = wire_blank(attribute)
+        if text is not None:
+            return text
+        value = blank(replace(attribute.info(), nullable=False))
+    return to_wire(value, attribute)

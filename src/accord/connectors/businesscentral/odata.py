@@ -9,11 +9,14 @@ list of keys is an ``or`` chain, cut into chunks that keep each URL under :data:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
-from accord.connectors.dataverse.metadata import Attribute
+from accord.connectors.businesscentral.metadata import EMPTY_GUID
+from accord.connectors.dataverse.metadata import Attribute, Entity
+from accord.filters.ast import And, Comparison, Guid, Literal, Node, Not, Or, Value
 
 URL_BUDGET = 4_000
 """Characters one query URL may take: well under the 8 KB request line front ends allow."""
@@ -63,3 +66,29 @@ def key_chunks(
         used += cost
     if chunk:
         yield chunk, " or ".join(terms)
+
+
+def nulls_as_blanks(node: Node, entity: Entity) -> Node:
+    """``x eq null`` as Business Central can answer it: ``x eq ''`` for text, the empty GUID,
+    ``0001-01-01`` for a date (the blanks the connector reads as None; BC holds no nulls)."""
+    if isinstance(node, Comparison):
+        attribute = entity.attributes.get(node.field.name)
+        if node.value.value is None and attribute is not None:
+            blank = _BLANKS.get("guid" if attribute.type == "Uniqueidentifier" else attribute.kind)
+            if blank is not None:
+                return dataclasses.replace(node, value=Literal(blank, node.value.position))
+        return node
+    if isinstance(node, Not):
+        return dataclasses.replace(node, operand=nulls_as_blanks(node.operand, entity))
+    if isinstance(node, And | Or):
+        operands = tuple(nulls_as_blanks(o, entity) for o in node.operands)
+        return dataclasses.replace(node, operands=operands)
+    return node
+
+
+_BLANKS: dict[str, Value] = {
+    "text": "",
+    "guid": Guid(EMPTY_GUID),
+    "date": dt.date(1, 1, 1),
+    "datetime": dt.datetime(1, 1, 1),
+}

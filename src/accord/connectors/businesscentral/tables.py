@@ -8,8 +8,10 @@ A system's ``url`` is the standard API's base (``.../api/v2.0``); a custom API p
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from accord.errors import ConfigError
 
@@ -67,8 +69,10 @@ def base_of(standard: str, api: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What the last read or write of a record showed: its id, ETag and version."""
+    """What the last read or write of a record showed: its id, ETag and version, and the
+    values read (the record's own dict, not a copy; None after a write)."""
 
     id: str
     etag: str | None
     version: datetime | None
+    values: Mapping[str, Any] | None = None

@@ -26,9 +26,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from accord.connectors.businesscentral.batch import Answer, Request
+from accord.connectors.businesscentral.metadata import wire_value
 from accord.connectors.businesscentral.tables import Known
 from accord.connectors.dataverse.http import ResponseLost
-from accord.connectors.dataverse.values import from_wire, to_wire
+from accord.connectors.dataverse.values import from_wire
 from accord.errors import RecordError, RetriableConnectorError
 from accord.model import STALE, Change, ChangeKind, Record, WriteResult
 from accord.model.values import coerce, same
@@ -122,14 +123,12 @@ class Writer:
             )
             if not allowed:
                 return f"field '{name}' is read-only in Business Central"
-            if not change.checked:
-                if value is None and not attribute.nullable:
-                    return f"field '{name}' is required and cannot be null"
+            if not change.checked:  # a null becomes the field's blank (BC holds no nulls)
                 try:
                     value = coerce(value, attribute.info())
                 except RecordError as exc:
                     return str(exc)
-            item.body[name] = to_wire(value, attribute)
+            item.body[name] = wire_value(value, attribute)
         return None
 
     def _key(self, item: _Item) -> str:
@@ -147,10 +146,14 @@ class Writer:
                 unknown.append(item)
             elif expected is None:
                 item.id = known.id
-            elif known.version == expected.version and known.etag is not None:
+            elif known.version != expected.version or known.etag is None:
+                unknown.append(item)
+            elif known.values is None or not set(expected.values) <= set(known.values):
+                unknown.append(item)  # the values expected are to be checked too
+            elif _holds(known.values, expected.values):
                 item.id, item.etag = known.id, known.etag
             else:
-                unknown.append(item)
+                self._stale(item)  # other values under the same version: a coarse clock
         if not unknown:
             return
         found = self._read_back(unknown)
