@@ -251,3 +251,13 @@ def test_a_key_cannot_be_blanked(bc: LocalBusinessCentral, bc_api: httpx.Client)
     assert blanked.status_code == 400
     renamed = bc_api.patch(url, json={"number": "RENAMED-1"}, headers={"If-Match": "*"})
     assert renamed.status_code == 200 and renamed.json()["number"] == "RENAMED-1"
+
+
+def test_a_client_may_choose_the_id_once(bc: LocalBusinessCentral, bc_api: httpx.Client) -> None:
+    chosen = str(uuid.uuid4())
+    created = bc_api.post(customers(bc), json={"id": chosen, "displayName": "Chosen"})
+    assert created.status_code == 201 and created.json()["id"] == chosen
+    again = bc_api.post(customers(bc), json={"id": chosen.upper(), "displayName": "Twice"})
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "Internal_EntityWithSameKeyExists"
+    assert bc_api.post(customers(bc), json={"id": "nope"}).status_code == 400

@@ -80,8 +80,9 @@ def test_over_budget_is_429_with_retry_after(
     bc: LocalBusinessCentral, bc_api: httpx.Client
 ) -> None:
     bc.budget = Budget(requests=3, window=60, concurrent=100)
-    statuses = [bc_api.get("/companies").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
+    answers = [bc_api.get("/companies") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert "x-ms-ratelimit-burst-remaining-xrm-requests" not in answers[0].headers  # Dataverse's
     throttled = bc_api.get("/companies")
     assert throttled.json()["error"]["code"] == "Application_TooManyRequests"
     assert int(throttled.headers["Retry-After"]) >= 1
@@ -226,3 +227,37 @@ def test_cli_help_and_a_bad_schema(tmp_path: Path) -> None:
     assert bad.exit_code == 2, explain(bad)
     assert "things.size needs a type" in plain(bad.stderr)
     assert "Traceback" not in bad.stderr
+
+
+def test_missing_permissions_are_403(bc: LocalBusinessCentral, bc_api: httpx.Client) -> None:
+    url = f"/companies({bc.company_ids[COMPANY]})/vendors"
+    bc.deny("vendors", "insert")
+    try:
+        refused = bc_api.post(url, json={"displayName": "No"})
+        assert refused.status_code == 403
+        error = refused.json()["error"]
+        assert error["code"] == "Authorization_InsufficientPermissions"
+        assert "TableData Vendor: Insert" in error["message"]
+        assert bc_api.get(url).status_code == 200
+        batch = bc_api.post(
+            "/$batch",
+            json={"requests": [{"id": "1", "method": "POST", "url": url[1:], "body": {}}]},
+        )
+        assert batch.json()["responses"][0]["status"] == 403
+    finally:
+        bc.allow("vendors")
+    assert bc_api.post(url, json={"displayName": "Yes"}).status_code == 201
+
+
+def test_the_on_premises_url_layout_serves_the_same_data(
+    bc: LocalBusinessCentral, bc_api: httpx.Client
+) -> None:
+    assert bc.onprem_url == f"{bc.root}/BC/api/v2.0"
+    company = bc.company_ids[COMPANY]
+    created = bc_api.post(f"{bc.onprem_url}/companies({company})/items", json={"displayName": "Op"})
+    assert created.status_code == 201
+    assert created.json()["@odata.context"].startswith(f"{bc.onprem_url}/$metadata#")
+    online = bc_api.get(f"/companies({company})/items({created.json()['id']})")
+    assert online.json()["displayName"] == "Op"
+    with httpx.Client(verify=bc.ssl_context()) as anonymous:
+        assert anonymous.get(f"{bc.onprem_url}/companies").status_code == 401

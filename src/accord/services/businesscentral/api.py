@@ -40,6 +40,7 @@ __all__ = ["ApiRequest", "ApiResponse", "BusinessCentralApi"]
 
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 SYSTEM_VERSION = "24.0.16410.18056"
+PERMISSIONS = {"GET": "read", "POST": "insert", "PATCH": "modify", "DELETE": "delete"}
 _KEYED = re.compile(r"^(?P<name>[A-Za-z]\w*)\((?P<key>[^)]*)\)$")
 COMPANY_SET = EntitySet(
     name="companies",
@@ -107,14 +108,24 @@ class BusinessCentralApi:
     """Routes one request to metadata, companies, entity reads and writes, or ``$batch``."""
 
     def __init__(
-        self, schema: Schema, records: Records, tenant: Callable[[], str], environment: str
+        self,
+        schema: Schema,
+        records: Records,
+        tenant: Callable[[], str],
+        environment: str,
+        instance: str = "BC",
     ) -> None:
+        self.instance = instance
+        """The server instance of the on-premises layout, ``/{instance}/api/v2.0``."""
         self.schema = schema
         self.records = records
         self.store = records.store
         self.tenant = tenant
         self.environment = environment
         self.batch_handler: Any = None  # set by batch.py (avoids an import cycle)
+        self.denied: set[tuple[str, str, str]] = set()
+        """(api, entity set, permission) the caller lacks: ``read``, ``insert``, ``modify``,
+        ``delete``; a request needing one answers 403 as BC does."""
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         """Answer one request; a write commits (or rolls back) on its own."""
@@ -131,10 +142,11 @@ class BusinessCentralApi:
     def parse(self, path: str, origin: str) -> Route:
         segments = [s for s in path.split("/") if s]
         tenant, environment = self.tenant(), self.environment
-        if segments[:1] != ["v2.0"]:
+        if segments[:1] == [self.instance]:
+            prefix = 1  # on-premises: /{instance}/api/…
+        elif segments[:1] != ["v2.0"]:
             raise not_found(f"The resource '{path}'")
-        prefix = 1
-        if segments[1:3] == [environment, "api"]:
+        elif segments[1:3] == [environment, "api"]:
             prefix = 2  # /v2.0/{environment}/api/… (the tenant comes from the token)
         elif (
             len(segments) > 2
@@ -196,6 +208,15 @@ class BusinessCentralApi:
             return ApiResponse.json(200, body)
         return self.entities(request, route, company, rest[1:])
 
+    def require(self, entity_set: EntitySet, permission: str) -> None:
+        if (entity_set.api, entity_set.name, permission) in self.denied:
+            raise BcError(
+                403,
+                codes.PERMISSIONS,
+                f"You do not have the following permissions on TableData "
+                f"{entity_set.caption}: {permission.capitalize()}",
+            )
+
     def company(self, key: str) -> Company:
         key = key.strip("'")
         try:
@@ -230,6 +251,7 @@ class BusinessCentralApi:
         context = f"{route.api_base}/$metadata#companies({company.id})/{name}"
         link = f"{route.api_base}/companies({company.id})/{name}"
         method = request.method
+        self.require(entity_set, PERMISSIONS.get(method, "read"))
         if match is None:
             if len(rest) == 2 and rest[1] == "$count":
                 _allow(method, "GET")

@@ -38,6 +38,7 @@ def build_app(
     faults: Callable[[], FaultConfig | None],
     limiter: Callable[[], RequestLimiter | None],
 ) -> ASGIApp:
+    prefixes = (PREFIX, f"/{api.instance}/")
     """The whole service as one ASGI app; the callables are read on every request."""
 
     async def endpoint(request: Request) -> Response:
@@ -63,22 +64,26 @@ def build_app(
 
     routes = [
         *issuer.routes(),
-        Route(PREFIX + "{rest:path}", endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
+        *(
+            Route(p + "{rest:path}", endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+            for p in prefixes
+        ),
     ]
     app: ASGIApp = Starlette(routes=routes)
     app = FaultMiddleware(
         app,
         faults,
-        prefix=PREFIX,
+        prefix=prefixes,
         error_code=codes.UNEXPECTED,
         throttle_code=codes.TOO_MANY_REQUESTS,
     )
     app = ServiceProtectionMiddleware(
         app,
         limiter,
-        prefix=PREFIX,
+        prefix=prefixes,
         codes=LimitCodes(requests=codes.TOO_MANY_REQUESTS, concurrent=codes.TOO_MANY_REQUESTS),
+        remaining_header=None,
     )
     return BearerMiddleware(
-        app, issuer, prefix=PREFIX, authority=lambda: f"{origin()}/{issuer.credentials.tenant}"
+        app, issuer, prefix=prefixes, authority=lambda: f"{origin()}/{issuer.credentials.tenant}"
     )

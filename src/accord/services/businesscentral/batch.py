@@ -10,6 +10,7 @@ every other request with 424 (not applied). A request whose ``dependsOn`` failed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -63,7 +64,8 @@ def handle_batch(api: BusinessCentralApi, request: ApiRequest, route: Route) -> 
     try:
         with api.store.transaction():
             for index, (item_id, item) in enumerate(zip(ids, items, strict=True)):
-                response = _run(api, request, route, item, item_id, ids[:index], failed)
+                earlier = ids[:index]
+                response = _run(api, request, route, item, item_id, earlier, failed, snapshot)
                 results.append(response)
                 if response.status >= 400:
                     failed.add(item_id)
@@ -97,6 +99,7 @@ def _run(
     item_id: str,
     earlier: list[str],
     failed: set[str],
+    snapshot: bool,
 ) -> ApiResponse:
     try:
         depends = item.get("dependsOn") or []
@@ -111,7 +114,8 @@ def _run(
                 f"Request '{item_id}' was not run: a request it depends on failed.",
             )
         inner = _inner_request(outer, route, item)
-        with api.store.savepoint():
+        # NOTE: a snapshot batch rolls back as a whole on the first failure: no savepoints.
+        with contextlib.nullcontext() if snapshot else api.store.savepoint():
             return api.route(inner)
     except BcError as error:
         return ApiResponse.error(error)

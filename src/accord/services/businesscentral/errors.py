@@ -24,6 +24,7 @@ TOO_MANY_REQUESTS = "Application_TooManyRequests"
 FAILED_DEPENDENCY = "BadRequest_FailedDependency"
 """A ``$batch`` request not run: what it depends on failed, or its snapshot rolled back."""
 UNEXPECTED = "Internal_ServerError"
+PERMISSIONS = "Authorization_InsufficientPermissions"
 
 
 class BcError(Exception):

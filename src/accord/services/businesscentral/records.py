@@ -129,18 +129,23 @@ class Records:
     def create(self, entity_set: EntitySet, company: str, body: Any) -> dict[str, Any]:
         values = self.values(entity_set, body, creating=True)
         key = entity_set.key
+        numbered = False
         if key and not values.get(key):
             if entity_set.series is None:
                 raise bad_request(
                     f"The field {key} of table {entity_set.caption} must have a value."
                 )
             values[key] = self.next_number(entity_set, company)
+            numbered = True  # next_number chose one not in use
         row = {**self.defaults(entity_set), **values}
         row["id"] = values.get("id") or str(uuid.uuid4())
         row["company"] = company
         row["version"] = self.store.next_versions(1)[0]
         row["modified"] = self.now_ms()
-        self._check_unique(entity_set, company, row, None)
+        if "id" in values:  # a fresh uuid4 is unique without asking
+            self._check_id(entity_set, row["id"])
+        if not numbered:
+            self._check_unique(entity_set, company, row, None)
         self.store.insert(entity_set, [row])
         return row
 
@@ -190,6 +195,14 @@ class Records:
             raise record_not_found(entity_set.caption, guid)
         return row
 
+    def _check_id(self, entity_set: EntitySet, row_id: str) -> None:
+        if self.store.scalar(f'SELECT 1 FROM "{entity_set.table}" WHERE id = ?', (row_id,)):
+            raise BcError(
+                400,
+                codes.SAME_KEY_EXISTS,
+                f"The record already exists. Identification fields and values: Id='{row_id}'",
+            )
+
     def _check_unique(
         self,
         entity_set: EntitySet,
@@ -198,14 +211,6 @@ class Records:
         before: Mapping[str, Any] | None,
     ) -> None:
         key = entity_set.key
-        if before is None and self.store.scalar(
-            f'SELECT 1 FROM "{entity_set.table}" WHERE id = ?', (row["id"],)
-        ):
-            raise BcError(
-                400,
-                codes.SAME_KEY_EXISTS,
-                f"The record already exists. Identification fields and values: Id='{row['id']}'",
-            )
         if not key or (before is not None and str(before[key]) == str(row[key])):
             return
         if self.store.key_taken(entity_set, company, row[key]):

@@ -26,6 +26,7 @@ DateTime, Enum.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -136,7 +137,7 @@ class EntitySet:
     series: Series | None = None
     navigations: dict[str, Navigation] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def table(self) -> str:
         """The SQLite table holding this set's rows."""
         api = re.sub(r"\W", "_", self.api)

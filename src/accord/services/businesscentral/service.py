@@ -145,6 +145,11 @@ class LocalBusinessCentral:
         """The standard API root: ``{root}/v2.0/{tenant}/{environment}/api/v2.0``."""
         return f"{self.root}/v2.0/{self.tenant}/{self.environment}/api/v2.0"
 
+    @property
+    def onprem_url(self) -> str:
+        """The same API in the on-premises layout: ``{root}/BC/api/v2.0``."""
+        return f"{self.root}/{self.api.instance}/api/{STANDARD_API}"
+
     def api_url(self, api: str = STANDARD_API) -> str:
         """The root of an API route: ``v2.0`` or a custom ``publisher/group/version``."""
         return f"{self.root}/v2.0/{self.tenant}/{self.environment}/api/{api}"
@@ -211,6 +216,20 @@ class LocalBusinessCentral:
             return self.schema.apis[api][name]
         except KeyError:
             raise ValueError(f"the API {api} has no entity set {name!r}") from None
+
+    def deny(self, entity_set: str, *permissions: str, api: str = STANDARD_API) -> None:
+        """Take permissions (``read``, ``insert``, ``modify``, ``delete``) on an entity set
+        away from every caller, as an app whose permission sets lack them: 403."""
+        target = self.entity_set(entity_set, api)
+        for permission in permissions:
+            if permission not in ("read", "insert", "modify", "delete"):
+                raise ValueError(f"unknown permission {permission!r}")
+            self.api.denied.add((target.api, target.name, permission))
+
+    def allow(self, entity_set: str, *permissions: str, api: str = STANDARD_API) -> None:
+        """Give back permissions :meth:`deny` took (all of the set's when none are named)."""
+        for permission in permissions or ("read", "insert", "modify", "delete"):
+            self.api.denied.discard((api, entity_set, permission))
 
     def _company(self, company: str) -> str:
         ids = self.company_ids

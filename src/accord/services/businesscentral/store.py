@@ -55,6 +55,8 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._depth = 0
         self._savepoints = 0
+        self._columns: dict[str, list[str]] = {}
+        self._known_companies: dict[str, Company] = {}
         self._create_tables()
         self._version = self._max_version()
 
@@ -153,11 +155,18 @@ class Store:
         return [Company(*r) for r in rows]
 
     def company(self, company_id: str) -> Company | None:
+        """The company with this id (companies are never deleted: found ones are kept)."""
+        known = self._known_companies.get(company_id)
+        if known is not None:
+            return known
         row = self.db.execute(
             'SELECT id, name, "displayName", created, modified FROM companies WHERE id = ?',
             (company_id.lower(),),
         ).fetchone()
-        return Company(*row) if row else None
+        if row is None:
+            return None
+        self._known_companies[company_id] = Company(*row)
+        return self._known_companies[company_id]
 
     def add_company(self, name: str, now_ms: int) -> Company:
         """The company named ``name``, created if new (its id stays across restarts)."""
@@ -193,7 +202,11 @@ class Store:
     # rows -----------------------------------------------------------------------------------
 
     def columns(self, entity_set: EntitySet) -> list[str]:
-        return ["id", "company", "version", "modified", *(f.name for f in entity_set.data_fields)]
+        table = entity_set.table
+        if table not in self._columns:
+            names = (f.name for f in entity_set.data_fields)
+            self._columns[table] = ["id", "company", "version", "modified", *names]
+        return self._columns[table]
 
     def insert(self, entity_set: EntitySet, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert stored rows (all columns present); executemany, for bulk loads too."""

@@ -234,7 +234,12 @@ class BearerMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, issuer: TokenIssuer, *, prefix: str, authority: Callable[[], str]
+        self,
+        app: ASGIApp,
+        issuer: TokenIssuer,
+        *,
+        prefix: str | tuple[str, ...],
+        authority: Callable[[], str],
     ) -> None:
         self.app = app
         self.issuer = issuer

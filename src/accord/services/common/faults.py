@@ -69,7 +69,7 @@ class FaultMiddleware:
         app: ASGIApp,
         faults: Callable[[], FaultConfig | None],
         *,
-        prefix: str,
+        prefix: str | tuple[str, ...],
         error_code: str,
         throttle_code: str,
     ) -> None:

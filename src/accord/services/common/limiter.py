@@ -85,13 +85,16 @@ class ServiceProtectionMiddleware:
         app: ASGIApp,
         limiter: Callable[[], RequestLimiter | None],
         *,
-        prefix: str,
+        prefix: str | tuple[str, ...],
         codes: LimitCodes,
+        remaining_header: bytes | None = b"x-ms-ratelimit-burst-remaining-xrm-requests",
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.prefix = prefix
         self.codes = codes
+        self.remaining_header = remaining_header
+        """Dataverse's debug header of requests left (None: the service sends none)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter = self.limiter()
@@ -119,11 +122,12 @@ class ServiceProtectionMiddleware:
             await _throttled(send, self.codes.concurrent, message, 1)
             return
         remaining = str(limiter.remaining(key)).encode()
+        header = self.remaining_header
 
         async def send_with_remaining(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if header and message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-ms-ratelimit-burst-remaining-xrm-requests", remaining))
+                headers.append((header, remaining))
                 message = {**message, "headers": headers}
             await send(message)
 
