@@ -7,20 +7,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from accord.connectors.businesscentral.connector import BusinessCentralConnector
 from accord.errors import ConfigError, FatalConnectorError, RetriableConnectorError
 from accord.model import Change, ChangeKind
 from accord.services.businesscentral import LocalBusinessCentral
 from accord.services.common.faults import FaultConfig
-from accord.services.common.server import BackgroundServer
-from accord.services.common.tls import make_tls_files
 from tests.connectors.businesscentral_support import (
     USA,
     connect,
@@ -213,53 +206,33 @@ def test_a_write_answered_by_a_gateway_error_is_settled_by_reading(
     assert len(read_all(erp, "customers", filter=mine(prefix))) == 3
 
 
-# -- permissions ------------------------------------------------------------------------
-DENIED = {
-    "error": {
-        "code": "Authorization_InsufficientPermissions",
-        "message": "You do not have the following permissions on TableData Customer: Read. "
-        "CorrelationId: 0f6a.",
-    }
-}
-
-
-def gateway(bc: LocalBusinessCentral) -> Starlette:
-    """Business Central as seen by an application without permission sets for customers: a
-    real HTTPS front that answers 403 for customers and ``$batch``, and passes the rest on."""
-
-    async def serve(request: Request) -> Response:
-        path = request.url.path
-        if "/customers" in path or path.endswith("/$batch"):
-            return JSONResponse(DENIED, status_code=403)
-        async with httpx.AsyncClient(verify=bc.ssl_context()) as backend:
-            upstream = await backend.request(
-                request.method,
-                bc.root + path + (f"?{request.url.query}" if request.url.query else ""),
-                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-                content=await request.body(),
-            )
-        kept = {k: v for k, v in upstream.headers.items() if k.lower() == "content-type"}
-        return Response(upstream.content, upstream.status_code, headers=kept)
-
-    return Starlette(routes=[Route("/{path:path}", serve, methods=["GET", "POST"])])
-
-
+# -- permissions and layouts -----------------------------------------------------------
 def test_a_missing_permission_is_one_sentence(
-    bc: LocalBusinessCentral, tmp_path_factory: pytest.TempPathFactory
+    bc: LocalBusinessCentral, erp: BusinessCentralConnector
 ) -> None:
-    tls = make_tls_files(tmp_path_factory.mktemp("gateway-tls"))
-    with BackgroundServer(gateway(bc), tls=tls) as front:
-        url = bc.url.replace(bc.root, front.url)
-        options = {"token": bc.token, "ca_bundle": str(tls.ca_file), "company": USA}
-        connector = BusinessCentralConnector("erp", url=url, tables={}, options=options)
-        assert connector.describe("customers").key == "number"  # $metadata is allowed
+    [number] = insert_customers(erp, tag(), [{"displayName": "x"}])
+    bc.deny("customers", "read", "insert")
+    try:
         with pytest.raises(FatalConnectorError, match="permission denied reading table") as read:
-            connector.count("customers")
+            erp.count("customers")
         change = Change(ChangeKind.INSERT, f"{tag()}1", {"displayName": "x"})
         with pytest.raises(FatalConnectorError, match="permission denied writing table") as wrote:
-            connector.write("customers", [change])
-        connector.close()
+            erp.write("customers", [change])
+        # a permission still held works
+        update = Change(ChangeKind.UPDATE, number, {"displayName": "y"})
+        assert erp.write("customers", [update])[0].ok
+    finally:
+        bc.allow("customers")
     for info in (read, wrote):
         message = str(info.value)
-        assert "permission sets" in message and "Authorization_InsufficientPermissions" in message
-        assert "\n" not in message and bc.token not in message
+        assert "permission sets" in message and "\n" not in message and bc.token not in message
+
+
+def test_the_on_premises_layout_reaches_the_same_company(
+    bc: LocalBusinessCentral, erp: BusinessCentralConnector
+) -> None:
+    numbers = insert_customers(erp, tag(), [{"displayName": "both"}])
+    options = {"token": bc.token, "ca_bundle": str(bc.ca_file), "company": USA}
+    onprem = BusinessCentralConnector("onprem", url=bc.onprem_url, tables={}, options=options)
+    assert [r.key for r in read_all(onprem, "customers", keys=numbers)] == numbers
+    onprem.close()
