@@ -158,6 +158,20 @@ def test_a_bad_record_fails_alone_in_its_batch(erp: BusinessCentralConnector) ->
     assert numbers == [taken, f"{prefix}100", f"{prefix}102"]
 
 
+def test_a_lower_case_number_is_refused_before_bc_changes_it(
+    erp: BusinessCentralConnector,
+) -> None:
+    prefix = tag()
+    changes = [
+        Change(ChangeKind.INSERT, f"{prefix.lower()}1", {"displayName": "a"}),
+        Change(ChangeKind.INSERT, f"{prefix}2", {"displayName": "b"}),
+    ]
+    results = erp.write("customers", changes)
+    assert [r.ok for r in results] == [False, True]
+    assert "is not upper-case" in results[0].error and "new_keys" in results[0].error
+    assert [r.key for r in read_all(erp, "customers", filter=mine(prefix))] == [f"{prefix}2"]
+
+
 def test_inserting_one_number_twice_in_a_batch_fails_the_second(
     erp: BusinessCentralConnector,
 ) -> None:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from accord.connectors.businesscentral.connector import BusinessCentralConnector
 
 ENTITY_CHANGED = "Request_EntityChanged"
+CODE_KEYS = frozenset({"number", "code"})
+"""Keys that are Code fields in Business Central, which upper-cases what is stored in them."""
 LOST_ANSWERS = 3
 """Batches sent again at most this often after their answer was lost."""
 BUSY = frozenset({429, 503})
@@ -109,6 +111,12 @@ class Writer:
         if change.kind is ChangeKind.DELETE:
             return None
         if change.kind is ChangeKind.INSERT:
+            if self.key.name in CODE_KEYS and change.key != change.key.upper():
+                return (
+                    f"number {change.key!r} is not upper-case: Business Central would store it "
+                    f"as {change.key.upper()!r} (numbers and codes are Code fields); use an "
+                    "upper-case new_keys series"
+                )
             item.body[self.key.name] = self._key(item)
         for name, value in change.values.items():
             attribute = self.entity.attributes.get(name)
