@@ -65,6 +65,20 @@ BUILTIN_OPTIONS: dict[str, dict[str, Check]] = {
         "batch_size": _range(1, 1000),
         "change_tracking": (lambda v: isinstance(v, bool), "true or false"),
     },
+    "businesscentral": {
+        "tenant": _TEXT,
+        "client_id": _TEXT,
+        "client_secret": _TEXT,
+        "authority": (_https, "an https:// URL (the Entra ID authority)"),
+        "token": _TEXT,
+        "ca_bundle": _TEXT,
+        "company": _TEXT,
+        "timeout": (_positive_seconds, "a number of seconds above 0, at most 3600"),
+        "max_wait": (_seconds, "a number of seconds from 0 to 3600"),
+        "max_concurrency": _range(1, 100),
+        "page_size": _range(1, 20000),
+        "batch_size": _range(1, 100),
+    },
 }
 
 

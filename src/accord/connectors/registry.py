@@ -18,6 +18,7 @@ BUILTIN = {
     "sql": "accord.connectors.sql.connector:SqlConnector",
     "memory": "accord.testing.memory:MemoryConnector",
     "dataverse": "accord.connectors.dataverse.connector:DataverseConnector",
+    "businesscentral": "accord.connectors.businesscentral.connector:BusinessCentralConnector",
 }
 
 

@@ -75,10 +75,13 @@ class DataverseHttp:
         max_concurrency: int = 16,
         max_wait: float = 300.0,
         policy: RetryPolicy | None = None,
+        api_path: str = API_PATH,
     ) -> None:
         self.system = system
         self.url = url.rstrip("/")
-        self.api = self.url + API_PATH
+        self.api = self.url + api_path
+        """The base relative paths are sent to (``api_path`` after ``url``; other OData services
+        such as Business Central have their own)."""
         self.tokens = tokens
         self.max_wait = max_wait
         self.policy = policy or RetryPolicy(attempts=3, backoff=0.5, max_backoff=10.0)

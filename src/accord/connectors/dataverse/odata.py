@@ -65,20 +65,26 @@ class ServerFilter:
     exact: bool
 
 
-def server_filter(node: Node, entity: Entity, source: str = "") -> ServerFilter:
+def server_filter(
+    node: Node, entity: Entity, source: str = "", *, long_in: int | None = LONG_IN
+) -> ServerFilter:
     """The server's part of ``node`` (see the module docstring).
+
+    ``long_in``: an ``in`` list longer than this goes as ``Microsoft.Dynamics.CRM.In``; None
+    for a service without that function (Business Central), which gets ``or`` chains.
 
     Raises:
         FilterError: a field the table does not have, or a literal its type cannot match.
     """
-    text, exact = _Renderer(entity, source).node(node)
+    text, exact = _Renderer(entity, source, long_in).node(node)
     return ServerFilter(text, exact)
 
 
 class _Renderer:
-    def __init__(self, entity: Entity, source: str) -> None:
+    def __init__(self, entity: Entity, source: str, long_in: int | None) -> None:
         self.entity = entity
         self.source = source
+        self.long_in = long_in
 
     def node(self, node: Node) -> tuple[str | None, bool]:
         try:
@@ -92,7 +98,8 @@ class _Renderer:
         if isinstance(node, In):
             attribute = self._attribute(node.field)
             literals = [self._literal(attribute, v) for v in node.values]
-            if len(literals) > LONG_IN and _group(attribute) in _IN_GROUPS:
+            long = self.long_in is not None and len(literals) > self.long_in
+            if long and _group(attribute) in _IN_GROUPS:
                 # one function call rather than an 'or' chain the server nests deeply
                 quoted = ",".join(lit if lit.startswith("'") else f"'{lit}'" for lit in literals)
                 text = (

@@ -9,7 +9,8 @@ the server's condition was not exact, and the row's ETag remembered for conditio
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from accord.connectors.dataverse.metadata import Entity
 from accord.connectors.dataverse.odata import query_string
@@ -17,8 +18,13 @@ from accord.connectors.dataverse.values import Unconvertible, from_wire
 from accord.model import Record, TableSchema
 
 if TYPE_CHECKING:
-    from accord.connectors.dataverse.connector import DataverseConnector
     from accord.filters import Filter
+
+
+class EtagMemory(Protocol):
+    """Where a read leaves the ETag of each row (the connector, for conditional updates)."""
+
+    def remember_etag(self, table: str, key: str, etag: str, version: datetime | None) -> None: ...
 
 
 class Query:
@@ -26,7 +32,7 @@ class Query:
 
     def __init__(
         self,
-        connector: DataverseConnector,
+        connector: EtagMemory,
         entity: Entity,
         schema: TableSchema,
         names: list[str],
