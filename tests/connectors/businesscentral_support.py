@@ -7,11 +7,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from accord.services.businesscentral import LocalBusinessCentral
-
 from accord.connectors.businesscentral.connector import BusinessCentralConnector
 from accord.filters import Filter, parse_filter
 from accord.model import Change, ChangeKind, Record, WriteResult
+from accord.services.businesscentral import LocalBusinessCentral
 
 USA = "CRONUS USA, Inc."
 CANADA = "CRONUS Canada, Inc."

@@ -120,17 +120,36 @@ class BusinessCentralHarness(SuiteHarness):
             self.bc.insert_rows(self.company, "items", [_json(r) for r in rows], api=API)
         return TABLE
 
+    @property
+    def _items(self) -> str:
+        return f"companies({self.company_id})/items"
+
+    def _item_url(self, key: str) -> str:
+        found = self.writer.get(self._items, params={"$filter": f"code eq '{key}'"})
+        [row] = found.json()["value"]
+        return f"{self._items}({row['id']})"
+
     def edit(self, table: str, key: str, values: Mapping[str, Any]) -> None:
         self.clock.advance()  # another writer, a moment later
-        path = f"companies({self.company_id})/items"
-        found = self.writer.get(path, params={"$filter": f"code eq '{key}'"})
-        [row] = found.json()["value"]
         response = self.writer.patch(
-            f"{path}({row['id']})",
+            self._item_url(key),
             content=dumps(_json(values)),
             headers={"Content-Type": "application/json", "If-Match": "*"},
         )
         assert response.status_code == 200, response.text
+
+    def put(self, table: str, key: str, values: Mapping[str, Any]) -> None:
+        self.clock.advance()
+        response = self.writer.post(
+            self._items,
+            content=dumps(_json({"code": key, **values})),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 201, response.text
+
+    def remove(self, table: str, key: str) -> None:
+        response = self.writer.delete(self._item_url(key), headers={"If-Match": "*"})
+        assert response.status_code == 204, response.text
 
     def tick(self) -> None:
         self.clock.advance()
