@@ -109,8 +109,20 @@ def load_entries(project: Project) -> list[Entry]:
                 row.runs,
                 row.last_run_id,
             )
+            entry = _within_schedule(entry)
         out.append(entry)
     return out
+
+
+def _within_schedule(entry: Entry) -> Entry:
+    """A stored next run no later than the schedule as configured now allows: shortening
+    ``every`` or ``idle_backoff`` takes effect at once, not after the old interval."""
+    if entry.last_run_at is None or entry.next_run_at is None:
+        return entry
+    latest, interval = entry.schedule.next_run(entry.last_run_at, idle=entry.last_result == "idle")
+    if entry.next_run_at <= latest:
+        return entry
+    return replace(entry, next_run_at=latest, interval_seconds=interval)
 
 
 def written(counters: Counters) -> int:
