@@ -58,7 +58,7 @@ def test_the_backoff_defaults_to_the_reference_inactivity_timeout(tmp_path):
         ('cron = "*/15 * * *"\n', 'cron = "*/15 * * *"', "five fields"),
         ('cron = "75 * * * *"\n', 'cron = "75 * * * *"', "not a cron expression"),
         ('every = "5m"\ncron = "* * * * *"\n', 'cron = "* * * * *"', "every or cron, not both"),
-        ('every = "5m"\nidle_backoff = "never"\n', "idle_backoff", "or \"off\""),
+        ('every = "5m"\nidle_backoff = "never"\n', "idle_backoff", 'or "off"'),
         ('idle_backoff = "1h"\n', "idle_backoff", "idle_backoff without a schedule"),
         ('evry = "5m"\n', "evry", "evry"),
     ],

@@ -92,7 +92,7 @@ def schedule_table(
 
 
 def entry_json(e: Entry, lease: Any | None = None) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "mapping": e.mapping,
         "schedule": e.schedule.text(),
         "every_seconds": e.schedule.every.total_seconds() if e.schedule.every else None,
@@ -161,7 +161,7 @@ def run(
         project.check()
         if not project.config.schedules:
             err.print(
-                "[red]error:[/] no mapping is scheduled: give mappings every = \"30m\" or "
+                '[red]error:[/] no mapping is scheduled: give mappings every = "30m" or '
                 'cron = "*/15 * * * *", or a [schedule] section with a default',
                 highlight=False,
                 soft_wrap=True,
@@ -178,7 +178,11 @@ def run(
             return
         if json:
             _json_line(
-                {"event": "started_scheduler", "host": socket.gethostname(), "mappings": list(runner.entries)}
+                {
+                    "event": "started_scheduler",
+                    "host": socket.gethostname(),
+                    "mappings": list(runner.entries),
+                }
             )
             loop = Loop(runner)
             loop.run()
@@ -191,7 +195,9 @@ def run(
                 loop = Loop(runner)
                 loop.run()
         if json:
-            _json_line({"event": "stopped", "reason": loop.stopping, "interrupted": loop.interrupted})
+            _json_line(
+                {"event": "stopped", "reason": loop.stopping, "interrupted": loop.interrupted}
+            )
         else:
             console.print(f"stopped ({loop.stopping})")
         if loop.interrupted:

@@ -20,7 +20,6 @@ from accord.connectors.options import option_problem
 from accord.connectors.retry import RetryPolicy
 from accord.errors import ConfigError, FilterError
 from accord.filters import parse_filter
-from accord.schedule.spec import Schedule, parse_cron, parse_duration
 from accord.model import (
     DeletionConflict,
     Direction,
@@ -33,6 +32,7 @@ from accord.model import (
     Transform,
     UpdateConflict,
 )
+from accord.schedule.spec import Schedule, parse_cron, parse_duration
 
 DEFAULT_NAME = "accord.toml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -405,7 +405,7 @@ def _schedules(model: ConfigModel, fail: Any) -> dict[str, Schedule]:
         try:
             backoff = None if backoff_text == "off" else parse_duration(backoff_text)
         except ValueError as exc:
-            raise fail(f"{prefix}idle_backoff: {exc} (or \"off\")", backoff_at) from None
+            raise fail(f'{prefix}idle_backoff: {exc} (or "off")', backoff_at) from None
         if every is None and cron is None:
             if m.idle_backoff is not None:
                 raise fail(

@@ -13,10 +13,12 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from threading import TIMEOUT_MAX
 from types import FrameType
 from typing import Any
 
 from apscheduler.executors.debug import DebugExecutor
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 
@@ -42,13 +44,39 @@ class _NextDue(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no type 
         return at
 
 
+class _StoppableScheduler(BlockingScheduler):  # type: ignore[misc]
+    """A blocking scheduler that stops between rounds of job processing when asked.
+
+    ``shutdown()`` called from inside a job (or from a signal handler that interrupted one
+    round) would empty the job store under the round in progress; a stop request is
+    honoured once the round is over instead.
+    """
+
+    stop_requested = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+        self.wakeup()
+
+    def _main_loop(self) -> None:
+        wait_seconds: float | None = TIMEOUT_MAX
+        while self.state != STATE_STOPPED and not self.stop_requested:
+            self._event.wait(wait_seconds)
+            self._event.clear()
+            if self.stop_requested:
+                break
+            wait_seconds = self._process_jobs()
+        if self.state != STATE_STOPPED:
+            self.shutdown(wait=False)
+
+
 class Loop:
     """Runs ticks until stopped; :attr:`outcome` says how it ended."""
 
     def __init__(self, runner: Runner, on_tick: Callable[[], None] = lambda: None) -> None:
         self.runner = runner
         self.on_tick = on_tick
-        self.scheduler = BlockingScheduler(
+        self.scheduler = _StoppableScheduler(
             timezone=UTC, executors={"default": DebugExecutor()}, logger=_quiet()
         )
         self.stopping: str | None = None  # the signal that asked to stop
@@ -85,8 +113,7 @@ class Loop:
             self._stop()
 
     def _stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        self.scheduler.request_stop()
 
     def _tick(self) -> None:
         if self.stopping is not None:
@@ -98,7 +125,7 @@ class Loop:
         except KeyboardInterrupt:
             self.interrupted = True
             self.stopping = self.stopping or "SIGINT"
-        except BaseException as exc:  # noqa: BLE001  (APScheduler would only log it)
+        except BaseException as exc:
             self.failure = exc
             self.stopping = self.stopping or "error"
         finally:

@@ -52,7 +52,7 @@ def parse_cron(text: str) -> CronTrigger:
 
 def describe(seconds: float) -> str:
     """An interval as a person writes it: 30s, 5m, 12h, 1d 6h."""
-    total = int(round(seconds))
+    total = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if total >= size and total % size == 0:
             return f"{total // size}{unit}"
@@ -75,7 +75,9 @@ class Schedule:
     idle_backoff: timedelta | None = timedelta(hours=12)
 
     def text(self) -> str:
-        return f"every {describe(self.every.total_seconds())}" if self.every else f"cron {self.cron}"
+        if self.every is not None:
+            return f"every {describe(self.every.total_seconds())}"
+        return f"cron {self.cron}"
 
     def normal_after(self, now: datetime) -> datetime:
         """The next run after ``now`` when the last one found work (naive UTC in, out)."""
@@ -83,7 +85,9 @@ class Schedule:
             return now + self.every
         assert self.cron is not None
         trigger = parse_cron(self.cron)
-        fire = trigger.get_next_fire_time(None, now.replace(tzinfo=UTC) + timedelta(seconds=1))
+        fire: datetime | None = trigger.get_next_fire_time(
+            None, now.replace(tzinfo=UTC) + timedelta(seconds=1)
+        )
         assert fire is not None  # a valid five-field expression always fires again
         return fire.astimezone(UTC).replace(tzinfo=None)
 
