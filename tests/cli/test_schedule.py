@@ -316,7 +316,7 @@ def test_sigkill_mid_run_then_restart_converges_without_duplicates(demo):
         while demo.scalar("crm", "SELECT count(*) FROM account") == accounts:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
         process.kill()
-        process.wait(timeout=60)
+        process.communicate(timeout=60)  # closes the pipes too
     finally:
         if process.poll() is None:
             process.kill()

@@ -26,7 +26,8 @@ RESULT_STYLE = {"ok": "green", "idle": "dim", "failed": "yellow", "error": "red"
 def _when(at: datetime | None, now: datetime) -> str:
     if at is None or at <= now:
         return "due now"
-    return f"in {describe((at - now).total_seconds())}"
+    left = (at - now).total_seconds()
+    return "in <1s" if left < 1 else f"in {describe(left)}"
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -199,6 +200,8 @@ def run(
                 {"event": "stopped", "reason": loop.stopping, "interrupted": loop.interrupted}
             )
         else:
+            if not console.is_terminal:
+                console.print()  # the table's last rendering ends without a line break
             console.print(f"stopped ({loop.stopping})")
         if loop.interrupted:
             err.print("interrupted")
