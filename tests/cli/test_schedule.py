@@ -342,3 +342,24 @@ def test_sigkill_mid_run_then_restart_converges_without_duplicates(demo):
     jobs = accord_json("jobs", "-n", "500", "-c", demo.config)
     assert not [j for j in jobs if j["status"] == "running"]
     assert [j for j in jobs if j["status"] == "interrupted"]  # the killed run's, marked
+
+
+def test_once_exits_1_when_a_run_fails_records_and_failures_count_as_activity(demo):
+    schedule(demo, 'every = "30m"')
+    events("run", "--once", "-c", str(demo.config))  # all idle: on hold
+    changed = demo.execute(
+        "erp",
+        "UPDATE customer SET name = ?, last_modified = ? WHERE no = 'C00002'",
+        "N" * 300,  # longer than the CRM's account name
+        utc_now_text(),
+    )
+    assert changed == 1
+    make_due(demo, "CUSTOMER")
+    result = accord("run", "--once", "--json", "-c", demo.config)
+    assert result.exit_code == 1, explain(result)
+    ran = [json.loads(line) for line in result.stdout.splitlines()]
+    customer = next(e for e in ran if e["event"] == "finished")["results"]["CUSTOMER"]
+    assert (customer["result"], customer["failed"]) == ("failed", 1)
+    assert customer["interval_seconds"] == 1800.0  # not held: the reference counts failures
+    row = status(demo)["CUSTOMER"]
+    assert (row["last_result"], row["last_failed"], row["idle_runs"]) == ("failed", 1, 0)

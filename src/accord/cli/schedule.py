@@ -154,7 +154,8 @@ def run(
 ) -> None:
     """Run every scheduled mapping on its schedule, in dependency order (foreground).
 
-    Ctrl-C or SIGTERM finishes the run in hand and stops; a second one interrupts it.
+    Ctrl-C or SIGTERM finishes the run in hand and stops; a second one interrupts it (exit
+    130). With --once: exit 1 if a run failed records or could not run.
     """
     from accord.schedule.loop import Loop
 
@@ -171,11 +172,13 @@ def run(
         events = _json_line if json else _say
         runner = Runner(project, events=events)
         if once:
-            runner.tick()
+            happened = runner.tick()
             if json:
                 _json_line({"event": "stopped", "reason": "once"})
             else:
                 console.print(schedule_table(list(runner.entries.values())))
+            if not _all_ok(happened):
+                raise typer.Exit(1)  # as accord sync: failed records, or a run that failed
             return
         if json:
             _json_line(
@@ -206,6 +209,18 @@ def run(
         if loop.interrupted:
             err.print("interrupted")
             raise typer.Exit(130)
+
+
+def _all_ok(happened: list[Event]) -> bool:
+    """No run of this round failed records, failed as a whole, or left a mapping not run."""
+    for event in happened:
+        if event["event"] == "error":
+            return False
+        if event["event"] == "finished" and any(
+            r["result"] in ("failed", "not run") for r in event["results"].values()
+        ):
+            return False
+    return True
 
 
 @app.command()
