@@ -274,16 +274,19 @@ def test_a_signal_during_a_batch_lets_it_finish(demo):
     assert not [j for j in jobs if j["status"] in ("running", "interrupted")]
 
 
-def test_a_second_signal_interrupts_the_batch_and_its_jobs_say_so(demo):
+@pytest.mark.parametrize(
+    ("first", "second"), [(signal.SIGTERM, signal.SIGINT), (signal.SIGINT, signal.SIGTERM)]
+)
+def test_a_second_signal_interrupts_the_batch_and_its_jobs_say_so(demo, first, second):
     schedule(demo, 'every = "1s"\nidle_backoff = "off"')
     add_customers(demo, 3000)
     process = start_run(demo)
     try:
         read_until(process, "started")
-        process.send_signal(signal.SIGTERM)  # the first: finish the batch, then stop
+        process.send_signal(first)  # the first: finish the batch, then stop
         while not state(demo, "SELECT id FROM accord_jobs WHERE status = 'running'"):
             assert process.poll() is None, "the batch ended before a job was seen running"
-        process.send_signal(signal.SIGINT)  # the second: stop now
+        process.send_signal(second)  # the second: stop now
         out, errors = process.communicate(timeout=120)
     finally:
         if process.poll() is None:

@@ -106,11 +106,15 @@ class Loop:
             raise self.failure
 
     def _signal(self, signum: int, _frame: FrameType | None) -> None:
-        if self.in_batch and self.stopping is not None:
-            raise KeyboardInterrupt  # a second signal: stop the batch now
-        self.stopping = signal.Signals(signum).name
+        self.stopping = self.stopping or signal.Signals(signum).name
         if not self.in_batch:
             self._stop()
+            return
+        # The batch goes on; the next signal interrupts it, as Ctrl-C interrupts accord sync:
+        # through Python's own SIGINT handling, which a state store transaction defers to
+        # its end (see accord.state.shield), so the interrupted run still marks its jobs.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _as_sigint)
 
     def _stop(self) -> None:
         self.scheduler.request_stop()
@@ -133,6 +137,10 @@ class Loop:
         self.on_tick()
         if self.stopping is not None:
             self._stop()
+
+
+def _as_sigint(_signum: int, _frame: FrameType | None) -> None:
+    signal.raise_signal(signal.SIGINT)
 
 
 def _quiet() -> logging.Logger:
