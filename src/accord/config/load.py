@@ -32,6 +32,7 @@ from accord.model import (
     Transform,
     UpdateConflict,
 )
+from accord.schedule.spec import Schedule, parse_cron, parse_duration
 
 DEFAULT_NAME = "accord.toml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -59,6 +60,8 @@ class Config:
     mappings: list[TableMapping]
     lease_seconds: float = 300.0
     """``[state] lease_seconds``: how long a run's lease lasts without a commit renewing it."""
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    """``accord run``'s schedule of each scheduled mapping, by name (unscheduled: absent)."""
 
     def mapping(self, name: str) -> TableMapping:
         for m in self.mappings:
@@ -365,11 +368,64 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                 f"tables used: {', '.join(sorted(used)) or 'none'})",
                 ("tables", ref_text),
             )
+    schedules = _schedules(model, fail)
     config = Config(
-        path, text, state_url, systems, tables, mappings, float(model.state.lease_seconds)
+        path,
+        text,
+        state_url,
+        systems,
+        tables,
+        mappings,
+        float(model.state.lease_seconds),
+        schedules,
     )
     dependency_order(config)  # a cycle is a configuration error
     return config
+
+
+def _schedules(model: ConfigModel, fail: Any) -> dict[str, Schedule]:
+    """Each mapping's own ``every``/``cron``/``idle_backoff``, else ``[schedule]``'s."""
+    default = model.schedule
+    if default.every is not None and default.cron is not None:
+        raise fail("schedule: give every or cron, not both", ("schedule", "cron"))
+    out = {}
+    for i, m in enumerate(model.mappings):
+        loc: tuple[str | int, ...] = ("mappings", i)
+        if m.every is not None and m.cron is not None:
+            raise fail(f"mapping {m.name}: give every or cron, not both", (*loc, "cron"))
+        own = m.every is not None or m.cron is not None
+        every, cron = (m.every, m.cron) if own else (default.every, default.cron)
+        where = loc if own else ("schedule",)
+        backoff_text, backoff_at = (
+            (m.idle_backoff, (*loc, "idle_backoff"))
+            if m.idle_backoff is not None
+            else (default.idle_backoff, ("schedule", "idle_backoff"))
+        )
+        prefix = f"mapping {m.name}: " if backoff_at[0] == "mappings" else "schedule: "
+        try:
+            backoff = None if backoff_text == "off" else parse_duration(backoff_text)
+        except ValueError as exc:
+            raise fail(f'{prefix}idle_backoff: {exc} (or "off")', backoff_at) from None
+        if every is None and cron is None:
+            if m.idle_backoff is not None:
+                raise fail(
+                    f"mapping {m.name}: idle_backoff without a schedule (set every or cron)",
+                    (*loc, "idle_backoff"),
+                )
+            continue  # not scheduled: accord run leaves it alone
+        prefix = f"mapping {m.name}: " if own else "schedule: "
+        try:
+            if every is not None:
+                schedule = Schedule(every=parse_duration(every), idle_backoff=backoff)
+            else:
+                assert cron is not None
+                parse_cron(cron)
+                schedule = Schedule(cron=cron.strip(), idle_backoff=backoff)
+        except ValueError as exc:
+            key = "every" if every is not None else "cron"
+            raise fail(f"{prefix}{key}: {exc}", (*where, key)) from None
+        out[m.name] = schedule
+    return out
 
 
 def _mapping(

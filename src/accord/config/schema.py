@@ -90,11 +90,24 @@ class MappingModel(_Strict):
     depends_on: list[str] = Field(default_factory=list)
     skip_after: int = Field(default=2, ge=1)
     min_priority: int | None = Field(default=None, ge=0, strict=True)
+    # accord run: "30m" / "*/15 * * * *" / "12h" or "off" (see accord.schedule.spec)
+    every: str | None = None
+    cron: str | None = None
+    idle_backoff: str | None = None
     fields: list[FieldModel] = Field(min_length=1)
+
+
+class ScheduleModel(_Strict):
+    """``[schedule]``: what ``accord run`` uses for mappings that do not say themselves."""
+
+    every: str | None = None
+    cron: str | None = None
+    idle_backoff: str = "12h"
 
 
 class ConfigModel(_Strict):
     state: StateModel = Field(default_factory=StateModel)
+    schedule: ScheduleModel = Field(default_factory=ScheduleModel)
     systems: dict[str, SystemModel] = Field(min_length=1)
     tables: dict[str, TableModel] = Field(default_factory=dict)
     mappings: list[MappingModel] = Field(default_factory=list)

@@ -36,6 +36,7 @@ from accord.state.tables import (
     jobs,
     key_series,
     leases,
+    schedule,
     watermarks,
 )
 
@@ -536,6 +537,21 @@ class StateStore:
         """Leases currently recorded (held or expired), by mapping."""
         with self._read() as conn:
             return list(conn.execute(sa.select(leases).order_by(leases.c.mapping)))
+
+    # -- accord run's schedule -------------------------------------------------------------
+    def schedule_rows(self) -> dict[str, sa.Row[Any]]:
+        """The stored schedule state of every mapping accord run has seen, by mapping."""
+        with self._read() as conn:
+            return {row.mapping: row for row in conn.execute(sa.select(schedule))}
+
+    def save_schedule(self, mapping: str, values: dict[str, Any]) -> None:
+        """Insert or update one mapping's schedule row (a plain write: no lease needed)."""
+        with self._write() as conn:
+            updated = conn.execute(
+                schedule.update().where(schedule.c.mapping == mapping).values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(schedule.insert().values(mapping=mapping, **values))
 
 
 class StateTransaction:

@@ -119,3 +119,22 @@ leases = sa.Table(
     sa.Column("acquired_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
+
+# accord run's schedule, one row per scheduled mapping (see migration 0004_schedule): when it
+# runs next, its interval now (the idle backoff lengthens it), and how its last run ended, so
+# that accord status shows from any shell what the scheduler of another one is doing.
+schedule = sa.Table(
+    "accord_schedule",
+    metadata,
+    sa.Column("mapping", sa.String(100), primary_key=True),
+    sa.Column("next_run_at", sa.DateTime),
+    sa.Column("interval_seconds", sa.Float),
+    sa.Column("last_run_at", sa.DateTime),
+    sa.Column("last_result", sa.String(20), nullable=False, default=""),
+    sa.Column("last_records", sa.Integer, nullable=False, default=0),
+    sa.Column("last_failed", sa.Integer, nullable=False, default=0),
+    sa.Column("last_message", sa.Text, nullable=False, default=""),
+    sa.Column("idle_runs", sa.Integer, nullable=False, default=0),
+    sa.Column("runs", sa.Integer, nullable=False, default=0),
+    sa.Column("last_run_id", sa.String(36)),
+)

@@ -1,0 +1,1 @@
+"""``accord run``: every scheduled mapping synchronized on its schedule (reference §4)."""
