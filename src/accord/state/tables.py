@@ -120,7 +120,7 @@ leases = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
-# accord run's schedule, one row per scheduled mapping (see migration 0004_schedule): when it
+# accord run's schedule, one row per scheduled mapping (see migration 0005): when it
 # runs next, its interval now (the idle backoff lengthens it), and how its last run ended, so
 # that accord status shows from any shell what the scheduler of another one is doing.
 schedule = sa.Table(

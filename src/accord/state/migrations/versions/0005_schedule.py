@@ -1,7 +1,7 @@
 """accord run's schedule: next run, interval now (idle backoff), last result per mapping
 
-Revision ID: 0004_schedule
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03 14:20:00
 
 One row per scheduled mapping, written by ``accord run`` after every run and read by
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_schedule"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
