@@ -252,7 +252,7 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("ACCORD_CONFIG", ENV)}
 
 
-def test_a_dry_run_polls_and_moves_no_token(
+def test_a_dry_run_reads_the_feed_plans_what_the_run_does_and_moves_no_token(
     dv: LocalDataverse, project: Path, crm: DataverseConnector
 ) -> None:
     old = token_of(project)
@@ -262,8 +262,10 @@ def test_a_dry_run_polls_and_moves_no_token(
     assert "C00011" in planned.stdout  # the change is in the plan
     assert erp_names(project)["C00011"] == "Customer 11"  # nothing written
     assert token_of(project) == old
-    sync(project)
+    done = sync(project)
     assert erp_names(project)["C00011"] == "Planned C00011"
+    # the plan read the same feed: the same counters as the run (unchanged ones too)
+    assert json.loads(planned.stdout)["result"]["totals"] == done["totals"]
 
 
 def test_a_since_pass_polls_and_takes_a_new_token(

@@ -50,8 +50,10 @@ class ChangeBatch:
 class ChangeFeed(Protocol):
     """The changes since a token, batch by batch; ``token`` once every batch was read."""
 
-    token: str | None
-    """The token to read the next changes from: None until the feed is exhausted."""
+    @property
+    def token(self) -> str | None:
+        """The token to read the next changes from: None until the feed is exhausted."""
+        ...
 
     def __iter__(self) -> Iterator[ChangeBatch]: ...
 

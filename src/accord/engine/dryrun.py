@@ -15,11 +15,17 @@ does not check (a unique index on a non-key column, a trigger). Every check the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from accord.connectors.base import Capabilities, Connector
+from accord.connectors.base import (
+    Capabilities,
+    ChangeBatch,
+    ChangeFeed,
+    ChangeTracking,
+    Connector,
+)
 from accord.model import Change, ChangeKind, Record, TableSchema, WriteResult
 from accord.model.values import blank
 from accord.state.store import utcnow
@@ -43,8 +49,7 @@ class ShadowConnector:
     def __init__(self, inner: Connector) -> None:
         self.inner = inner
         self.name = inner.name
-        # A feed of changes would not show what the overlay wrote: a dry run polls.
-        self.capabilities: Capabilities = replace(inner.capabilities, change_tracking=False)
+        self.capabilities: Capabilities = inner.capabilities
         self._written: dict[str, dict[str, _Written]] = {}
         self._deleted: dict[str, set[str]] = {}
         self._schemas: dict[str, TableSchema] = {}
@@ -178,6 +183,30 @@ class ShadowConnector:
             if out:
                 yield out
 
+    # -- change tracking: the system's feed, with the overlay laid over it -----------------
+    def tracks(self, table: str) -> bool:
+        return cast(ChangeTracking, self.inner).tracks(table)
+
+    def track(self, table: str) -> str:
+        return cast(ChangeTracking, self.inner).track(table)  # a read: nothing is stored
+
+    def read_changes(
+        self,
+        table: str,
+        token: str,
+        *,
+        filter: Filter | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> ChangeFeed:
+        """The feed a real run would read: the system's changes as the overlay shows them,
+        then what the overlay wrote that the system's feed cannot know (a dry run's earlier
+        passes wrote nothing the system saw). The token is not stored: the store rolls back."""
+        feed = cast(ChangeTracking, self.inner).read_changes(
+            table, token, filter=filter, fields=fields, batch_size=batch_size
+        )
+        return _ShadowFeed(self, table, feed, filter, fields, batch_size)
+
     def count(
         self, table: str, *, filter: Filter | None = None, modified_after: datetime | None = None
     ) -> int:
@@ -192,3 +221,42 @@ class ShadowConnector:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _ShadowFeed:
+    """A system's change feed seen through a :class:`ShadowConnector`'s overlay."""
+
+    def __init__(
+        self,
+        shadow: ShadowConnector,
+        table: str,
+        feed: ChangeFeed,
+        filter: Filter | None,
+        fields: Sequence[str] | None,
+        batch_size: int,
+    ) -> None:
+        self.shadow, self.table, self.feed = shadow, table, feed
+        self.filter, self.fields, self.batch_size = filter, fields, batch_size
+
+    @property
+    def token(self) -> str | None:
+        return self.feed.token
+
+    def __iter__(self) -> Iterator[ChangeBatch]:
+        shadow, table = self.shadow, self.table
+        deleted = shadow._deleted.get(table, set())
+        seen: set[str] = set()
+        for batch in self.feed:
+            records = []
+            for record in batch.records:
+                shown = shadow._overlaid(table, record)
+                if shown is not None:
+                    seen.add(record.key)
+                    records.append(shown)
+            yield ChangeBatch(records, [k for k in batch.deleted if k not in seen])
+        extra = [k for k in shadow._written.get(table, {}) if k not in seen]
+        for records in shadow._extra(table, extra, self.filter, None, self.fields, self.batch_size):
+            yield ChangeBatch(records, [])
+        gone = sorted(deleted - seen)
+        if gone:
+            yield ChangeBatch([], gone)

@@ -27,9 +27,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from accord.connectors.base import Capabilities, Connector
+from accord.connectors.base import (
+    Capabilities,
+    ChangeBatch,
+    ChangeFeed,
+    ChangeTracking,
+    Connector,
+)
 from accord.connectors.retry import RetryingConnector
 from accord.errors import FatalConnectorError, RetriableConnectorError
 from accord.model import Change, Record, TableSchema, WriteResult
@@ -218,6 +224,27 @@ class FaultyConnector:
                 raise self._lost(fault, f"reading table '{table}'")
             yield batch
 
+    # -- change tracking: passed through; each batch of a feed is a read that can fail -----
+    def tracks(self, table: str) -> bool:
+        return cast(ChangeTracking, self.inner).tracks(table)
+
+    def track(self, table: str) -> str:
+        return cast(ChangeTracking, self.inner).track(table)
+
+    def read_changes(
+        self,
+        table: str,
+        token: str,
+        *,
+        filter: Filter | None = None,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 1000,
+    ) -> ChangeFeed:
+        feed = cast(ChangeTracking, self.inner).read_changes(
+            table, token, filter=filter, fields=fields, batch_size=batch_size
+        )
+        return _FaultyFeed(self, table, feed)
+
     def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
         fault = self._fault("write", table)
         if fault is None or not changes:
@@ -265,3 +292,21 @@ def inject(
     if sleep is not None:
         retrying.sleep = sleep
     return retrying, faulty
+
+
+class _FaultyFeed:
+    """A change feed whose batches are reads a :class:`FaultyConnector` may fail."""
+
+    def __init__(self, owner: FaultyConnector, table: str, feed: ChangeFeed) -> None:
+        self.owner, self.table, self.feed = owner, table, feed
+
+    @property
+    def token(self) -> str | None:
+        return self.feed.token
+
+    def __iter__(self) -> Iterator[ChangeBatch]:
+        for batch in self.feed:
+            fault = self.owner._fault("read", self.table)
+            if fault is not None:
+                raise self.owner._lost(fault, f"reading the changes of table '{self.table}'")
+            yield batch
