@@ -61,6 +61,11 @@ def names(api: httpx.Client, query: str) -> list[str]:
             "PropertyValues=['Bergen','Nowhere'])",
             ["beta gmbh"],
         ),
+        (  # a list of literals is read as one token: quotes, commas and spaces inside
+            "$filter=Microsoft.Dynamics.CRM.In(PropertyName='name',"
+            "PropertyValues=[ 'Gamma O''Neil' , 'a,b', 'Delta 100%' ])",
+            ["Gamma O'Neil", "Delta 100%"],
+        ),
         ("$orderby=creditlimit desc", ["beta gmbh", "Alpha Ltd", "Gamma O'Neil", "Delta 100%"]),
         ("$orderby=name", ["Alpha Ltd", "beta gmbh", "Delta 100%", "Gamma O'Neil"]),
         ("$orderby=name desc&$top=2", ["Gamma O'Neil", "Delta 100%"]),
@@ -94,6 +99,12 @@ def test_filter_on_modifiedon_datetime(api: httpx.Client, people: dict[str, str]
         ("(name eq 'x'", "')' or ',' expected at position 12 in '(name eq 'x''."),
         ("name eq 'x' 'y'", "Syntax error at position 12 in 'name eq 'x' 'y''."),
         ("name & 'x'", "Syntax error: character '&' is not valid at position 5 in 'name & 'x''."),
+        (
+            "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['a',1])",
+            "String literal expected at position 66 in "
+            "'Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['a',1])'.",
+        ),
+        ("name eq ['x']", "Syntax error at position 8 in 'name eq ['x']'."),
     ],
 )
 def test_bad_filter_names_the_position(api: httpx.Client, expression: str, message: str):
