@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from hypothesis import strategies as st
+from starlette.types import Message
 
+from accord.services.common import faults as fault_injection
 from accord.services.common.faults import FaultConfig
 from accord.services.common.stats import RequestStats
 
-__all__ = ["FAULTS", "LOST_ANSWER", "fault_events"]
+__all__ = ["FAULTS", "LOST_ANSWER", "fault_events", "record_lost_answers"]
 
 FAULTS = st.builds(
     FaultConfig,
@@ -37,3 +40,18 @@ def fault_events(stats: RequestStats, event: Callable[[str], None]) -> None:
     answered = stats.by_status
     event(f"throttled: {bool(answered[429])}")
     event(f"5xx: {any(answered[s] for s in (500, 502, 503, 504))}")
+
+
+def record_lost_answers(monkeypatch: pytest.MonkeyPatch, marker: bytes) -> list[bytes]:
+    """Keep the bodies of the answers the service loses after handling a request (drop
+    after) that contain ``marker`` (spaces ignored): proof that a test met the case it is
+    about, such as a committed create whose answer never arrived."""
+    lost: list[bytes] = []
+
+    async def swallow(message: Message) -> None:
+        body = message.get("body", b"")
+        if message["type"] == "http.response.body" and marker in bytes(body).replace(b" ", b""):
+            lost.append(bytes(body))
+
+    monkeypatch.setattr(fault_injection, "_swallow", swallow)
+    return lost

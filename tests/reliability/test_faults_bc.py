@@ -32,10 +32,14 @@ import accord
 from accord.connectors.businesscentral.connector import BusinessCentralConnector
 from accord.connectors.retry import RetryingConnector, RetryPolicy
 from accord.services.businesscentral import LocalBusinessCentral
-from accord.services.common import faults as fault_injection
 from accord.services.common.faults import FaultConfig
 from tests.cli.support import utc_now_text
-from tests.reliability.service_faults import FAULTS, LOST_ANSWER, fault_events
+from tests.reliability.service_faults import (
+    FAULTS,
+    LOST_ANSWER,
+    fault_events,
+    record_lost_answers,
+)
 
 Snapshot = dict[str, object]
 
@@ -223,15 +227,7 @@ def test_lost_batch_answers_after_the_creates_committed_make_no_duplicate(
 ) -> None:
     """Many answers lost after the service committed, ``$batch`` creates among them: the
     connector reads the numbers back instead of creating the customers again."""
-    lost_batches: list[bytes] = []
-
-    async def swallow(message: dict[str, object]) -> None:
-        body = message.get("body", b"")
-        created = isinstance(body, bytes) and b'"status":201' in body.replace(b" ", b"")
-        if message["type"] == "http.response.body" and created and isinstance(body, bytes):
-            lost_batches.append(body)
-
-    monkeypatch.setattr(fault_injection, "_swallow", swallow)
+    lost_batches = record_lost_answers(monkeypatch, b'"status":201')
     expected = reference(bc)
     world = BcWorld(bc)
     caplog.set_level(logging.INFO, logger="accord")
