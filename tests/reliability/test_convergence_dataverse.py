@@ -20,14 +20,11 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import rule
 
-from accord.connectors.dataverse.connector import DataverseConnector
-from accord.connectors.retry import RetryingConnector, RetryPolicy
-from accord.services.dataverse import FaultConfig, LocalDataverse
+from accord.services.dataverse import LocalDataverse
 from tests.property.world import as_test
-from tests.reliability.test_convergence_sql import CONFIG, ConvergenceMachine, Row, note
+from tests.reliability.convergence_http import QUICK_ENGINE, ServiceConvergence
+from tests.reliability.test_convergence_sql import CONFIG, Row
 
 SQL_CRM = """[systems.crm]
 connector = "sql"
@@ -56,11 +53,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDataverse
     )
     with dv, client:
         DataverseConvergence.dv = dv
+        DataverseConvergence.service = dv
         DataverseConvergence.client = client
         yield dv
 
 
-class DataverseConvergence(ConvergenceMachine):
+class DataverseConvergence(ServiceConvergence):
+    SERVED = "crm"
     dv: ClassVar[LocalDataverse]
     client: ClassVar[httpx.Client]
 
@@ -73,8 +72,7 @@ class DataverseConvergence(ConvergenceMachine):
             '[systems.crm]\nconnector = "dataverse"\n'
             f'url = "{self.dv.url}"\n'
             f'options = {{ token = "{self.dv.token}", ca_bundle = "{self.dv.ca_file}" }}\n'
-            # the engine's retries, quick: the examples wait for no real outage
-            "retry = { attempts = 6, backoff = 0.05, max_backoff = 0.2 }\n"
+            + QUICK_ENGINE
         )
         text = CONFIG.format(policy=self.POLICY)
         return text.replace(SQL_CRM, crm).replace(SQL_ACCOUNT, "")
@@ -134,43 +132,6 @@ class DataverseConvergence(ConvergenceMachine):
             return
         response = self.client.delete(f"accounts({key})")
         assert response.status_code in (204, 404), response.text
-
-    # -- the service misbehaves -----------------------------------------------------------
-    @rule(
-        full=st.booleans(),
-        throttle=st.sampled_from([0.0, 0.3]),
-        errors=st.sampled_from([0.0, 0.1]),
-        drops=st.sampled_from([0.0, 0.1]),
-        lost=st.sampled_from([0.0, 0.1]),
-        seed=st.integers(0, 1000),
-    )
-    def sync_under_faults(
-        self, full: bool, throttle: float, errors: float, drops: float, lost: float, seed: int
-    ) -> None:
-        """A sync while the service throttles, fails, drops connections and loses answers;
-        it may fail (its retries run out): the next steps and the teardown must mend it."""
-        self.dv.faults = FaultConfig(
-            throttle_rate=throttle,
-            throttle_burst=3,
-            retry_after=0,
-            error_rate=errors,
-            drop_rate=drops,
-            drop_after_rate=lost,
-            seed=seed,
-        )
-        retrying = self.project.connector("crm")
-        assert isinstance(retrying, RetryingConnector)
-        if isinstance(retrying.inner, DataverseConnector):  # its own HTTP retries, quick too
-            retrying.inner.http.policy = RetryPolicy(attempts=3, backoff=0.02, max_backoff=0.1)
-        try:
-            run = self.project.sync(full=full)
-            note(f"faults: sync {'ok' if run.ok else 'not ok'}")
-        finally:
-            self.dv.faults = None
-
-    def teardown(self) -> None:
-        self.dv.faults = None
-        super().teardown()
 
 
 SETTINGS = settings(

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
 
 import accord
 from accord.connectors.dataverse.connector import DataverseConnector
@@ -32,6 +31,7 @@ from accord.connectors.retry import RetryingConnector, RetryPolicy
 from accord.services.dataverse import FaultConfig, LocalDataverse
 from accord.testing import FaultPlan, database, drop_database, inject
 from tests.engine.conftest import CONFIG as MEMORY_CONFIG
+from tests.reliability.service_faults import FAULTS, LOST_ANSWER, fault_events
 from tests.reliability.test_faults import ALL, Snapshot, assert_consistent, lost, originals
 from tests.reliability.test_faults import snapshot as memory_snapshot
 
@@ -185,19 +185,6 @@ def reference(dv: LocalDataverse) -> Snapshot:
     return _REFERENCE["dataverse"]
 
 
-FAULTS = st.builds(
-    FaultConfig,
-    throttle_rate=st.sampled_from([0.0, 0.1, 0.3]),
-    throttle_burst=st.integers(1, 4),
-    retry_after=st.just(0),  # a storm's Retry-After: 0 s keeps the examples quick
-    error_rate=st.sampled_from([0.0, 0.05, 0.1]),
-    error_status=st.sampled_from([500, 502, 503, 504]),
-    drop_rate=st.sampled_from([0.0, 0.05, 0.1]),
-    drop_after_rate=st.sampled_from([0.0, 0.05, 0.1]),
-    seed=st.integers(0, 2**16),
-).filter(FaultConfig.active)
-
-
 @settings(
     max_examples=5,
     deadline=None,
@@ -213,9 +200,7 @@ def test_service_faults_then_a_clean_rerun_end_in_the_fault_free_state(
     dv.stats.reset()
     try:
         assert synchronized(world, faults, None) == expected
-        answered = dv.stats.by_status
-        event(f"throttled: {bool(answered[429])}")
-        event(f"5xx: {any(answered[s] for s in (500, 502, 503, 504))}")
+        fault_events(dv.stats, event)
     finally:
         world.close()
 
@@ -232,7 +217,7 @@ def test_answers_lost_after_every_create_make_no_duplicate(
         faults = FaultConfig(drop_after_rate=0.25, seed=7)
         assert synchronized(world, faults, None) == expected
         assert dv.count("account") == len(ACCOUNTS) + 8
-        assert "peer closed connection" in caplog.text, "no answer was lost: the test tests nothing"
+        assert LOST_ANSWER in caplog.text, "no answer was lost: the test tests nothing"
     finally:
         world.close()
 

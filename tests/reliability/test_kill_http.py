@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from random import Random
-from typing import Any
 
 import pytest
 
-from accord.services.common import faults as fault_injection
 from accord.services.dataverse import FaultConfig, LocalDataverse
 from tests.cli.support import utc_now_text
 from tests.reliability.kill_support import Campaign, KillPoint, Via, running_jobs
+from tests.reliability.service_faults import record_lost_answers
 
 CUSTOMERS = 240
 BATCH = 40
@@ -93,15 +92,7 @@ def couplings(config: Path) -> list[tuple[str, str]]:
 def lost_creates(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The answers of committed CreateMultiple requests the service lost (its ``Ids`` body):
     proof that the campaign met the case it is about."""
-    lost: list[bytes] = []
-
-    async def swallow(message: Any) -> None:
-        body = message.get("body", b"")
-        if message["type"] == "http.response.body" and b'"Ids"' in body:
-            lost.append(body)
-
-    monkeypatch.setattr(fault_injection, "_swallow", swallow)
-    return lost
+    return record_lost_answers(monkeypatch, b'"Ids"')
 
 
 def test_killed_runs_and_lost_create_answers_make_no_duplicate(
