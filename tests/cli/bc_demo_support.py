@@ -37,7 +37,10 @@ class ServedBcDemo:
         return self.directory / "accord.toml"
 
     def env(self) -> dict[str, str]:
-        return {"BC_SECRET": self.bc.client_secret, "DATAVERSE_SECRET": self.dataverse.client_secret}
+        return {
+            "BC_SECRET": self.bc.client_secret,
+            "DATAVERSE_SECRET": self.dataverse.client_secret,
+        }
 
     def run(self, *args: str, code: int = 0) -> str:
         """One ``accord`` command on the demo's config; its output, exit code checked."""

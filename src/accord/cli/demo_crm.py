@@ -118,7 +118,9 @@ def served_next_steps(world: DemoWorld, keep_serving: bool) -> str:
     """The 'Try next' lines that bring the local services back for a later ``accord sync``."""
     lines = []
     if keep_serving:
-        lines.append("  # the services keep serving until Ctrl-C; in another terminal, in this folder:")
+        lines.append(
+            "  # the services keep serving until Ctrl-C; in another terminal, in this folder:"
+        )
     if world.erp_service is not None:
         port = world.erp_service.root.rsplit(":", 1)[-1]
         if not keep_serving:

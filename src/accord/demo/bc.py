@@ -91,7 +91,13 @@ BC_KEYS = {"currency": "code", "salesperson": "code", "unit_of_measure": "code"}
 """Key field per demo table where it is ``code``; the others are keyed on ``number``."""
 
 _ENUMS: dict[tuple[str, str], dict[Any, str]] = {
-    ("customer", "blocked"): {"": " ", None: " ", "ship": "Ship", "invoice": "Invoice", "all": "All"},
+    ("customer", "blocked"): {
+        "": " ",
+        None: " ",
+        "ship": "Ship",
+        "invoice": "Invoice",
+        "all": "All",
+    },
     ("contact", "type"): {"person": "Person", "company": "Company"},
 }
 _FILTERS: dict[str, dict[str, str]] = {

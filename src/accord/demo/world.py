@@ -146,9 +146,7 @@ def build_demo(
         else:
             service = _serve_crm(root / DATAVERSE_DIR, data.crm(), port, counts)
             crm_url = service.url
-            served_crm = DataverseCrm(
-                service.url, service.tenant, service.client_id, DATAVERSE_DIR
-            )
+            served_crm = DataverseCrm(service.url, service.tenant, service.client_id, DATAVERSE_DIR)
         config_path = write_config(root, sizes.key_digits(), served_crm, served_erp)
     except BaseException:
         for started in (erp_service, service):
@@ -182,9 +180,7 @@ def _serve_erp(
         for entity_set, _ in BC_ENTITIES.values():
             counts.setdefault(f"erp.{entity_set}", 0)
         for entity_set, records in bc_entities(rows):
-            counts[f"erp.{entity_set}"] += len(
-                service.insert_rows(BC_COMPANY, entity_set, records)
-            )
+            counts[f"erp.{entity_set}"] += len(service.insert_rows(BC_COMPANY, entity_set, records))
     except BaseException:
         service.stop()
         raise
