@@ -24,7 +24,7 @@ from accord.cli.common import console
 from accord.demo.config import BC_SECRET_VARIABLE, SECRET_VARIABLE
 from accord.demo.world import BC_DIR, DATAVERSE_DIR, DemoWorld
 
-__all__ = ["DemoServer", "served_next_steps", "secret_for"]
+__all__ = ["DemoServer", "secret_for", "served_next_steps"]
 
 
 class DemoServer:
