@@ -28,10 +28,10 @@ _BENCH = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if p not in ("", _BENCH)]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from accord.demo import build_demo
-from accord.demo.bc import BC_COMPANY
-from accord.demo.config import BC_SECRET_VARIABLE, SECRET_VARIABLE
-from accord.engine.project import Project
+from accord.demo import build_demo  # noqa: E402
+from accord.demo.bc import BC_COMPANY  # noqa: E402
+from accord.demo.config import BC_SECRET_VARIABLE, SECRET_VARIABLE  # noqa: E402
+from accord.engine.project import Project  # noqa: E402
 
 
 def main() -> None:
@@ -46,7 +46,8 @@ def main() -> None:
     assert bc is not None and dv is not None
     os.environ[BC_SECRET_VARIABLE] = bc.client_secret
     os.environ[SECRET_VARIABLE] = dv.client_secret
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    python = platform.python_version()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {python}")
     print(f"records {args.records:,}; demo built into both services in {build:.1f} s")
     print(f"BC customers before: {bc.count(BC_COMPANY, 'customers'):,}")
     rows = []

@@ -3,6 +3,7 @@ Central (API v2.0), its CRM in the local Dataverse, one full synchronization bet
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.cli.bc_demo_support import COMPANY, ServedBcDemo, served_bc_demo
 from tests.cli.conftest import RECORDS
-from tests.cli.support import accord
+from tests.cli.support import accord, explain
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +69,18 @@ def test_erp_port_needs_the_bc_erp(tmp_path: Path) -> None:
     result = accord("demo", "--dir", tmp_path / "d", "--erp-port", "1234")
     assert result.exit_code == 2
     assert "--erp-port needs --erp businesscentral" in result.stderr
+
+
+def test_a_bc_erp_syncs_with_the_sqlite_crm(tmp_path: Path) -> None:
+    """``--erp businesscentral`` alone: the CRM stays ``crm.db``; the services are stopped."""
+    directory = tmp_path / "mixed"
+    result = accord(
+        "demo", "--dir", directory, "--records", "20", "--erp", "businesscentral", "--json"
+    )
+    assert result.exit_code == 0, explain(result)
+    out = json.loads(result.stdout)
+    assert out["ok"] is True and out["totals"]["failed"] == 0
+    assert out["mappings"]["CUSTOMER"]["coupled"] > 0
+    assert (directory / "crm.db").exists() and not (directory / "erp.db").exists()
+    text = (directory / "accord.toml").read_text(encoding="utf-8")
+    assert 'connector = "businesscentral"' in text and 'url = "sqlite:///crm.db"' in text
