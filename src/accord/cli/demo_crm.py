@@ -44,11 +44,6 @@ class DemoServer:
         world = self.world
         if world is None or (world.service is None and world.erp_service is None):
             return
-        names = []
-        if world.erp_service is not None:
-            names.append(f"Business Central at {escape(world.erp_service.url)}")
-        if world.service is not None:
-            names.append(f"Dataverse at {escape(world.service.url)}")
         # The handler only sets an event: an exception raised inside Thread.join (as
         # service.wait() would take it) can leave the thread looking stopped on Python 3.11,
         # and stop() would then close the socket under uvicorn's feet.
@@ -61,7 +56,7 @@ class DemoServer:
         try:
             if not quiet:
                 console.print(
-                    f"\nThe local {' and '.join(names)} keep serving; press Ctrl-C to stop.",
+                    _serving_line(world),
                     highlight=False,
                 )
             console.file.flush()  # a script reading the output from a pipe must not wait
@@ -84,6 +79,19 @@ class DemoServer:
     ) -> None:
         if self.world is not None:
             self.world.stop()
+
+
+def _serving_line(world: DemoWorld) -> str:
+    services = []
+    if world.erp_service is not None:
+        services.append(("Business Central", world.erp_service.url))
+    if world.service is not None:
+        services.append(("Dataverse", world.service.url))
+    if len(services) == 1:
+        name, url = services[0]
+        return f"\nThe local {name} keeps serving at {escape(url)}; press Ctrl-C to stop it."
+    both = " and ".join(f"{name} at {escape(url)}" for name, url in services)
+    return f"\nThe local {both} keep serving; press Ctrl-C to stop them."
 
 
 @contextmanager
