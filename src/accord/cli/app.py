@@ -63,6 +63,13 @@ class CrmChoice(StrEnum):
     dataverse = "dataverse"
 
 
+class ErpChoice(StrEnum):
+    """Where ``accord demo`` keeps its ERP."""
+
+    sql = "sql"
+    businesscentral = "businesscentral"
+
+
 @app.command()
 def demo(
     directory: Annotated[
@@ -79,34 +86,67 @@ def demo(
             "(dataverse), started for the run.",
         ),
     ] = CrmChoice.sql,
+    erp: Annotated[
+        ErpChoice,
+        typer.Option(
+            "--erp",
+            help="The ERP: a SQLite file (sql) or the local Business Central API v2.0 over "
+            "HTTPS (businesscentral), started for the run.",
+        ),
+    ] = ErpChoice.sql,
     port: Annotated[
         int,
         typer.Option(min=0, max=65535, help="With --crm dataverse: the service's port (0: free)."),
     ] = 0,
+    erp_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="With --erp businesscentral: the service's port (0: free)."
+        ),
+    ] = 0,
     keep_serving: Annotated[
         bool,
         typer.Option(
-            "--keep-serving", help="With --crm dataverse: keep the service up until Ctrl-C."
+            "--keep-serving",
+            help="With --crm dataverse or --erp businesscentral: keep the services up until "
+            "Ctrl-C.",
         ),
     ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Build a demo ERP and CRM and run a full synchronization between them."""
-    from accord.cli.demo_crm import DemoServer, dataverse_next_steps, secret_for
+    from accord.cli.demo_crm import DemoServer, secret_for, served_next_steps
 
     served = crm is CrmChoice.dataverse
-    if not served and (keep_serving or port):
-        option = "--keep-serving" if keep_serving else "--port"
-        err.print(f"[red]error:[/] {option} needs --crm dataverse", highlight=False)
+    served_erp = erp is ErpChoice.businesscentral
+    problem = None
+    if not served and port:
+        problem = "--port needs --crm dataverse"
+    elif not served_erp and erp_port:
+        problem = "--erp-port needs --erp businesscentral"
+    elif keep_serving and not (served or served_erp):
+        problem = "--keep-serving needs --crm dataverse or --erp businesscentral"
+    if problem:
+        err.print(f"[red]error:[/] {problem}", highlight=False)
         raise typer.Exit(2)
     with errors(), DemoServer() as server:
         if not json:
-            where = "the local Dataverse service" if served else "SQLite"
+            erp_where = "the local Business Central service" if served_erp else "SQLite"
+            crm_where = "the local Dataverse service" if served else "SQLite"
+            where = erp_where if erp_where == crm_where else f"{erp_where}, {crm_where}"
             console.print(
                 f"Building the demo ERP and CRM ({where}) in [b]{escape(str(directory))}[/] …"
             )
         try:
-            world = server.build(directory, records=records, seed=seed, crm=crm.value, port=port)
+            world = server.build(
+                directory,
+                records=records,
+                seed=seed,
+                crm=crm.value,
+                port=port,
+                erp=erp.value,
+                erp_port=erp_port,
+            )
         except OSError as exc:  # e.g. a --dir that cannot be created or written, a taken port
             err.print(
                 f"[red]error:[/] cannot build the demo in {escape(str(directory))}: "
@@ -118,12 +158,17 @@ def demo(
         if not json:
             sizes = ", ".join(f"{t} {n:,}" for t, n in world.counts.items() if n)
             console.print(f"[dim]{sizes}[/]")
+            if world.erp_service is not None:
+                console.print(
+                    f"[dim]ERP: local Business Central at {escape(world.erp_service.url)}[/]"
+                )
             if world.service is not None:
                 console.print(f"[dim]CRM: local Dataverse at {escape(world.service.url)}[/]")
         with secret_for(world), Project.load(world.config_path) as project:
             run = sync_and_show(project, json, "Full synchronization of the demo", full=True)
         if not json:
-            served_steps = dataverse_next_steps(world, keep_serving) if world.service else ""
+            any_served = world.service is not None or world.erp_service is not None
+            served_steps = served_next_steps(world, keep_serving) if any_served else ""
             console.print(_try_next(directory, world.config_path, served_steps))
         if keep_serving:
             server.serve_until_stopped(quiet=json)

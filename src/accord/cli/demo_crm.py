@@ -1,8 +1,9 @@
-"""``accord demo --crm dataverse``: the local service the demo starts, and how to reach it later.
+"""``accord demo --crm dataverse`` / ``--erp businesscentral``: the local services the demo
+starts, and how to reach them later.
 
-The service runs in this process (a background thread) for the demo's full synchronization.
-The written ``accord.toml`` takes the client secret from an environment variable, so the demo
-sets that variable for its own run only; the next steps it prints say how to set it for a
+The services run in this process (a background thread) for the demo's full synchronization.
+The written ``accord.toml`` takes each client secret from an environment variable, so the
+demo sets those variables for its own run only; the next steps it prints say how to set it for a
 later ``accord sync`` without showing it.
 """
 
@@ -20,10 +21,10 @@ from typing import Any
 from rich.markup import escape
 
 from accord.cli.common import console
-from accord.demo.config import SECRET_VARIABLE
-from accord.demo.world import DATAVERSE_DIR, DemoWorld
+from accord.demo.config import BC_SECRET_VARIABLE, SECRET_VARIABLE
+from accord.demo.world import BC_DIR, DATAVERSE_DIR, DemoWorld
 
-__all__ = ["DemoServer", "dataverse_next_steps", "secret_for"]
+__all__ = ["DemoServer", "secret_for", "served_next_steps"]
 
 
 class DemoServer:
@@ -39,9 +40,9 @@ class DemoServer:
         return self.world
 
     def serve_until_stopped(self, *, quiet: bool) -> None:
-        """Keep the service up until Ctrl-C or SIGTERM (``--keep-serving``)."""
-        service = self.world.service if self.world else None
-        if service is None:
+        """Keep the services up until Ctrl-C or SIGTERM (``--keep-serving``)."""
+        world = self.world
+        if world is None or (world.service is None and world.erp_service is None):
             return
         # The handler only sets an event: an exception raised inside Thread.join (as
         # service.wait() would take it) can leave the thread looking stopped on Python 3.11,
@@ -55,8 +56,7 @@ class DemoServer:
         try:
             if not quiet:
                 console.print(
-                    f"\nThe local Dataverse keeps serving at {escape(service.url)}; "
-                    "press Ctrl-C to stop it.",
+                    _serving_line(world),
                     highlight=False,
                 )
             console.file.flush()  # a script reading the output from a pipe must not wait
@@ -77,43 +77,70 @@ class DemoServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.world is not None and self.world.service is not None:
-            self.world.service.stop()
+        if self.world is not None:
+            self.world.stop()
+
+
+def _serving_line(world: DemoWorld) -> str:
+    services = []
+    if world.erp_service is not None:
+        services.append(("Business Central", world.erp_service.url))
+    if world.service is not None:
+        services.append(("Dataverse", world.service.url))
+    if len(services) == 1:
+        name, url = services[0]
+        return f"\nThe local {name} keeps serving at {escape(url)}; press Ctrl-C to stop it."
+    both = " and ".join(f"{name} at {escape(url)}" for name, url in services)
+    return f"\nThe local {both} keep serving; press Ctrl-C to stop them."
 
 
 @contextmanager
 def secret_for(world: DemoWorld) -> Iterator[None]:
-    """Set the client secret variable ``accord.toml`` refers to, for the demo's own run."""
-    if world.service is None:
-        yield
-        return
-    before = os.environ.get(SECRET_VARIABLE)
-    os.environ[SECRET_VARIABLE] = world.service.client_secret
+    """Set the client secret variables ``accord.toml`` refers to, for the demo's own run."""
+    secrets = {}
+    if world.service is not None:
+        secrets[SECRET_VARIABLE] = world.service.client_secret
+    if world.erp_service is not None:
+        secrets[BC_SECRET_VARIABLE] = world.erp_service.client_secret
+    before = {name: os.environ.get(name) for name in secrets}
+    os.environ.update(secrets)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(SECRET_VARIABLE, None)
-        else:
-            os.environ[SECRET_VARIABLE] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-SECRET_COMMAND = (
-    f"export {SECRET_VARIABLE}=\"$(python -c 'import json; print(json.load(open("
-    f'"{DATAVERSE_DIR}/credentials.json"))["client_secret"])\')"'
-)
-"""A shell line that sets the secret from the service's data folder without showing it."""
-
-
-def dataverse_next_steps(world: DemoWorld, keep_serving: bool) -> str:
-    """The 'Try next' lines that bring the local Dataverse back for a later ``accord sync``."""
-    service = world.service
-    assert service is not None
-    port = service.url.rsplit(":", 1)[-1]
-    serve = (
-        "  # the service keeps serving until Ctrl-C; in another terminal, in this folder:\n"
-        if keep_serving
-        else f"  accord dev dataverse --data {DATAVERSE_DIR} --port {port} &"
-        "   # serve the CRM again\n"
+def _secret_command(variable: str, data_dir: str) -> str:
+    """A shell line that sets a secret from a service's data folder without showing it."""
+    return (
+        f"export {variable}=\"$(python -c 'import json; print(json.load(open("
+        f'"{data_dir}/credentials.json"))["client_secret"])\')"'
     )
-    return escape(serve + f"  {SECRET_COMMAND}\n")
+
+
+def served_next_steps(world: DemoWorld, keep_serving: bool) -> str:
+    """The 'Try next' lines that bring the local services back for a later ``accord sync``."""
+    lines = []
+    if keep_serving:
+        lines.append(
+            "  # the services keep serving until Ctrl-C; in another terminal, in this folder:"
+        )
+    if world.erp_service is not None:
+        port = world.erp_service.root.rsplit(":", 1)[-1]
+        if not keep_serving:
+            lines.append(
+                f"  accord dev businesscentral --data {BC_DIR} --port {port} &   # serve the ERP"
+            )
+        lines.append("  " + _secret_command(BC_SECRET_VARIABLE, BC_DIR))
+    if world.service is not None:
+        port = world.service.url.rsplit(":", 1)[-1]
+        if not keep_serving:
+            lines.append(
+                f"  accord dev dataverse --data {DATAVERSE_DIR} --port {port} &   # serve the CRM"
+            )
+        lines.append("  " + _secret_command(SECRET_VARIABLE, DATAVERSE_DIR))
+    return escape("".join(line + "\n" for line in lines))

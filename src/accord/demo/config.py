@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.demo.mappings import ERP_KEYS, ERP_SERIES, MAPPING_NOTES, STANDARD_MAPPINGS
+from accord.demo.bc import BC_COMPANY, BC_ENTITIES, BC_KEYS, BC_MAPPINGS
+from accord.demo.mappings import ERP_KEYS, ERP_SERIES, MAPPING_NOTES, STANDARD_MAPPINGS, Entry
 from accord.demo.schema import CRM_METADATA
 
-__all__ = ["CONFIG_NAME", "SECRET_VARIABLE", "DataverseCrm", "render_config", "write_config"]
+__all__ = [
+    "BC_SECRET_VARIABLE",
+    "CONFIG_NAME",
+    "SECRET_VARIABLE",
+    "BusinessCentralErp",
+    "DataverseCrm",
+    "render_config",
+    "write_config",
+]
 
 CONFIG_NAME = "accord.toml"
 
@@ -83,11 +92,23 @@ def _comment(text: str) -> Iterable[str]:
     return (f"# {line}" for line in text.splitlines())
 
 
-def _tables(digits: Mapping[str, int]) -> Iterable[str]:
+def _tables(digits: Mapping[str, int], bc: bool) -> Iterable[str]:
     """``[tables."system.table"]`` sections: keys, modified-on columns, new-key rules."""
     yield "# Tables: the key, the modified-on column change detection reads, and how the engine"
     yield "# keys the records it creates there (ERP number series; GUIDs in the CRM)."
+    if bc:
+        yield "# Business Central's entity sets are read by lastModifiedDateTime."
     for table, key in ERP_KEYS.items():
+        if bc:
+            if table not in BC_ENTITIES:
+                continue
+            yield ""
+            yield f"[tables.{_key('erp.' + BC_ENTITIES[table][0])}]"
+            yield f"key = {_string(BC_KEYS.get(table, 'number'))}"
+            series = ERP_SERIES.get(table)
+            if series is not None:
+                yield f"new_keys = {_value({'series': series, 'digits': digits[series]})}"
+            continue
         yield ""
         yield f"[tables.{_key('erp.' + table)}]"
         yield f"key = {_string(key)}"
@@ -103,9 +124,9 @@ def _tables(digits: Mapping[str, int]) -> Iterable[str]:
         yield 'new_keys = "uuid"'
 
 
-def _mappings() -> Iterable[str]:
+def _mappings(mappings: Iterable[Entry]) -> Iterable[str]:
     """One ``[[mappings]]`` block per standard mapping, one field row per line."""
-    for mapping in STANDARD_MAPPINGS:
+    for mapping in mappings:
         yield ""
         yield from _comment(f"{mapping['name']}: {MAPPING_NOTES[mapping['name']]}")
         yield "[[mappings]]"
@@ -139,6 +160,45 @@ SECRET_VARIABLE = "DATAVERSE_SECRET"
 """The environment variable ``accord.toml`` takes the local service's client secret from."""
 
 
+@dataclass(frozen=True)
+class BusinessCentralErp:
+    """Where the demo's ERP is served when it is the local Business Central, not ``erp.db``."""
+
+    url: str
+    """The API's base (``https://127.0.0.1:PORT/v2.0/<tenant>/production/api/v2.0``)."""
+    tenant: str
+    client_id: str
+    authority: str
+    data_dir: str
+    """The service's data folder, relative to the config (``accord dev businesscentral``)."""
+
+
+BC_SECRET_VARIABLE = "BC_SECRET"
+"""The environment variable ``accord.toml`` takes the local BC's client secret from."""
+
+
+def _erp_system(erp: BusinessCentralErp | None) -> list[str]:
+    if erp is None:
+        return ["[systems.erp]", 'connector = "sql"', 'url = "sqlite:///erp.db"']
+    return [
+        "# The ERP is the local Business Central service (API v2.0), over HTTPS. Start it",
+        f"# again with 'accord dev businesscentral --data {erp.data_dir}' on the same port",
+        f"# and set {BC_SECRET_VARIABLE} to the 'client secret' it prints (also in",
+        f"# {erp.data_dir}/credentials.json) before 'accord sync'.",
+        "[systems.erp]",
+        'connector = "businesscentral"',
+        f"url = {_string(erp.url)}",
+        "",
+        "[systems.erp.options]",
+        f"tenant = {_string(erp.tenant)}",
+        f"client_id = {_string(erp.client_id)}",
+        f'client_secret = "${{{BC_SECRET_VARIABLE}}}"',
+        f"authority = {_string(erp.authority)}",
+        f"company = {_string(BC_COMPANY)}",
+        f"ca_bundle = {_string(erp.data_dir + '/tls/ca.pem')}",
+    ]
+
+
 def _crm_system(crm: DataverseCrm | None) -> list[str]:
     if crm is None:
         return ["[systems.crm]", 'connector = "sql"', 'url = "sqlite:///crm.db"']
@@ -161,13 +221,18 @@ def _crm_system(crm: DataverseCrm | None) -> list[str]:
     ]
 
 
-def render_config(digits: Mapping[str, int], crm: DataverseCrm | None = None) -> str:
+def render_config(
+    digits: Mapping[str, int],
+    crm: DataverseCrm | None = None,
+    erp: BusinessCentralErp | None = None,
+) -> str:
     """The text of the demo's ``accord.toml``.
 
     Args:
         digits: number of digits per ERP number series (``{"C": 5, "CT": 5, ...}``), sized
             so that the engine's new keys do not run out (see ``DemoSizes.key_digits``).
         crm: the local Dataverse service holding the CRM; None for ``crm.db``.
+        erp: the local Business Central holding the ERP; None for ``erp.db``.
     """
     lines = [
         _HEADER,
@@ -175,25 +240,26 @@ def render_config(digits: Mapping[str, int], crm: DataverseCrm | None = None) ->
         "# Couplings, job log and watermarks; created on the first run.",
         'url = "sqlite:///.accord/state.db"',
         "",
-        "[systems.erp]",
-        'connector = "sql"',
-        'url = "sqlite:///erp.db"',
+        *_erp_system(erp),
         "",
         *_crm_system(crm),
         "",
-        *_tables(digits),
+        *_tables(digits, erp is not None),
         "",
         "# Mappings, adapted from the standard BC <-> Dataverse setup. A field row's direction",
         "# defaults to its mapping's; a constant row writes a fixed value on the side it names.",
-        *_mappings(),
+        *_mappings(BC_MAPPINGS if erp is not None else STANDARD_MAPPINGS),
     ]
     return "\n".join(lines) + "\n"
 
 
 def write_config(
-    directory: Path, digits: Mapping[str, int], crm: DataverseCrm | None = None
+    directory: Path,
+    digits: Mapping[str, int],
+    crm: DataverseCrm | None = None,
+    erp: BusinessCentralErp | None = None,
 ) -> Path:
     """Write ``accord.toml`` into ``directory`` and return its path."""
     path = directory / CONFIG_NAME
-    path.write_text(render_config(digits, crm), encoding="utf-8")
+    path.write_text(render_config(digits, crm, erp), encoding="utf-8")
     return path

@@ -17,21 +17,37 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from accord.demo.config import CONFIG_NAME, DataverseCrm, write_config
+from accord.demo.bc import BC_COMPANY, bc_entities
+from accord.demo.config import CONFIG_NAME, BusinessCentralErp, DataverseCrm, write_config
 from accord.demo.data import DemoData, DemoSizes
 from accord.demo.loader import TableRows, load_database
 from accord.demo.schema import CRM_METADATA, ERP_METADATA
 from accord.errors import UsageError
 
 if TYPE_CHECKING:
+    from accord.services.businesscentral import LocalBusinessCentral
     from accord.services.dataverse import LocalDataverse
 
-__all__ = ["CRM_KINDS", "DATAVERSE_DIR", "MARKER_NAME", "CrmKind", "DemoWorld", "build_demo"]
+__all__ = [
+    "BC_DIR",
+    "CRM_KINDS",
+    "DATAVERSE_DIR",
+    "ERP_KINDS",
+    "MARKER_NAME",
+    "CrmKind",
+    "DemoWorld",
+    "ErpKind",
+    "build_demo",
+]
 
 CrmKind = Literal["sql", "dataverse"]
 CRM_KINDS: tuple[CrmKind, ...] = ("sql", "dataverse")
+ErpKind = Literal["sql", "businesscentral"]
+ERP_KINDS: tuple[ErpKind, ...] = ("sql", "businesscentral")
 DATAVERSE_DIR = "dataverse"
 """The local Dataverse service's data folder inside the demo directory."""
+BC_DIR = "businesscentral"
+"""The local Business Central service's data folder inside the demo directory."""
 
 MARKER_NAME = ".accord-demo"
 """File that marks a directory as made by ``accord demo``, so a rebuild may clear it."""
@@ -50,13 +66,21 @@ class DemoWorld:
     config_path: Path
     """``directory / "accord.toml"``."""
     erp_url: str
-    """SQLAlchemy URL of the ERP database (absolute path)."""
+    """SQLAlchemy URL of the ERP database (absolute path), or the BC API's URL."""
     crm_url: str
     """SQLAlchemy URL of the CRM database (absolute path), or the service's URL."""
     counts: Mapping[str, int]
     """Rows per ``"system.table"``, including the tables that start empty."""
     service: LocalDataverse | None = None
     """The running local Dataverse holding the CRM (``crm="dataverse"``); stop it when done."""
+    erp_service: LocalBusinessCentral | None = None
+    """The running local Business Central holding the ERP (``erp="businesscentral"``)."""
+
+    def stop(self) -> None:
+        """Stop the services the build started (none for SQLite files)."""
+        for service in (self.service, self.erp_service):
+            if service is not None:
+                service.stop()
 
 
 def build_demo(
@@ -66,6 +90,8 @@ def build_demo(
     seed: int = 42,
     crm: CrmKind = "sql",
     port: int = 0,
+    erp: ErpKind = "sql",
+    erp_port: int = 0,
 ) -> DemoWorld:
     """Build (or rebuild) the demo world in ``directory``.
 
@@ -76,6 +102,8 @@ def build_demo(
         seed: the same seed and ``records`` give the same rows, byte for byte.
         crm: ``"dataverse"`` puts the CRM rows into a local Dataverse service started on
             ``port`` (0: a free one) and returned running in ``DemoWorld.service``.
+        erp: ``"businesscentral"`` puts the ERP rows into a local Business Central started
+            on ``erp_port``, returned running in ``DemoWorld.erp_service``.
 
     Raises:
         UsageError: ``records`` is too small, ``crm`` is unknown, or ``directory`` holds
@@ -84,31 +112,47 @@ def build_demo(
     """
     if crm not in CRM_KINDS:
         raise UsageError(f"unknown CRM {crm!r} (choose {' or '.join(CRM_KINDS)})")
+    if erp not in ERP_KINDS:
+        raise UsageError(f"unknown ERP {erp!r} (choose {' or '.join(ERP_KINDS)})")
     sizes = DemoSizes.for_records(records)
     directory = Path(directory)
     _claim(directory)
     root = directory.resolve()
     data = DemoData(sizes, seed)
     counts: dict[str, int] = {}
-    erp_path = root / _DATABASES["erp"]
-    erp_url = f"sqlite:///{erp_path.as_posix()}"
-    loaded = load_database(erp_url, ERP_METADATA, data.erp())
-    counts.update((f"erp.{table}", count) for table, count in loaded.items())
-    if crm == "sql":
-        crm_url = f"sqlite:///{(root / _DATABASES['crm']).as_posix()}"
-        loaded = load_database(crm_url, CRM_METADATA, data.crm())
-        counts.update((f"crm.{table}", count) for table, count in loaded.items())
-        config_path = write_config(root, sizes.key_digits())
-        service = None
-    else:
-        service = _serve_crm(root / DATAVERSE_DIR, data.crm(), port, counts)
-        crm_url = service.url
-        served = DataverseCrm(service.url, service.tenant, service.client_id, DATAVERSE_DIR)
-        try:
-            config_path = write_config(root, sizes.key_digits(), served)
-        except BaseException:
-            service.stop()
-            raise
+    erp_service: LocalBusinessCentral | None = None
+    service: LocalDataverse | None = None
+    try:
+        served_erp: BusinessCentralErp | None = None
+        if erp == "sql":
+            erp_url = f"sqlite:///{(root / _DATABASES['erp']).as_posix()}"
+            loaded = load_database(erp_url, ERP_METADATA, data.erp())
+            counts.update((f"erp.{table}", count) for table, count in loaded.items())
+        else:
+            erp_service = _serve_erp(root / BC_DIR, data.erp(), erp_port, counts)
+            erp_url = erp_service.url
+            served_erp = BusinessCentralErp(
+                erp_service.url,
+                erp_service.tenant,
+                erp_service.client_id,
+                erp_service.authority,
+                BC_DIR,
+            )
+        served_crm: DataverseCrm | None = None
+        if crm == "sql":
+            crm_url = f"sqlite:///{(root / _DATABASES['crm']).as_posix()}"
+            loaded = load_database(crm_url, CRM_METADATA, data.crm())
+            counts.update((f"crm.{table}", count) for table, count in loaded.items())
+        else:
+            service = _serve_crm(root / DATAVERSE_DIR, data.crm(), port, counts)
+            crm_url = service.url
+            served_crm = DataverseCrm(service.url, service.tenant, service.client_id, DATAVERSE_DIR)
+        config_path = write_config(root, sizes.key_digits(), served_crm, served_erp)
+    except BaseException:
+        for started in (erp_service, service):
+            if started is not None:
+                started.stop()
+        raise
     return DemoWorld(
         directory=root,
         config_path=config_path,
@@ -116,7 +160,31 @@ def build_demo(
         crm_url=crm_url,
         counts=MappingProxyType(counts),
         service=service,
+        erp_service=erp_service,
     )
+
+
+def _serve_erp(
+    data_dir: Path, rows: Iterable[TableRows], port: int, counts: dict[str, int]
+) -> LocalBusinessCentral:
+    """Start the local Business Central and load the demo's ERP rows into its entity sets.
+
+    The rows are the ones ``erp.db`` would get, renamed to the API's fields
+    (:mod:`accord.demo.bc`) and stored as trusted bulk loads (no HTTP).
+    """
+    from accord.demo.bc import BC_ENTITIES
+    from accord.services.businesscentral import LocalBusinessCentral
+
+    service = LocalBusinessCentral.start(data_dir=data_dir, port=port)
+    try:
+        for entity_set, _ in BC_ENTITIES.values():
+            counts.setdefault(f"erp.{entity_set}", 0)
+        for entity_set, records in bc_entities(rows):
+            counts[f"erp.{entity_set}"] += len(service.insert_rows(BC_COMPANY, entity_set, records))
+    except BaseException:
+        service.stop()
+        raise
+    return service
 
 
 def _serve_crm(
@@ -160,7 +228,7 @@ def _claim(directory: Path) -> None:
         for suffix in _SQLITE_SIDE_FILES:
             (directory / f"{database}{suffix}").unlink(missing_ok=True)
     (directory / CONFIG_NAME).unlink(missing_ok=True)
-    for folder in (_STATE_DIR, DATAVERSE_DIR):
+    for folder in (_STATE_DIR, DATAVERSE_DIR, BC_DIR):
         path = directory / folder
         if path.is_symlink() or path.is_file():
             path.unlink()
