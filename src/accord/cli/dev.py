@@ -30,6 +30,25 @@ dev_app = typer.Typer(
 app.add_typer(dev_app, name="dev")
 
 
+# Fault injection and token options, the same for every local service.
+Latency = Annotated[float, typer.Option(min=0, help="Added latency per request, in ms.")]
+FailRate = Annotated[float, typer.Option(min=0, max=1, help="Share of requests answered 503.")]
+ThrottleRate = Annotated[
+    float, typer.Option(min=0, max=1, help="Share of requests that start a 429 storm.")
+]
+Storm = Annotated[int, typer.Option(min=1, help="Length of a 429 storm, in requests.")]
+DropRate = Annotated[
+    float, typer.Option(min=0, max=1, help="Share of connections dropped before handling.")
+]
+LoseRate = Annotated[
+    float, typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost.")
+]
+Seed = Annotated[int | None, typer.Option(help="Seed of the fault draws.")]
+TokenLifetime = Annotated[
+    int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
+]
+
+
 @dev_app.command("dataverse")
 def dataverse(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
@@ -54,25 +73,14 @@ def dataverse(
     window: Annotated[
         float, typer.Option(min=0.001, help="Service protection window in seconds.")
     ] = 300.0,
-    latency: Annotated[float, typer.Option(min=0, help="Added latency per request, in ms.")] = 0,
-    fail_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of requests answered 503.")
-    ] = 0,
-    throttle_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of requests that start a 429 storm.")
-    ] = 0,
-    storm: Annotated[int, typer.Option(min=1, help="Length of a 429 storm, in requests.")] = 1,
-    drop_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of connections dropped before handling.")
-    ] = 0,
-    lose_rate: Annotated[
-        float,
-        typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
-    ] = 0,
-    seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
-    token_lifetime: Annotated[
-        int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
-    ] = 3599,
+    latency: Latency = 0,
+    fail_rate: FailRate = 0,
+    throttle_rate: ThrottleRate = 0,
+    storm: Storm = 1,
+    drop_rate: DropRate = 0,
+    lose_rate: LoseRate = 0,
+    seed: Seed = None,
+    token_lifetime: TokenLifetime = 3599,
     sample: Annotated[
         int,
         typer.Option(
@@ -165,25 +173,14 @@ def businesscentral(
     window: Annotated[
         float, typer.Option(min=0.001, help="Request limit window in seconds.")
     ] = 300.0,
-    latency: Annotated[float, typer.Option(min=0, help="Added latency per request, in ms.")] = 0,
-    fail_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of requests answered 503.")
-    ] = 0,
-    throttle_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of requests that start a 429 storm.")
-    ] = 0,
-    storm: Annotated[int, typer.Option(min=1, help="Length of a 429 storm, in requests.")] = 1,
-    drop_rate: Annotated[
-        float, typer.Option(min=0, max=1, help="Share of connections dropped before handling.")
-    ] = 0,
-    lose_rate: Annotated[
-        float,
-        typer.Option(min=0, max=1, help="Share of requests handled whose answer is then lost."),
-    ] = 0,
-    seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
-    token_lifetime: Annotated[
-        int, typer.Option(min=1, help="Seconds a token from the token endpoint is accepted.")
-    ] = 3599,
+    latency: Latency = 0,
+    fail_rate: FailRate = 0,
+    throttle_rate: ThrottleRate = 0,
+    storm: Storm = 1,
+    drop_rate: DropRate = 0,
+    lose_rate: LoseRate = 0,
+    seed: Seed = None,
+    token_lifetime: TokenLifetime = 3599,
 ) -> None:
     """Serve a local Business Central API (v2.0) backed by SQLite, until Ctrl-C."""
     from accord.services.businesscentral import LocalBusinessCentral, SchemaError
