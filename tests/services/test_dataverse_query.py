@@ -168,8 +168,17 @@ def _pages(api: httpx.Client, url: str, headers: dict[str, str]) -> Iterator[htt
         next_url = response.json().get("@odata.nextLink")
 
 
-def test_paging_through_12000_rows_with_maxpagesize_and_next_links(dv: LocalDataverse, api):
+@pytest.fixture(scope="module")
+def products(dv: LocalDataverse) -> int:
+    """12,000 products (each test that pages or counts them asks for them: under xdist the
+    tests of one module may run in different processes, each with its own service)."""
     dv.load("product", [{"name": f"P{i:05d}", "price": float(i)} for i in range(12_000)])
+    return 12_000
+
+
+def test_paging_through_12000_rows_with_maxpagesize_and_next_links(
+    dv: LocalDataverse, api: httpx.Client, products: int
+):
     seen: list[str] = []
     pages = list(_pages(api, "products?$select=name", PAGE))
     for page in pages:
@@ -183,7 +192,7 @@ def test_paging_through_12000_rows_with_maxpagesize_and_next_links(dv: LocalData
     assert "$skiptoken=" in link and "$select=name" in link
 
 
-def test_paging_default_and_cap_is_5000(dv: LocalDataverse, api: httpx.Client):
+def test_paging_default_and_cap_is_5000(api: httpx.Client, products: int):
     first = api.get("products?$select=name").json()
     assert len(first["value"]) == 5000 and "@odata.nextLink" in first
     huge = api.get("products?$select=name", headers={"Prefer": "odata.maxpagesize=20000"})
@@ -211,7 +220,7 @@ def test_paging_with_orderby_is_stable_under_concurrent_inserts(dv: LocalDataver
     assert seen == sorted(seen, reverse=True)  # the order holds across pages
 
 
-def test_count_of_an_entity_set(api: httpx.Client):
+def test_count_of_an_entity_set(api: httpx.Client, products: int):
     response = api.get("products/$count")
     assert response.status_code == 200
     assert response.text == "5000"  # Dataverse caps it

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import ssl
 import tempfile
 import time
 import uuid
@@ -30,6 +29,7 @@ from accord.services.businesscentral.schema import STANDARD_API, EntitySet, Sche
 from accord.services.businesscentral.store import Store
 from accord.services.common.auth import Credentials, TokenIssuer, saved_credentials
 from accord.services.common.faults import FaultConfig
+from accord.services.common.identity import ServiceIdentity
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
 from accord.services.common.stats import RequestStats
@@ -44,7 +44,7 @@ BC_BUDGET = Budget(requests=6000, window=300.0, concurrent=100)
 DEFAULT_COMPANIES = ("CRONUS USA, Inc.",)
 
 
-class LocalBusinessCentral:
+class LocalBusinessCentral(ServiceIdentity):
     """A running local Business Central environment: URL, credentials, CA file, data access.
 
     ``faults`` and ``budget`` may be changed while it runs; the next request sees them.
@@ -166,33 +166,6 @@ class LocalBusinessCentral:
     def api_url(self, api: str = STANDARD_API) -> str:
         """The root of an API route: ``v2.0`` or a custom ``publisher/group/version``."""
         return f"{self.root}/v2.0/{self.tenant}/{self.environment}/api/{api}"
-
-    @property
-    def token(self) -> str:
-        """A bearer token the service accepts for as long as it runs."""
-        return self.issuer.dev_token
-
-    @property
-    def ca_file(self) -> Path | None:
-        """The CA certificate (PEM) to verify TLS with; None over plain HTTP."""
-        return self._tls_files.ca_file if self._tls_files else None
-
-    def ssl_context(self) -> ssl.SSLContext:
-        if self.ca_file is None:
-            raise ValueError("the service runs over plain HTTP (no TLS)")
-        return ssl.create_default_context(cafile=str(self.ca_file))
-
-    @property
-    def tenant(self) -> str:
-        return self.issuer.credentials.tenant
-
-    @property
-    def client_id(self) -> str:
-        return self.issuer.credentials.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self.issuer.credentials.client_secret
 
     @property
     def authority(self) -> str:

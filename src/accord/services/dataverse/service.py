@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import ssl
 import tempfile
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import Any
 from accord.services.common.auth import Credentials, TokenIssuer
 from accord.services.common.auth import saved_credentials as _saved_credentials
 from accord.services.common.faults import FaultConfig
+from accord.services.common.identity import ServiceIdentity
 from accord.services.common.limiter import Budget, RequestLimiter
 from accord.services.common.server import BackgroundServer
 from accord.services.common.stats import RequestStats
@@ -38,7 +38,7 @@ from accord.services.dataverse.store import Store
 __all__ = ["LocalDataverse"]
 
 
-class LocalDataverse:
+class LocalDataverse(ServiceIdentity):
     """A running local Dataverse: its URL, credentials, CA file, and direct data access.
 
     ``faults`` and ``budget`` may be changed while it runs; the next request sees them.
@@ -144,34 +144,6 @@ class LocalDataverse:
     def api_url(self) -> str:
         """The Web API root, ``{url}/api/data/v9.2/``."""
         return f"{self.url}{API_PATH}"
-
-    @property
-    def token(self) -> str:
-        """A bearer token the service accepts for as long as it runs."""
-        return self.issuer.dev_token
-
-    @property
-    def ca_file(self) -> Path | None:
-        """The CA certificate (PEM) to verify TLS with; None over plain HTTP."""
-        return self._tls_files.ca_file if self._tls_files else None
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client TLS context that trusts this service's CA (for ``httpx``'s ``verify=``)."""
-        if self.ca_file is None:
-            raise ValueError("the service runs over plain HTTP (no TLS)")
-        return ssl.create_default_context(cafile=str(self.ca_file))
-
-    @property
-    def tenant(self) -> str:
-        return self.issuer.credentials.tenant
-
-    @property
-    def client_id(self) -> str:
-        return self.issuer.credentials.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self.issuer.credentials.client_secret
 
     @property
     def authority(self) -> str:
