@@ -51,7 +51,7 @@ def crm(dv: LocalDataverse) -> Iterator[DataverseConnector]:
 
 
 def feed_of(
-    crm: DataverseConnector, token: str, prefix: str, **options: object
+    crm: DataverseConnector, token: str | None, prefix: str, **options: object
 ) -> tuple[dict[str, Record], list[str], str | None]:
     """The records (of this test's accounts), deleted keys and next token of one feed."""
     feed = crm.read_changes(
@@ -172,3 +172,56 @@ def test_a_token_older_than_the_retention_expires(
     finally:
         dv.records.change_days = 7.0
     assert list(crm.read_changes("account", token)) == []  # within 7 days again
+
+
+def test_a_full_read_with_change_tracking_ends_with_the_token(
+    dv: LocalDataverse, crm: DataverseConnector
+) -> None:
+    prefix = tag()
+    keys = insert_accounts(crm, prefix, [{"name": f"n{i}"} for i in range(12)])
+    requests = dv.stats.total
+    records, deleted, token = feed_of(crm, None, prefix, fields=["name"])
+    assert dv.stats.total - requests == 1  # one page of every account: no second paging
+    assert set(records) == set(keys) and deleted == []
+    assert {r.values["name"] for r in records.values()} == {f"n{i}" for i in range(12)}
+    assert token is not None
+    assert feed_of(crm, token, prefix)[:2] == ({}, [])  # nothing changed since
+
+
+def test_an_edit_made_during_a_full_read_is_not_lost(
+    dv: LocalDataverse, crm: DataverseConnector
+) -> None:
+    prefix = tag()
+    keys = insert_accounts(crm, prefix, [{"name": f"n{i}"} for i in range(40)])
+    small = connect(dv, page_size=5)
+    feed = small.read_changes(
+        "account",
+        None,
+        filter=parse_filter(f"startswith(accountnumber, '{prefix}')"),
+        fields=["name"],
+        batch_size=5,
+    )
+    batches = iter(feed)
+    seen: dict[str, Record] = {}
+    first = next(batches)  # the read has begun; its delta link is pages away
+    seen.update({r.key: r for r in first.records})
+    # edits while it is read: records read already and records not read yet
+    edits = [Change(ChangeKind.UPDATE, k, {"name": "edited"}) for k in keys[:20]]
+    edits.append(Change(ChangeKind.DELETE, keys[39], {}))
+    assert all(r.ok for r in crm.write("account", edits))
+    [new] = insert_accounts(crm, prefix + "N", [{"name": "new"}])
+    for batch in batches:
+        for r in batch.records:
+            assert r.key not in seen, "a record came twice"
+            seen[r.key] = r
+        assert batch.deleted == []  # the initial read reports no deletions
+    token = feed.token
+    assert token is not None
+    assert set(seen) <= set(keys)
+    assert set(keys[20:39]) <= set(seen)  # untouched: read once
+    # everything changed after the read began is in the token's feed, whichever page it was on
+    records, deleted, _ = feed_of(crm, token, prefix)
+    assert set(records) == {*keys[:20], new}
+    assert {records[k].values["name"] for k in keys[:20]} == {"edited"}
+    assert deleted == [keys[39]]
+    small.close()

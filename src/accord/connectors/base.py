@@ -77,7 +77,7 @@ class ChangeTracking(Protocol):
     def read_changes(
         self,
         table: str,
-        token: str,
+        token: str | None,
         *,
         filter: Filter | None = None,
         fields: Sequence[str] | None = None,
@@ -85,6 +85,10 @@ class ChangeTracking(Protocol):
     ) -> ChangeFeed:
         """Changes since ``token``: records matching ``filter`` (only ``fields`` besides key
         and modified-on), and keys of records deleted (whatever the filter).
+
+        ``token=None`` is a full read that ends with a token: every record matching
+        ``filter``, then (as ``feed.token``) a token dated at the *start* of the read, so
+        that a change made while it was read is in the token's feed (the next one).
 
         Raises:
             ChangeTokenExpired: the system no longer knows the token (the caller polls).

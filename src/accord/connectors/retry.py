@@ -167,7 +167,7 @@ class RetryingConnector:
     def read_changes(
         self,
         table: str,
-        token: str,
+        token: str | None,
         *,
         filter: Filter | None = None,
         fields: Sequence[str] | None = None,

@@ -193,7 +193,7 @@ class ShadowConnector:
     def read_changes(
         self,
         table: str,
-        token: str,
+        token: str | None,
         *,
         filter: Filter | None = None,
         fields: Sequence[str] | None = None,

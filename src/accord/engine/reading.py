@@ -21,9 +21,12 @@ changes since it instead of polling the modified-on field, so its cost follows t
 changes, and the couplings of records the feed reports deleted are checked and marked as
 ``accord errors --find-deleted`` marks them. Every other pass on such a source (full, by
 ``--since``, without a token, or whose token expired) takes a new token *before* it reads,
-so that nothing changed during its read is missed by the next. The token is stored with the
-watermark at the end of the pass (a pass that dies re-reads from the old one: versions tell
-what is already synchronized); the watermark keeps moving too, so polling can take over.
+so that nothing changed during its read is missed by the next; a pass that reads every
+record (full, or the first) reads them with change tracking instead, and keeps the token the
+read ends with (dated at the read's start, see ``ChangeTracking.read_changes``): one read,
+not two. The token is stored with the watermark at the end of the pass (a pass that dies
+re-reads from the old one: versions tell what is already synchronized); the watermark keeps
+moving too, so polling can take over.
 """
 
 from __future__ import annotations
@@ -146,7 +149,11 @@ class PassReader:
         )
         feed = self._change_feed(fields)
         if feed is not None:
-            return chain(retried, self._changes(feed, retry_set)), None
+            total = None
+            if count and not self.tracked:  # a full read: as many as a plain read
+                total = self.src.connector.count(self.src.table, filter=self.src.filter)
+                total += len(retry)
+            return chain(retried, self._changes(feed, retry_set)), total
         modified_after = None
         if not self.options.full:
             bound = read_bound(
@@ -204,8 +211,19 @@ class PassReader:
                 self.tracked = True
                 self.job.message = "changes read with change tracking"
                 return feed
-        if not self.store.dry_run:  # a dry run stores no token: it takes none
-            self.token = tracker.track(self.src.table)
+        if self.store.dry_run:  # a dry run stores no token: it takes none
+            return None
+        if self.options.full or self.watermark is None:
+            # Every record is read: the read itself gives the token (dated at its start), so
+            # the records and the next pass's token cost one read, not two.
+            return tracker.read_changes(
+                self.src.table,
+                None,
+                filter=self.src.filter,
+                fields=fields,
+                batch_size=self.options.batch_size,
+            )
+        self.token = tracker.track(self.src.table)
         return None
 
     def _changes(self, feed: ChangeFeed, retry: set[str]) -> Iterator[Batch]:

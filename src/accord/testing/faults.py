@@ -234,7 +234,7 @@ class FaultyConnector:
     def read_changes(
         self,
         table: str,
-        token: str,
+        token: str | None,
         *,
         filter: Filter | None = None,
         fields: Sequence[str] | None = None,

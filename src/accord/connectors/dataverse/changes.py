@@ -60,13 +60,19 @@ def token_of(connector: DataverseConnector, link: str, doing: str) -> str:
 
 class DeltaFeed:
     """The changes since a token, page by page (the first page is asked for at once, so an
-    expired token is known before the pass reads anything)."""
+    expired token is known before the pass reads anything).
+
+    Without a token it is the *initial* tracked read: every row (the filter checked here, as
+    Dataverse takes no ``$filter`` with change tracking), then the delta link, whose token
+    marks the start of the read. One read gives a full pass its records and the next pass's
+    token, instead of a full read and a second paging through every id (:func:`track`).
+    """
 
     def __init__(
         self,
         connector: DataverseConnector,
         table: str,
-        token: str,
+        token: str | None,
         *,
         filter: Filter | None,
         fields: Sequence[str] | None,
@@ -86,12 +92,13 @@ class DeltaFeed:
         self.doing = f"reading the changes of table '{table}'"
         self.headers = {"Prefer": "odata.track-changes," + connector.prefer(query)}
         selected = ",".join(dict.fromkeys(a.wire_name for a in query.attributes))
-        url = (
-            f"{query.entity.entity_set}?$select={quote(selected, safe=',')}"
-            f"&$deltatoken={quote(token, safe='')}"
-        )
+        url = f"{query.entity.entity_set}?$select={quote(selected, safe=',')}"
+        if token is None:  # the full read: every row, and its delta link on the last page
+            self.doing = f"reading table '{table}' with change tracking"
+        else:
+            url += f"&$deltatoken={quote(token, safe='')}"
         response = connector.http.send("GET", url, headers=self.headers)
-        if response.status_code in (400, 404, 410):
+        if token is not None and response.status_code in (400, 404, 410):
             error = connector.failure(response, self.doing)
             raise ChangeTokenExpired(
                 f"system '{connector.name}': the change-tracking token of table '{table}' was "

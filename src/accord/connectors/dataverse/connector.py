@@ -378,7 +378,7 @@ class DataverseConnector:
     def read_changes(
         self,
         table: str,
-        token: str,
+        token: str | None,
         *,
         filter: Filter | None = None,
         fields: Sequence[str] | None = None,
