@@ -1,6 +1,6 @@
 """Benchmark 4: a full sync into the local Dataverse over HTTPS, and 100 changes after it.
 
-Requests are counted on the service's side (``LocalDataverse.requests``), so they are what
+Requests are counted on the service's side (``LocalDataverse.stats.by_kind``), so they are what
 really crossed the wire, whatever the connector thinks it sent.
 
     python bench/http.py [--records 100000] [--changes 100] [--profile]
@@ -203,7 +203,7 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
         (work / "accord.toml").write_text(
             CONFIG.format(url=dv.url, token=dv.token, ca=dv.ca_file), encoding="utf-8"
         )
-        dv.requests.clear()
+        dv.stats.reset()
         version_reads = VersionReads()
         profiler = cProfile.Profile() if profile else None
         with Stopwatch() as watch:
@@ -213,7 +213,7 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
                 result = project.sync(["CUSTOMER"], full=True)
             if profiler:
                 profiler.disable()
-        full = Counter(dv.requests)
+        full = dv.stats.kinds()
         reads, writes = split(full)
         inserted = sum(job.counters.inserted for job in result.jobs)
         failed = sum(job.counters.failed for job in result.jobs)
@@ -251,10 +251,10 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
                 "UPDATE customer SET city = 'Changed', last_modified = ? WHERE no = ?",
                 [(now, f"C{i:07d}") for i in chosen],
             )
-        dv.requests.clear()
+        dv.stats.reset()
         with Stopwatch() as small, Project.load(work / "accord.toml") as project:
             again = project.sync(["CUSTOMER"])
-        few = Counter(dv.requests)
+        few = dv.stats.kinds()
         modified = sum(job.counters.modified for job in again.jobs)
         changed = int(
             dv.store.scalar("SELECT COUNT(*) FROM account WHERE address1_city = ?", ("Changed",))

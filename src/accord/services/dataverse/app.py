@@ -9,7 +9,6 @@ data; injected faults sit closest to the data so that a dropped answer can follo
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
@@ -42,12 +41,11 @@ def build_app(
     faults: Callable[[], FaultConfig | None],
     limiter: Callable[[], RequestLimiter | None],
     stats: RequestStats,
-    requests: Counter[str] | None = None,
 ) -> ASGIApp:
     """The whole service as one ASGI app; the callables are read on every request.
 
-    ``requests`` counts the Web API requests that reach the data, by :func:`request_kind`
-    (benchmarks count a client's requests on the service's side).
+    ``stats`` counts the authenticated Web API requests, by method, status and
+    :func:`request_kind` (benchmarks count a client's requests on the service's side).
     """
 
     async def web_api(request: Request) -> Response:
@@ -60,8 +58,6 @@ def build_app(
             result = ApiResponse.error(error)
             return Response(result.body, status_code=414, headers=result.headers)
         path = unquote(raw_path.decode("latin-1").split("?", 1)[0])[len(API_PATH) :]
-        if requests is not None:
-            requests[request_kind(request.method, path)] += 1
         params = dict(parse_qsl(query, keep_blank_values=True))
         inner = ApiRequest(
             method=request.method,
@@ -107,7 +103,7 @@ def build_app(
             concurrent=codes.SERVICE_PROTECTION_CONCURRENCY,
         ),
     )
-    app = StatsMiddleware(app, stats, prefix=API_PATH)
+    app = StatsMiddleware(app, stats, prefix=API_PATH, kind=request_kind)
     return BearerMiddleware(
         app, issuer, prefix=API_PATH, authority=lambda: f"{base_url()}/{issuer.credentials.tenant}"
     )

@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -66,8 +65,9 @@ class LocalDataverse(ServiceIdentity):
         self.faults = faults
         self.limiter = RequestLimiter(budget) if budget else None
         self.stats = RequestStats()
-        """API requests answered (authenticated ones; a ``$batch`` is one), by method and
-        status; ``stats.reset()`` starts a new count."""
+        """API requests answered (authenticated ones; a ``$batch`` is one), by method,
+        status and kind (``stats.by_kind``: ``GET accounts``, ``POST $batch``, ...);
+        ``stats.reset()`` starts a new count."""
         # without a data folder, the TLS files live in a temporary one, removed on stop
         temporary = tls and not data_dir
         self._temp = Path(tempfile.mkdtemp(prefix="accord-dataverse-")) if temporary else None
@@ -84,9 +84,6 @@ class LocalDataverse(ServiceIdentity):
             lifetime=token_lifetime,
             dev_token=dev_token,
         )
-        self.requests: Counter[str] = Counter()
-        """Web API requests served, by kind (``GET accounts``, ``POST $batch``, ...); a test
-        or benchmark may ``clear()`` it."""
         app = build_app(
             self.api,
             self.issuer,
@@ -94,7 +91,6 @@ class LocalDataverse(ServiceIdentity):
             faults=lambda: self.faults,
             limiter=lambda: self.limiter,
             stats=self.stats,
-            requests=self.requests,
         )
         try:
             self._server = BackgroundServer(app, port=port, tls=self._tls_files)
