@@ -475,3 +475,26 @@ def test_table_settings_must_fit_dataverse(dv: LocalDataverse) -> None:
     dated.close()
     with pytest.raises(ConfigError, match="url must be the environment's address"):
         DataverseConnector("crm", url="org.crm.dynamics.com", tables={}, options=options)
+
+
+def test_a_write_of_several_bulk_requests_reads_each_ones_versions_beside_the_next(
+    dv: LocalDataverse,
+) -> None:
+    small = connect(dv, batch_size=100)  # 100 per CreateMultiple, 500 per write call
+    assert small.capabilities.batch_size == 500
+    prefix = tag()
+    keys = new_uuids(250)
+    changes = [
+        Change(ChangeKind.INSERT, k, {"accountnumber": f"{prefix}{i:03d}", "name": f"p{i}"})
+        for i, k in enumerate(keys)
+    ]
+    dv.stats.reset()
+    results = small.write("account", changes)
+    kinds = dv.stats.kinds()
+    assert kinds["POST accounts/CreateMultiple"] == 3  # 100 + 100 + 50
+    assert kinds["GET accounts"] == 3  # and one version read for each
+    assert [r.key for r in results] == keys and all(r.ok for r in results)
+    found = {r.key: r for r in read_all(small, "account", filter=mine(prefix), fields=["name"])}
+    assert {r.key: r.version for r in results} == {k: found[k].version for k in keys}
+    assert all(r.version is not None for r in results)
+    small.close()

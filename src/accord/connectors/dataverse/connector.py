@@ -45,6 +45,10 @@ MAX_PAGE = 5000
 """Dataverse ignores larger ``odata.maxpagesize`` values."""
 BATCH_URL_BUDGET = 60_000
 """Characters a URL inside ``$batch`` may take (Dataverse accepts 64 KB there)."""
+BULK_SIZE = 1000
+"""Records per bulk request (Dataverse's advice: start around 1,000)."""
+WRITE_REQUESTS = 5
+"""Bulk requests one write call takes at most (the version reads of one overlap the next)."""
 ETAGS_KEPT = 200_000
 """ETags remembered for conditional updates (the oldest are forgotten first)."""
 _LOGICAL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -103,9 +107,11 @@ class DataverseConnector:
             max_wait=float(options.get("max_wait", 300)),
         )
         self.page_size = min(MAX_PAGE, int(options.get("page_size", MAX_PAGE)))
+        self.bulk_size = int(options.get("batch_size", BULK_SIZE))
+        """Records per ``CreateMultiple`` / ``UpdateMultiple`` request (``batch_size``)."""
         self.capabilities = Capabilities(
             client_keys=True,
-            batch_size=int(options.get("batch_size", 1000)),
+            batch_size=self.bulk_size * WRITE_REQUESTS,
             server_filter=True,
             optimistic_concurrency=True,
             delete=True,

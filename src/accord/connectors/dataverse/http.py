@@ -31,7 +31,7 @@ import httpx
 from accord.connectors.dataverse.auth import TokenSource
 from accord.connectors.dataverse.values import dumps, loads
 from accord.connectors.retry import RetryPolicy
-from accord.errors import FatalConnectorError, RetriableConnectorError
+from accord.errors import ConnectorError, FatalConnectorError, RetriableConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,12 @@ class DataverseHttp:
             raise self.failure(response, doing)
         return loads(response.content)
 
-    def failure(self, response: httpx.Response, doing: str) -> FatalConnectorError:
-        """One sentence for an error answer that is not about one record."""
+    def failure(self, response: httpx.Response, doing: str) -> ConnectorError:
+        """One sentence for an error answer that is not about one record (a server failing
+        still after the retries, 5xx, is retriable: a later run may get through)."""
         error = service_error(response)
+        if error.status in RETRIED_STATUSES:
+            return RetriableConnectorError(f"system '{self.system}': {doing} failed: {error}")
         if error.status == 403:
             return FatalConnectorError(
                 f"system '{self.system}': permission denied {doing} ({error}); the application "

@@ -13,11 +13,17 @@
   holds other values is stale without a PATCH. 412 means someone edited the record since: a
   *stale* result, nothing written.
 * Deletes are ``DELETE``; a record already gone counts as deleted.
+* ``CreateMultiple`` answers only ids, and the engine needs each created record's version
+  (``modifiedon``) to tell its own writes from later edits, so the versions are read back.
+  A write of more creates than one bulk request takes (``bulk_size``) reads each request's
+  versions in a second thread while the next request is sent: two requests at once at most,
+  far under Dataverse's limit of concurrent requests (52).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -61,6 +67,10 @@ class Writer:
         self.results: dict[int, WriteResult] = {}
         self.written: list[int] = []
         """Positions written without a version yet (read back at the end)."""
+        self._beside: ThreadPoolExecutor | None = None
+        """The thread reading created records' versions beside the next create (if any)."""
+        self._reading: list[tuple[list[int], Future[dict[str, datetime | None]]]] = []
+        """Positions whose versions are being read, and the read."""
 
     def write(self, changes: Sequence[Change]) -> list[WriteResult]:
         items: list[_Item] = []
@@ -80,11 +90,18 @@ class Writer:
         for run in _runs(items):
             kind = run[0].change.kind
             if kind is ChangeKind.INSERT:
-                self._create(run, lost=0)
+                pipelined = len(run) > self.connector.bulk_size and self.schema.modified
+                if pipelined:
+                    self._beside = ThreadPoolExecutor(1, thread_name_prefix="accord-dv-versions")
+                try:
+                    self._create(run, lost=0, changes=changes)
+                finally:
+                    self._collect(changes)
             elif kind is ChangeKind.UPDATE:
                 plain = [i for i in run if i.change.expected is None]
-                for start in range(0, len(plain), self.connector.capabilities.batch_size):
-                    self._update_many(plain[start : start + self.connector.capabilities.batch_size])
+                size = self.connector.bulk_size
+                for start in range(0, len(plain), size):
+                    self._update_many(plain[start : start + size])
                 self._update_if_unchanged([i for i in run if i.change.expected is not None])
             else:
                 self._delete(run)
@@ -188,10 +205,31 @@ class Writer:
         raise RecordError(f"field '{attribute.name}': no {' or '.join(targets)} has id {guid!r}")
 
     # -- creates --------------------------------------------------------------------------
-    def _create(self, items: list[_Item], *, lost: int) -> None:
-        size = self.connector.capabilities.batch_size
+    def _create(
+        self, items: list[_Item], *, lost: int, changes: Sequence[Change] | None = None
+    ) -> None:
+        size = self.connector.bulk_size
         for start in range(0, len(items), size):
+            mark = len(self.written)
             self._create_some(items[start : start + size], lost=lost)
+            if self._beside is not None and changes is not None and len(self.written) > mark:
+                # this request's versions are read while the next one is sent
+                fresh = self.written[mark:]
+                del self.written[mark:]
+                keys = [changes[p].key for p in fresh]
+                self._reading.append((fresh, self._beside.submit(self._versions, keys)))
+
+    def _collect(self, changes: Sequence[Change]) -> None:
+        """Wait for the versions read beside the creates; the first failure is raised."""
+        beside, self._beside = self._beside, None
+        if beside is None:
+            return
+        reading, self._reading = self._reading, []
+        try:
+            for positions, future in reading:
+                self._settle_versions(changes, positions, future.result())
+        finally:
+            beside.shutdown(wait=True, cancel_futures=True)
 
     def _create_some(self, items: list[_Item], *, lost: int) -> None:
         if not items:
@@ -435,10 +473,21 @@ class Writer:
         if not self.written or self.schema.modified is None:
             return
         keys = [changes[p].key for p in self.written]
+        self._settle_versions(changes, self.written, self._versions(keys))
+
+    def _versions(self, keys: list[str]) -> dict[str, datetime | None]:
         versions: dict[str, datetime | None] = {}
         for batch in self.connector.read(self.table, keys=keys, fields=[]):
             versions.update({r.key: r.version for r in batch})
-        for position in self.written:
+        return versions
+
+    def _settle_versions(
+        self,
+        changes: Sequence[Change],
+        positions: list[int],
+        versions: Mapping[str, datetime | None],
+    ) -> None:
+        for position in positions:
             key = changes[position].key
             lookup = key.lower() if self.entity.guid_keys else key
             self.results[position] = WriteResult(key, True, versions.get(lookup))
