@@ -95,8 +95,10 @@ class Writer:
                     self._beside = ThreadPoolExecutor(1, thread_name_prefix="accord-dv-versions")
                 try:
                     self._create(run, lost=0, changes=changes)
-                finally:
-                    self._collect(changes)
+                except BaseException:
+                    self._collect(changes, failing=True)  # the first failure is the one raised
+                    raise
+                self._collect(changes)
             elif kind is ChangeKind.UPDATE:
                 plain = [i for i in run if i.change.expected is None]
                 size = self.connector.bulk_size
@@ -219,15 +221,19 @@ class Writer:
                 keys = [changes[p].key for p in fresh]
                 self._reading.append((fresh, self._beside.submit(self._versions, keys)))
 
-    def _collect(self, changes: Sequence[Change]) -> None:
-        """Wait for the versions read beside the creates; the first failure is raised."""
+    def _collect(self, changes: Sequence[Change], *, failing: bool = False) -> None:
+        """Wait for the versions read beside the creates; the first failure is raised
+        (``failing``: the creates failed, the reads are only waited for)."""
         beside, self._beside = self._beside, None
         if beside is None:
             return
         reading, self._reading = self._reading, []
         try:
             for positions, future in reading:
-                self._settle_versions(changes, positions, future.result())
+                if failing:
+                    future.exception()
+                else:
+                    self._settle_versions(changes, positions, future.result())
         finally:
             beside.shutdown(wait=True, cancel_futures=True)
 
