@@ -171,6 +171,23 @@ def test_a_5xx_read_is_tried_again(dv: LocalDataverse, crm: DataverseConnector) 
     assert crm.http.requests - before == 2
 
 
+def test_a_5xx_that_outlasts_the_retries_is_retriable(dv: LocalDataverse) -> None:
+    """A server still failing after the connector's own retries may answer later: the
+    engine's retries (and the next run) try again, where a fatal error would not."""
+    from accord.connectors.retry import RetryPolicy
+
+    fresh = connect(dv)  # its table's metadata not read yet
+    fresh.http.policy = RetryPolicy(attempts=2, backoff=0.01, max_backoff=0.02)
+    dv.faults = FaultConfig(error_rate=1.0, error_status=500)
+    try:
+        with pytest.raises(RetriableConnectorError, match="reading the definition of table"):
+            fresh.describe("account")
+    finally:
+        dv.faults = None
+    assert fresh.describe("account").key == "accountid"  # once it answers, all is well
+    fresh.close()
+
+
 def test_a_create_whose_answer_was_lost_is_not_made_twice(
     dv: LocalDataverse, crm: DataverseConnector
 ) -> None:

@@ -223,11 +223,7 @@ def _run_pass(
     store = project.store
     store.start_job(job, result.run_id)
     result.jobs.append(job)
-    try:
-        ctx = project.context(mapping.name)
-    except ConnectorError as exc:  # a system failing while its table is described
-        _end_in_error(store, job, progress, str(exc))
-        return PassOutcome(job, [], {})
+    ctx = project.context(mapping.name)
     connectors = (ctx.source(direction).connector, ctx.destination(direction).connector)
     waited_before = _waited(connectors)
     runner = Pass(
