@@ -26,6 +26,7 @@ from accord.connectors.base import Connector
 from accord.connectors.registry import open_connector
 from accord.connectors.retry import RetryingConnector
 from accord.engine import repair
+from accord.engine.browse import RecordHistory, RecordPage, browse_records, record_history
 from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflicts
 from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
@@ -502,6 +503,26 @@ class Project:
         return self.store.list_couplings(
             name, limit=limit, offset=offset, attention_only=attention_only
         )
+
+    def records(
+        self,
+        mapping: str,
+        side: Side,
+        *,
+        search: str = "",
+        coupled: bool | None = None,
+        offset: int = 0,
+        limit: int = 25,
+    ) -> RecordPage:
+        """One page of one side's records with their couplings (see :mod:`accord.engine.browse`)."""
+        self.context(mapping)
+        return browse_records(
+            self, mapping, side, search=search, coupled=coupled, offset=offset, limit=limit
+        )
+
+    def history(self, mapping: str, side: Side, key: str, *, limit: int = 50) -> RecordHistory:
+        """A record's coupling and the jobs that synchronized or failed it, newest first."""
+        return record_history(self, mapping, side, key, limit=limit)
 
     def overview(self) -> list[MappingOverview]:
         out = []
