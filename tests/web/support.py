@@ -13,6 +13,7 @@ import httpx
 from accord.services.common.server import BackgroundServer
 from accord.web.app import create_app
 from accord.web.security import COOKIE, csrf_token
+from accord.web.tasks import Tasks
 from tests.cli.support import Demo
 
 TOKEN = "test-token-8f3a"
@@ -28,6 +29,8 @@ class Served:
     url: str
     client: httpx.Client
     """Sends the access token's cookie and the CSRF header, like a page's htmx."""
+    tasks: Tasks
+    """The server's background tasks."""
 
     def act(self, action: str, data: dict[str, str | list[str]]) -> str:
         """POST an action, wait for its task to end, return the task's final HTML."""
@@ -60,4 +63,4 @@ def serve(demo: Demo) -> Iterator[Served]:
             timeout=60,
         ) as client,
     ):
-        yield Served(demo, server.url, client)
+        yield Served(demo, server.url, client, app.state.tasks)

@@ -4,6 +4,7 @@ databases hold after each action; the token and CSRF refusals."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import closing
 from datetime import timedelta
 
@@ -285,3 +286,25 @@ def test_history_of_a_failed_record(served: Served) -> None:
     served.act("full-sync", {"mapping": "CUSTOMER"})
     page = served.client.get(f"/mappings/CUSTOMER/records/local/{local}/history").text
     assert "coupled to a deleted record" in page and remote in page
+
+
+def test_an_action_cannot_start_twice_and_a_reload_finds_it(served: Served) -> None:
+    release = threading.Event()
+
+    def held(project: object, task: object) -> str:
+        release.wait(60)
+        return "released"
+
+    running = served.tasks.start("Held Action", ["CUSTOMER"], held)
+    try:
+        again = served.client.post("/actions/sync", data={"mapping": "CUSTOMER"})
+        assert again.status_code == 409 and "Held Action is still running" in again.text
+        # another mapping is free
+        assert served.client.post("/actions/sync", data={"mapping": "CURRENCY"}).status_code == 202
+        # every page lists the running action; its own page shows it
+        assert "Held Action" in served.client.get("/").text
+        assert served.client.get(f"/tasks/{running.id}").status_code == 200
+    finally:
+        release.set()
+    served.finished(running.id)
+    assert served.client.post("/actions/sync", data={"mapping": "CUSTOMER"}).status_code == 202
