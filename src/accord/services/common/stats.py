@@ -49,14 +49,21 @@ class StatsMiddleware:
             await self.app(scope, receive, send)
             return
         status = 0
+        recorded = False
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the answer's last part leaves: a client that reads the
+                # count right after its answer arrived finds its request in it.
+                self.stats.record(str(scope["method"]), status)
+                recorded = True
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            self.stats.record(str(scope["method"]), status)
+            if not recorded:
+                self.stats.record(str(scope["method"]), status)
