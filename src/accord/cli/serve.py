@@ -54,6 +54,11 @@ def serve(
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         console.print(f"Accord is serving {path} at [b]{serve_url(host, server.port, chosen)}[/]")
         console.print("[dim]Open that URL (the token is required); Ctrl-C stops.[/]")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            console.print(
+                f"[yellow]note:[/] listening on {host}: anyone who can reach it and has the URL "
+                "can act on both systems (plain HTTP: put TLS in front of it)"
+            )
         console.file.flush()  # a script reading the URL from a pipe must not wait for a buffer
         try:
             server.wait()

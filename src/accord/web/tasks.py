@@ -25,6 +25,8 @@ from accord.model import Job
 from accord.secrets import redact
 
 Action = Callable[[Project, "Task"], Any]
+KEPT = 100
+"""Finished tasks a server remembers (the newest); their jobs stay in the state store."""
 
 
 @dataclass
@@ -104,8 +106,14 @@ class Tasks:
                     raise BusyError(f"another run is working on {busy[0].mapping}: try again later")
             task = Task(str(uuid.uuid4()), title, names, preview)
             self._tasks[task.id] = task
+            self._forget_old()
         threading.Thread(target=self._run, args=(task, action), daemon=True).start()
         return task
+
+    def _forget_old(self) -> None:
+        done = sorted((t for t in self._tasks.values() if not t.running), key=lambda t: t.started)
+        for old in done[: max(0, len(done) - KEPT)]:
+            del self._tasks[old.id]
 
     def _run(self, task: Task, action: Action) -> None:
         try:
