@@ -471,4 +471,5 @@ from accord.cli import match as _match  # noqa: E402,F401  (registers the comman
 from accord.cli import problems as _problems  # noqa: E402,F401  (registers the commands)
 from accord.cli import review as _review  # noqa: E402,F401  (registers the command)
 from accord.cli import schedule as _schedule  # noqa: E402,F401  (registers run and status)
+from accord.cli import serve as _serve  # noqa: E402,F401  (registers the command)
 from accord.cli import verify as _verify  # noqa: E402,F401  (registers the command)

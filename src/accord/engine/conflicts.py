@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.engine.lookups import resolve_lookups
 from accord.engine.results import RunResult
+from accord.engine.sync import sync_records
 from accord.engine.transfer import TransferPlan, differences
 from accord.errors import RecordError, UsageError
 from accord.model import Coupling, Direction, Record, Side, SyncResult, TableMapping
@@ -16,7 +17,7 @@ from accord.model import Coupling, Direction, Record, Side, SyncResult, TableMap
 if TYPE_CHECKING:
     from accord.engine.context import MappingContext, SideContext
     from accord.engine.progress import Progress
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 CONFLICT = "update conflict"
 BATCH = 500
@@ -53,7 +54,7 @@ def is_conflict(c: Coupling) -> bool:
     )
 
 
-def open_conflicts(project: Project, mappings: Sequence[TableMapping]) -> list[OpenConflict]:
+def open_conflicts(project: Workspace, mappings: Sequence[TableMapping]) -> list[OpenConflict]:
     """Every open conflict of these mappings, with the differing fields read from both sides."""
     out: list[OpenConflict] = []
     for mapping in mappings:
@@ -67,7 +68,7 @@ def open_conflicts(project: Project, mappings: Sequence[TableMapping]) -> list[O
 
 
 def _describe(
-    project: Project, ctx: MappingContext, couplings: list[Coupling]
+    project: Workspace, ctx: MappingContext, couplings: list[Coupling]
 ) -> list[OpenConflict]:
     rules = [r for r in ctx.rules(Direction.TO_INTEGRATION) if r.bidirectional and r.source]
     local = _read(ctx.local, [c.local_key for c in couplings])
@@ -113,7 +114,7 @@ def _read(side: SideContext, keys: list[str]) -> dict[str, Record]:
 
 
 def resolve_conflicts(
-    project: Project,
+    project: Workspace,
     mapping_name: str,
     keys: Sequence[str] | None,
     winner: Direction,
@@ -150,10 +151,8 @@ def resolve_conflicts(
         with store.transaction() as tx:
             tx.update_couplings(released)
     local_keys = [c.local_key for c in chosen]
-    run = project.sync([mapping.name], records=local_keys, direction=winner, progress=progress)
-    back = project.sync(
-        [mapping.name], records=local_keys, direction=winner.opposite, progress=progress
-    )
+    run = sync_records(project, mapping, local_keys, winner, progress)
+    back = sync_records(project, mapping, local_keys, winner.opposite, progress)
     run.jobs.extend(back.jobs)
     run.not_run.update(back.not_run)
     return run

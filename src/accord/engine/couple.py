@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from accord.engine.lookups import resolve_lookups
-from accord.engine.pass_ import PassOptions
+from accord.engine.options import PassOptions
 from accord.engine.plan import PlannedChange
 from accord.engine.progress import Progress
 from accord.engine.repair.common import select
 from accord.engine.results import CoupleResult, RunResult
-from accord.engine.sync import _run_pass, new_job
+from accord.engine.sync import _run_pass, new_job, sync_records
 from accord.engine.transfer import TransferPlan
 from accord.errors import RecordError, UsageError
 from accord.model import Action, Coupling, Direction, Job, JobStatus, JobType
@@ -21,14 +21,14 @@ from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
     from accord.engine.context import MappingContext, SideContext
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 
 def _exists(side: SideContext, key: str) -> bool:
     return any(batch for batch in side.connector.read(side.table, keys=[key], fields=[]))
 
 
-def outside_filters(project: Project, ctx: MappingContext, local_key: str) -> str:
+def outside_filters(project: Workspace, ctx: MappingContext, local_key: str) -> str:
     """Why a local record is outside the mapping's filters ("" when it is inside).
 
     A full synchronization never sends a record its ``table_filter`` leaves out (a blocked
@@ -72,7 +72,7 @@ def outside_filters(project: Project, ctx: MappingContext, local_key: str) -> st
 
 
 def couple_record(
-    project: Project,
+    project: Workspace,
     mapping_name: str,
     local_key: str,
     integration_key: str | None,
@@ -129,9 +129,7 @@ def couple_record(
     if current is not None and current.integration_key == integration_key:
         already = CoupleResult(current)
         if sync is not None:
-            already.sync = project.sync(
-                [mapping.name], records=[local_key], direction=sync, progress=progress
-            )
+            already.sync = sync_records(project, mapping, [local_key], sync, progress)
         return already
     if current is not None:
         if _exists(ctx.integration, current.integration_key):
@@ -171,14 +169,12 @@ def couple_record(
         tx.save_job(job)
     result = CoupleResult(coupling, replaced=replaced, job=job)
     if sync is not None:
-        result.sync = project.sync(
-            [mapping.name], records=[local_key], direction=sync, progress=progress
-        )
+        result.sync = sync_records(project, mapping, [local_key], sync, progress)
     return result
 
 
 def uncouple_records(
-    project: Project,
+    project: Workspace,
     mapping_name: str,
     keys: Sequence[str] | None,
     *,
@@ -225,11 +221,11 @@ def uncouple_records(
     return job
 
 
-def _note(project: Project, change: PlannedChange) -> None:
+def _note(project: Workspace, change: PlannedChange) -> None:
     if project.recorder.active:
         project.recorder.record(change)
 
 
-def _note_uncoupled(project: Project, removed: Sequence[Coupling]) -> None:
+def _note_uncoupled(project: Workspace, removed: Sequence[Coupling]) -> None:
     for c in removed:
         _note(project, PlannedChange(c.mapping, Action.UNCOUPLE, c.local_key, c.integration_key))

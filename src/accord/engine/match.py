@@ -26,10 +26,11 @@ from collections.abc import Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.engine.criteria import Criterion, describe_groups, resolve_criteria
-from accord.engine.pass_ import PassOptions
+from accord.engine.options import PassOptions
 from accord.engine.plan import PlannedChange
 from accord.engine.progress import Progress
 from accord.engine.results import Ambiguity, MatchResult, RunResult, WeakGroup
+from accord.engine.review import review
 from accord.engine.sync import _run_pass, new_job, run_sync
 from accord.errors import ConnectorError, UsageError
 from accord.model import (
@@ -42,6 +43,7 @@ from accord.model import (
     JobType,
     Side,
     SyncResult,
+    TableMapping,
     UpdateConflict,
 )
 from accord.state.store import utcnow
@@ -49,7 +51,7 @@ from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
     from accord.engine.context import MappingContext, SideContext
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 LISTED = 20
 """Keys kept per ambiguous case in the result (the rest are counted in ``more``)."""
@@ -114,7 +116,7 @@ class _Index:
 
 
 def match_records(
-    project: Project,
+    project: Workspace,
     mapping_name: str,
     *,
     on: Sequence[str] | None,
@@ -198,7 +200,7 @@ class _Matcher:
 
     def __init__(
         self,
-        project: Project,
+        project: Workspace,
         ctx: MappingContext,
         groups: list[list[Criterion]],
         job: Job,
@@ -404,7 +406,7 @@ class _Matcher:
 
 
 def _write(
-    project: Project,
+    project: Workspace,
     result: MatchResult,
     pairs: list[tuple[str, str]],
     errors: list[JobError],
@@ -459,7 +461,7 @@ def _write(
         tx.save_job(job)
 
 
-def _others_active(project: Project, job: Job) -> bool:
+def _others_active(project: Workspace, job: Job) -> bool:
     """Whether another job of the mapping ran since this one started (or still runs).
 
     Every run that couples or uncouples records logs a job, so when there is none, the
@@ -473,7 +475,7 @@ def _others_active(project: Project, job: Job) -> bool:
 
 
 def _create(
-    project: Project, result: MatchResult, keys: list[str], run_id: str, progress: Progress
+    project: Workspace, result: MatchResult, keys: list[str], run_id: str, progress: Progress
 ) -> None:
     """Create and couple the counterparts of records with no candidate at all.
 
@@ -496,3 +498,45 @@ def _create(
 def _some(keys: Sequence[str]) -> str:
     shown = ", ".join(keys[:IN_MESSAGE])
     return shown + (f" and {len(keys) - IN_MESSAGE} more" if len(keys) > IN_MESSAGE else "")
+
+
+def match_first(
+    project: Workspace, mapping: TableMapping, progress: Progress, result: RunResult
+) -> dict[Direction, frozenset[str]] | None:
+    """Match-based coupling ahead of a full sync, when the review recommends it.
+
+    Returns the source keys each direction must not create (ambiguous matches), or None when
+    matching could not run (the mapping is then broken for its dependants).
+    """
+    try:
+        (line,) = review(project, [mapping])
+    except ConnectorError as exc:  # a system cannot even be counted: log it as a failed job
+        job = new_job(mapping.name, JobType.COUPLE, None)
+        project.store.start_job(job, result.run_id)
+        job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
+        with project.store.transaction() as tx:
+            tx.save_job(job)
+        result.jobs.append(job)
+        return None
+    if not line.matches_first:
+        return {}
+    try:
+        matched = match_records(
+            project,
+            mapping.name,
+            on=None,
+            case_sensitive=(),
+            create_new=False,
+            sync=False,
+            progress=progress,
+            report_unmatched=False,
+            run_id=result.run_id,
+        )
+    except ConnectorError:  # match_records logged its job as failed
+        result.jobs.extend(project.store.jobs(limit=1, mapping=mapping.name))
+        return None
+    result.jobs.append(matched.job)
+    return {
+        Direction.TO_INTEGRATION: frozenset(matched.held_local),
+        Direction.FROM_INTEGRATION: frozenset(matched.held_integration),
+    }

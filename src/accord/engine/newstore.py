@@ -24,7 +24,7 @@ from accord.errors import ConnectorError, NewStoreError
 from accord.model import Side, TableMapping
 
 if TYPE_CHECKING:
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class Copies:
 
 
 def check_new_store(
-    project: Project, mappings: Sequence[TableMapping], *, match_first: bool
+    project: Workspace, mappings: Sequence[TableMapping], *, match_first: bool
 ) -> None:
     """Refuse to create records where the store looks new or lost (see the module doc).
 
@@ -61,7 +61,7 @@ def check_new_store(
         raise NewStoreError(_message(found))
 
 
-def find_copies(project: Project, mapping: TableMapping) -> Copies | None:
+def find_copies(project: Workspace, mapping: TableMapping) -> Copies | None:
     """The copies of a mapping the state store has no history of; None if none (or history)."""
     store = project.store
     if store.coupling_stats(mapping.name).total or store.jobs(limit=1, mapping=mapping.name):
@@ -89,7 +89,7 @@ def find_copies(project: Project, mapping: TableMapping) -> Copies | None:
 
 
 def _values(
-    project: Project, side: SideContext, criteria: Sequence[Criterion]
+    project: Workspace, side: SideContext, criteria: Sequence[Criterion]
 ) -> list[tuple[Hashable | None, ...]]:
     """Every record's mapped values in normal form (blank records left out)."""
     local = side.side is Side.LOCAL

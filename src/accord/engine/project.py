@@ -26,10 +26,12 @@ from accord.connectors.base import Connector
 from accord.connectors.registry import open_connector
 from accord.connectors.retry import RetryingConnector
 from accord.engine import repair
+from accord.engine.browse import RecordHistory, RecordPage, browse_records, record_history
 from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflicts
 from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
 from accord.engine.dryrun import ShadowConnector
+from accord.engine.match import match_first as match_first_step
 from accord.engine.match import match_records
 from accord.engine.newstore import check_new_store
 from accord.engine.plan import NoRecorder, Plan, Recorder
@@ -40,6 +42,7 @@ from accord.engine.review import ReviewLine, review
 from accord.engine.sync import parse_since, run_sync
 from accord.engine.validate import check_mapping
 from accord.engine.verify import VerifyResult, verify
+from accord.engine.workspace import DEFAULT_BATCH_SIZE, ordered
 from accord.errors import BusyError, ConfigError, LeaseLostError, StateError, UsageError
 from accord.model import Coupling, Direction, Job, Side, TableMapping, TableSettings
 from accord.state import StateStore
@@ -49,7 +52,7 @@ from accord.state.store import busy_message
 class Project:
     """Opens connectors and the state store lazily; close it (or use ``with``) when done."""
 
-    def __init__(self, config: Config, *, batch_size: int = 1000) -> None:
+    def __init__(self, config: Config, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.config = config
         self.batch_size = batch_size
         self._connectors: dict[str, Connector] = {}
@@ -252,11 +255,8 @@ class Project:
         return order
 
     def ordered(self, names: Sequence[str] | None = None) -> list[TableMapping]:
-        order = dependency_order(self.config)
-        if not names:
-            return order
-        wanted = {self.config.mapping(n).name for n in names}
-        return [m for m in order if m.name in wanted]
+        """The named mappings (every one when none is named) in dependency order."""
+        return ordered(self.config, names)
 
     # -- actions --------------------------------------------------------------------------
     def sync(
@@ -329,7 +329,7 @@ class Project:
                 records=records,
                 direction=direction,
                 progress=progress or NoProgress(),
-                match_first=match_first,
+                prepare=match_first_step if full and match_first else None,
                 since=at,
             )
 
@@ -503,6 +503,26 @@ class Project:
         return self.store.list_couplings(
             name, limit=limit, offset=offset, attention_only=attention_only
         )
+
+    def records(
+        self,
+        mapping: str,
+        side: Side,
+        *,
+        search: str = "",
+        coupled: bool | None = None,
+        offset: int = 0,
+        limit: int = 25,
+    ) -> RecordPage:
+        """One page of one side's records with their couplings (see :mod:`accord.engine.browse`)."""
+        self.context(mapping)
+        return browse_records(
+            self, mapping, side, search=search, coupled=coupled, offset=offset, limit=limit
+        )
+
+    def history(self, mapping: str, side: Side, key: str, *, limit: int = 50) -> RecordHistory:
+        """A record's coupling and the jobs that synchronized or failed it, newest first."""
+        return record_history(self, mapping, side, key, limit=limit)
 
     def overview(self) -> list[MappingOverview]:
         out = []

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, cast
 
 from accord.connectors.base import ChangeFeed, ChangeTracking
 from accord.engine.context import MappingContext, SideContext
+from accord.engine.deleted import mark_deleted
 from accord.engine.plan import NoRecorder, Recorder
 from accord.errors import ChangeTokenExpired
 from accord.model import Action, Coupling, Direction, Job, JobError, Record
@@ -47,7 +48,7 @@ from accord.state.store import Watermark
 from accord.testing.killpoints import reached
 
 if TYPE_CHECKING:
-    from accord.engine.pass_ import PassOptions
+    from accord.engine.options import PassOptions
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,6 @@ class PassReader:
         self.token = feed.token
 
     def _mark_deleted(self, source_keys: list[str]) -> None:
-        from accord.engine.repair.problems import mark_deleted  # (the repair module imports us)
-
         found = self.store.couplings_by(self.mapping.name, self.src.side, source_keys)
         if found:
             batch = list(found.values())

@@ -19,7 +19,7 @@ from accord.model import Direction, TableMapping
 
 if TYPE_CHECKING:
     from accord.engine.context import SideContext
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 
 class Recommendation(StrEnum):
@@ -46,7 +46,7 @@ class ReviewLine:
         return self.recommendation is Recommendation.COUPLE and bool(self.match_on)
 
 
-def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLine]:
+def review(project: Workspace, mappings: Sequence[TableMapping]) -> list[ReviewLine]:
     lines = []
     for mapping in mappings:
         ctx = project.context(mapping.name)
@@ -110,7 +110,7 @@ def review(project: Project, mappings: Sequence[TableMapping]) -> list[ReviewLin
     return lines
 
 
-def _renamed(project: Project, mapping: TableMapping) -> int:
+def _renamed(project: Workspace, mapping: TableMapping) -> int:
     """Couplings a pass marked as the old key of a record held back (see engine.renamed)."""
     return sum(
         1
@@ -120,7 +120,7 @@ def _renamed(project: Project, mapping: TableMapping) -> int:
 
 
 def _uncoupled_on_both_sides(
-    project: Project, mapping: str, local_count: int, integration_count: int
+    project: Workspace, mapping: str, local_count: int, integration_count: int
 ) -> bool:
     """Whether each side holds a record (passing the filters) that is not coupled.
 
@@ -136,7 +136,7 @@ def _uncoupled_on_both_sides(
     return all(_has_uncoupled(project, mapping, side) for side in sides)
 
 
-def _has_uncoupled(project: Project, mapping: str, side: SideContext) -> bool:
+def _has_uncoupled(project: Workspace, mapping: str, side: SideContext) -> bool:
     batches = side.connector.read(
         side.table, filter=side.filter, fields=[], batch_size=project.batch_size
     )

@@ -7,11 +7,13 @@ import traceback
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from accord.engine.pass_ import Pass, PassOptions
+from accord.engine.options import PassOptions
+from accord.engine.pass_ import Pass
 from accord.engine.progress import Progress
 from accord.engine.results import RunResult
+from accord.engine.workspace import DEFAULT_BATCH_SIZE
 from accord.errors import AccordError, ConnectorError, UsageError
 from accord.model import Direction, Job, JobStatus, JobType, TableMapping
 from accord.secrets import redact
@@ -20,9 +22,17 @@ from accord.state.store import utcnow
 
 if TYPE_CHECKING:
     from accord.connectors.base import Connector
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+
+class Prepare(Protocol):
+    """What runs before a mapping's passes (see :func:`run_sync`)."""
+
+    def __call__(
+        self, project: Workspace, mapping: TableMapping, progress: Progress, result: RunResult
+    ) -> dict[Direction, frozenset[str]] | None: ...
 
 
 def new_job(mapping: str, type_: JobType, direction: Direction | None) -> Job:
@@ -54,21 +64,21 @@ def parse_since(value: datetime | date | str) -> datetime:
 
 
 def run_sync(
-    project: Project,
+    project: Workspace,
     mappings: Sequence[TableMapping],
     *,
     full: bool,
     records: Sequence[str] | None,
     direction: Direction | None,
     progress: Progress,
-    match_first: bool = False,
+    prepare: Prepare | None = None,
     since: datetime | None = None,
 ) -> RunResult:
     """Run each mapping's passes in dependency order; a failed mapping stops its dependants.
 
-    ``match_first`` (a full synchronization following the review): where both sides hold
-    uncoupled records and the mapping declares match criteria, couple the matching ones first;
-    records left ambiguous are then held back from creation (a person decides).
+    ``prepare`` runs before a mapping's passes (a full synchronization following the review
+    couples the matching records first: ``match.match_first``); it returns the source keys
+    each direction must not create, or None when the mapping cannot run.
     """
     result = RunResult(str(uuid.uuid4()))
     started = utcnow()
@@ -89,8 +99,8 @@ def run_sync(
                 )
             passes = (direction,)
         held: dict[Direction, frozenset[str]] = {}
-        if full and match_first and records is None:
-            matched = _match_first(project, mapping, progress, result)
+        if prepare is not None and records is None:
+            matched = prepare(project, mapping, progress, result)
             if matched is None:
                 broken.add(mapping.name.lower())
                 continue
@@ -131,52 +141,21 @@ def run_sync(
     return result
 
 
-def _match_first(
-    project: Project, mapping: TableMapping, progress: Progress, result: RunResult
-) -> dict[Direction, frozenset[str]] | None:
-    """Match-based coupling ahead of a full sync, when the review recommends it.
-
-    Returns the source keys each direction must not create (ambiguous matches), or None when
-    matching could not run (the mapping is then broken for its dependants).
-    """
-    from accord.engine.match import match_records  # match runs syncs: a cycle at import time
-    from accord.engine.review import review
-
-    try:
-        (line,) = review(project, [mapping])
-    except ConnectorError as exc:  # a system cannot even be counted: log it as a failed job
-        job = new_job(mapping.name, JobType.COUPLE, None)
-        project.store.start_job(job, result.run_id)
-        job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
-        with project.store.transaction() as tx:
-            tx.save_job(job)
-        result.jobs.append(job)
-        return None
-    if not line.matches_first:
-        return {}
-    try:
-        matched = match_records(
-            project,
-            mapping.name,
-            on=None,
-            case_sensitive=(),
-            create_new=False,
-            sync=False,
-            progress=progress,
-            report_unmatched=False,
-            run_id=result.run_id,
-        )
-    except ConnectorError:  # match_records logged its job as failed
-        result.jobs.extend(project.store.jobs(limit=1, mapping=mapping.name))
-        return None
-    result.jobs.append(matched.job)
-    return {
-        Direction.TO_INTEGRATION: frozenset(matched.held_local),
-        Direction.FROM_INTEGRATION: frozenset(matched.held_integration),
-    }
+def sync_records(
+    project: Workspace,
+    mapping: TableMapping,
+    records: Sequence[str],
+    direction: Direction,
+    progress: Progress,
+) -> RunResult:
+    """Synchronize the named records of one mapping one way (``Project.sync(records=...)``
+    without the checks and leases the calling action already made)."""
+    return run_sync(
+        project, [mapping], full=False, records=records, direction=direction, progress=progress
+    )
 
 
-def batch_size(project: Project, mapping: TableMapping) -> int:
+def batch_size(project: Workspace, mapping: TableMapping) -> int:
     """Records per batch: the project's, or by default what both systems take at once.
 
     The default is raised (never lowered) to the smaller of the two connectors' write batch
@@ -184,8 +163,7 @@ def batch_size(project: Project, mapping: TableMapping) -> int:
     fewer commits and queries per record. A batch size given to the project is kept as is.
     """
     size = project.batch_size
-    defaults = getattr(type(project).__init__, "__kwdefaults__", None) or {}
-    if size != defaults.get("batch_size"):
+    if size != DEFAULT_BATCH_SIZE:
         return size
     try:
         takes = min(
@@ -208,7 +186,7 @@ class PassOutcome(NamedTuple):
 
 
 def _run_pass(
-    project: Project,
+    project: Workspace,
     mapping: TableMapping,
     direction: Direction,
     options: PassOptions,
@@ -294,7 +272,7 @@ def _end_in_error(store: StateStore, job: Job, progress: Progress, message: str)
 
 
 def _source_keys(
-    project: Project, mapping: TableMapping, direction: Direction, records: Sequence[str]
+    project: Workspace, mapping: TableMapping, direction: Direction, records: Sequence[str]
 ) -> tuple[str, ...]:
     """Records are named by their local key (or, failing that, integration key)."""
     named = project.store.couplings_named(mapping.name, records)

@@ -31,7 +31,7 @@ from accord.engine.context import MappingContext, SideContext
 from accord.engine.lookups import resolve_lookups
 from accord.engine.progress import Progress
 from accord.engine.results import RunResult
-from accord.engine.sync import batch_size
+from accord.engine.sync import batch_size, sync_records
 from accord.engine.transfer import TransferPlan, differences
 from accord.errors import RecordError
 from accord.model import (
@@ -48,7 +48,7 @@ from accord.model import (
 from accord.state.store import utcnow
 
 if TYPE_CHECKING:
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 FieldPair = tuple[str | None, str | None]
 """(local field, integration field); None for the side of a constant."""
@@ -138,7 +138,7 @@ def side_changed(record: Record, coupling: Coupling, side: Side) -> bool | None:
 class MappingVerifier:
     """Compares the coupled pairs of one mapping, a batch of couplings at a time."""
 
-    def __init__(self, project: Project, mapping: TableMapping) -> None:
+    def __init__(self, project: Workspace, mapping: TableMapping) -> None:
         self.project = project
         self.mapping = mapping
         self.ctx: MappingContext = project.context(mapping.name)
@@ -327,7 +327,7 @@ def _get(record: Record, name: str | None) -> Any:
 
 
 def verify(
-    project: Project,
+    project: Workspace,
     mappings: Sequence[TableMapping],
     *,
     fix: bool,
@@ -351,7 +351,7 @@ def verify(
 
 
 def _fix(
-    project: Project, verifier: MappingVerifier, check: MappingCheck, progress: Progress
+    project: Workspace, verifier: MappingVerifier, check: MappingCheck, progress: Progress
 ) -> list[RunResult]:
     """Explicit syncs of the disagreeing pairs (first directions, then second ones), then a
     fresh comparison of those pairs to tell which are fixed."""
@@ -361,11 +361,7 @@ def _fix(
         for direction in (Direction.TO_INTEGRATION, Direction.FROM_INTEGRATION):
             keys = [d.local_key for d in fixable if len(d.fix) > step and d.fix[step] is direction]
             if keys:
-                runs.append(
-                    project.sync(
-                        [check.mapping], records=keys, direction=direction, progress=progress
-                    )
-                )
+                runs.append(sync_records(project, verifier.mapping, keys, direction, progress))
     if not fixable:
         return runs
     name = check.mapping

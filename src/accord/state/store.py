@@ -343,6 +343,44 @@ class StateStore:
             ]
         return job
 
+    def errors_of(self, mapping: str, keys: Sequence[str], limit: int = 50) -> list[JobError]:
+        """The job errors of ``mapping``'s jobs naming one of ``keys`` (as source or
+        destination), newest first: a record's history. Scans the errors of the mapping's
+        jobs (the errors table has no index by key)."""
+        if not keys:
+            return []
+        query = (
+            sa.select(job_errors)
+            .join(jobs, jobs.c.id == job_errors.c.job_id)
+            .where(
+                jobs.c.mapping == mapping,
+                sa.or_(
+                    job_errors.c.source_key.in_(list(keys)),
+                    job_errors.c.destination_key.in_(list(keys)),
+                ),
+            )
+            .order_by(job_errors.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [
+                JobError(r.job_id, r.source_key, r.destination_key, r.message, r.at)
+                for r in conn.execute(query)
+            ]
+
+    def jobs_by_id(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """These jobs (without their errors), by id."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return {}
+        out: dict[str, Job] = {}
+        with self._read() as conn:
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                for row in conn.execute(sa.select(jobs).where(jobs.c.id.in_(chunk))):
+                    out[row.id] = _job(row)
+        return out
+
     def interrupt_stale_jobs(self, lease: timedelta = timedelta(minutes=10)) -> int:
         """Mark jobs whose process died as interrupted; returns how many."""
         host = socket.gethostname()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 from accord.connectors.base import (
     Capabilities,
@@ -41,7 +41,6 @@ from accord.errors import FatalConnectorError, RetriableConnectorError
 from accord.model import Change, Record, TableSchema, WriteResult
 
 if TYPE_CHECKING:
-    from accord.engine.project import Project
     from accord.filters import Filter
 
 Operation = Literal["read", "write"]
@@ -270,8 +269,14 @@ class FaultyConnector:
         raise self._lost(fault, f"writing table '{table}'")
 
 
+class HasConnectors(Protocol):
+    """What :func:`inject` needs of a project (an :class:`accord.Project` is one)."""
+
+    def connector(self, system: str) -> Connector: ...
+
+
 def inject(
-    project: Project,
+    project: HasConnectors,
     system: str,
     plan: FaultPlan,
     *,

@@ -21,9 +21,10 @@ One module per action (``problems``: listing and finding deleted; ``retry``, ``r
 
 from __future__ import annotations
 
+from accord.engine.deleted import deleted_message
 from accord.engine.repair.common import PASSES, check_selection
 from accord.engine.repair.delete import delete
-from accord.engine.repair.problems import deleted_message, find_deleted, list_problems
+from accord.engine.repair.problems import find_deleted, list_problems
 from accord.engine.repair.restore import restore
 from accord.engine.repair.results import CouplingProblem, Outcome, RepairOutcome, RepairResult
 from accord.engine.repair.retry import retry

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from accord.engine.deleted import existing
 from accord.engine.plan import PlannedChange
 from accord.engine.repair.results import Outcome, RepairOutcome
 from accord.errors import ConnectorError, UsageError
@@ -12,8 +13,8 @@ from accord.model import Action, Coupling, Direction, Job, JobError, JobStatus, 
 from accord.state.store import utcnow
 
 if TYPE_CHECKING:
-    from accord.engine.context import MappingContext, SideContext
-    from accord.engine.project import Project
+    from accord.engine.context import MappingContext
+    from accord.engine.workspace import Workspace
 
 PASSES = (Direction.TO_INTEGRATION, Direction.FROM_INTEGRATION)
 
@@ -25,7 +26,7 @@ def check_selection(keys: Sequence[str] | None, all_: bool, verb: str) -> None:
         raise UsageError(f"name the records to {verb}, or use --all")
 
 
-def select(project: Project, mapping: str, keys: Sequence[str], verb: str) -> list[Coupling]:
+def select(project: Workspace, mapping: str, keys: Sequence[str], verb: str) -> list[Coupling]:
     """Couplings named by either side's key, each once however many of its keys are named.
 
     A key that names no coupling is a usage error (exit code 2) and nothing is done: the
@@ -52,7 +53,7 @@ def not_coupled_message(mapping: str, keys: Sequence[str], verb: str) -> str:
 
 
 def selection(
-    project: Project, mapping: str, keys: Sequence[str] | None, all_: bool, verb: str
+    project: Workspace, mapping: str, keys: Sequence[str] | None, all_: bool, verb: str
 ) -> list[Coupling]:
     """``--all`` selects the couplings on the errors page (failed or skipped)."""
     if all_:
@@ -73,19 +74,8 @@ def in_order(outcomes: list[RepairOutcome], keys: Sequence[str] | None) -> list[
     )
 
 
-def existing(side: SideContext, keys: Sequence[str], batch_size: int) -> set[str]:
-    """Which of ``keys`` exist on ``side``: one keys-only read per batch of keys."""
-    found: set[str] = set()
-    size = max(1, batch_size)
-    for start in range(0, len(keys), size):
-        chunk = keys[start : start + size]
-        for batch in side.connector.read(side.table, keys=chunk, fields=[], batch_size=size):
-            found.update(r.key for r in batch)
-    return found
-
-
 def coupling_states(
-    project: Project, ctx: MappingContext, selected: list[Coupling]
+    project: Workspace, ctx: MappingContext, selected: list[Coupling]
 ) -> list[tuple[Coupling, bool, bool]]:
     """Each coupling with whether its local and its integration record exist."""
     local = existing(ctx.local, [c.local_key for c in selected], project.batch_size)
@@ -122,7 +112,7 @@ def job_errors(
 
 
 def record(
-    project: Project,
+    project: Workspace,
     outcomes: Sequence[RepairOutcome],
     actions: dict[Outcome, Action],
     side: Side = Side.LOCAL,
@@ -147,13 +137,13 @@ def close(job: Job) -> None:
     job.finished_at = utcnow()
 
 
-def finish(project: Project, job: Job) -> None:
+def finish(project: Workspace, job: Job) -> None:
     close(job)
     with project.store.transaction() as tx:
         tx.save_job(job)
 
 
-def abort(project: Project, job: Job, exc: ConnectorError) -> None:
+def abort(project: Workspace, job: Job, exc: ConnectorError) -> None:
     job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
     with project.store.transaction() as tx:
         tx.save_job(job)

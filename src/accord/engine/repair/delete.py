@@ -24,11 +24,11 @@ from accord.model import Action, Change, ChangeKind, Coupling, Job, JobType, Sid
 
 if TYPE_CHECKING:
     from accord.engine.context import MappingContext, SideContext
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 
 def delete(
-    project: Project, mapping_name: str, keys: Sequence[str] | None, *, all_: bool
+    project: Workspace, mapping_name: str, keys: Sequence[str] | None, *, all_: bool
 ) -> RepairResult:
     """Delete the surviving record of each broken coupling, and the coupling.
 
@@ -77,7 +77,7 @@ def delete(
 
 
 def _delete_survivors(
-    project: Project, side: SideContext, ctx: MappingContext, job: Job, group: list[Coupling]
+    project: Workspace, side: SideContext, ctx: MappingContext, job: Job, group: list[Coupling]
 ) -> list[RepairOutcome]:
     mapping = ctx.mapping.name
     other = ctx.side(side.side.other)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from accord.engine.pass_ import PassOptions
+from accord.engine.options import PassOptions
 from accord.engine.plan import PlannedChange
 from accord.engine.progress import NoProgress
 from accord.engine.repair.common import (
@@ -29,11 +29,11 @@ from accord.errors import ConnectorError
 from accord.model import Action, Coupling, Direction, JobType, TableMapping, source_side
 
 if TYPE_CHECKING:
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 
 def restore(
-    project: Project, mapping_name: str, keys: Sequence[str] | None, *, all_: bool
+    project: Workspace, mapping_name: str, keys: Sequence[str] | None, *, all_: bool
 ) -> RepairResult:
     """Re-create the missing record of each broken coupling from the survivor, and couple them.
 
@@ -108,7 +108,7 @@ def restore(
 
 
 def _recreate(
-    project: Project,
+    project: Workspace,
     mapping: TableMapping,
     direction: Direction,
     group: list[Coupling],

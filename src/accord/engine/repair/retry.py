@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from accord.engine.progress import NoProgress
 from accord.engine.repair.common import (
     PASSES,
     check_selection,
@@ -16,16 +17,17 @@ from accord.engine.repair.common import (
 )
 from accord.engine.repair.results import Outcome, RepairOutcome, RepairResult
 from accord.engine.results import RunResult
-from accord.engine.sync import new_job
+from accord.engine.sync import new_job, sync_records
+from accord.engine.workspace import ordered
 from accord.errors import UsageError
 from accord.model import Action, Direction, JobType, SyncResult
 
 if TYPE_CHECKING:
-    from accord.engine.project import Project
+    from accord.engine.workspace import Workspace
 
 
 def retry(
-    project: Project,
+    project: Workspace,
     mapping_name: str | None,
     keys: Sequence[str] | None,
     *,
@@ -36,7 +38,7 @@ def retry(
     check_selection(keys, all_, "retry")
     if mapping_name is None and not all_:
         raise UsageError("name the mapping of these records")
-    mappings = project.ordered([mapping_name] if mapping_name else None)
+    mappings = ordered(project.config, [mapping_name] if mapping_name else None)
     store = project.store
     result = RepairResult()
     to_sync: dict[tuple[str, Direction], list[str]] = {}
@@ -83,9 +85,12 @@ def retry(
             for d in failed:
                 to_sync.setdefault((mapping.name, d), []).append(c.local_key)
     if sync:
+        project.check()  # nothing runs on an invalid configuration
         run = RunResult(str(uuid.uuid4()))
         for (name, direction), local_keys in to_sync.items():
-            done = project.sync([name], records=local_keys, direction=direction)
+            done = sync_records(
+                project, project.config.mapping(name), local_keys, direction, NoProgress()
+            )
             run.jobs += done.jobs
             run.not_run.update(done.not_run)
         result.sync = run

@@ -80,14 +80,21 @@ class StatsMiddleware:
         if self.kind is not None:
             below = path[len(self.prefix) :] if isinstance(self.prefix, str) else path
             kind = self.kind(method, below)
+        recorded = False
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the answer's last part leaves: a client that reads the
+                # count right after its answer arrived finds its request in it.
+                self.stats.record(method, status, kind)
+                recorded = True
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         finally:
-            self.stats.record(method, status, kind)
+            if not recorded:
+                self.stats.record(method, status, kind)
