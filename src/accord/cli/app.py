@@ -472,3 +472,4 @@ from accord.cli import problems as _problems  # noqa: E402,F401  (registers the 
 from accord.cli import review as _review  # noqa: E402,F401  (registers the command)
 from accord.cli import schedule as _schedule  # noqa: E402,F401  (registers run and status)
 from accord.cli import verify as _verify  # noqa: E402,F401  (registers the command)
+from accord.cli import worker as _worker  # noqa: E402,F401  (registers the command)

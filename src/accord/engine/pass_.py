@@ -108,6 +108,10 @@ class PassOptions:
     leaving this side's own edits to carry back: compared whatever their version says. On a
     coarse clock that write can leave the very version stored, and a probing pass that only
     reads versions would otherwise take the pair as unchanged."""
+    key_range: tuple[object, object] | None = None
+    """One part of a full pass split over workers (see :mod:`accord.engine.chunked`): only
+    source keys ``lo <= key < hi`` (None: open on that end), in the source's key order.
+    Such a part moves no watermark: the pass's last step does, once every part is done."""
 
 
 @dataclass
@@ -181,6 +185,7 @@ class Pass:
             not r.bidirectional for r in back
         )
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
+        self.max_seen: object = None  # the newest source version read (once run)
         # Destination key → version recorded, for records written this pass and left quiet
         # for the opposite direction: what a full run's second pass will meet as echoes.
         self.echoes: dict[str, object] = {}
@@ -233,11 +238,12 @@ class Pass:
         finally:
             if freeze:
                 gc.unfreeze()
+        self.max_seen = max_seen
         self.job.finished_at = utcnow()
         self.job.status = JobStatus.FAILED if self.job.counters.failed else JobStatus.OK
         reached("pass.finishing")
         with self.store.transaction() as tx:
-            if self.options.keys is None:
+            if self.options.keys is None and self.options.key_range is None:
                 # With the time this pass started reading: the next read reaches back only to
                 # what could still commit late (see accord.engine.reading.read_bound).
                 # The source's next delta token too, where it tracks changes (or None).
