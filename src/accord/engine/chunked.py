@@ -209,11 +209,12 @@ def finish_pass(
     """Every part ended without error: store the pass's watermark and delta token."""
     m = project.config.mapping(mapping)
     side = project.context(m.name).source(direction).side
-    newest = max((v for v in max_seen if v is not None), default=None)  # type: ignore[type-var]
+    seen: list[Any] = [v for v in max_seen if v is not None]
+    newest: Any = max(seen) if seen else None
     with _adopted(project, holder, m.name), project.store.transaction() as tx:
         tx.prove_leases()
         if newest is not None:
-            tx.set_watermark(m.name, side, min(newest, started), started, token)  # type: ignore[type-var]
+            tx.set_watermark(m.name, side, min(newest, started), started, token)
         elif token is not None:
             tx.set_watermark(m.name, side, started, started, token)
 

@@ -176,7 +176,9 @@ class PassReader:
         )
         return chain(retried, main), total
 
-    def _part(self, fields: list[str], size: int, count: bool) -> tuple[Iterator[Batch], int | None]:
+    def _part(
+        self, fields: list[str], size: int, count: bool
+    ) -> tuple[Iterator[Batch], int | None]:
         """One key range of a full pass split over workers: every source record in it.
 
         No separate read of the keys due for a retry (a full read meets them in their range,
@@ -184,7 +186,8 @@ class PassReader:
         the token, its last step stores it).
         """
         assert self.options.key_range is not None
-        where = and_filters(self.src.filter, range_filter(self.src.schema.key, self.options.key_range))
+        bounds = range_filter(self.src.schema.key, self.options.key_range)
+        where = and_filters(self.src.filter, bounds)
         total = self.src.connector.count(self.src.table, filter=where) if count else None
         pages = self.src.connector.read(
             self.src.table, filter=where, fields=fields, batch_size=size

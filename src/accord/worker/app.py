@@ -100,6 +100,17 @@ def make_app(broker: Broker) -> Celery:
     return app
 
 
+def close_app(app: Celery) -> None:
+    """Close the app's broker connections (the result consumer's too, with ``rpc://``)."""
+    backend = app._backend  # this thread's, only if it was ever used
+    consumer = getattr(backend, "result_consumer", None)
+    if consumer is not None and getattr(consumer, "_connection", None) is not None:
+        consumer.stop()
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app.close()
+
+
 def _from_environment() -> Celery:
     """For ``celery -A accord.worker.app worker``: the configuration in ``ACCORD_CONFIG``."""
     from accord.config import load_config

@@ -23,7 +23,7 @@ from accord.engine.project import Project
 from accord.engine.results import RunResult
 from accord.errors import AccordError, StateError
 from accord.model import Direction, TableMapping
-from accord.worker.app import Broker, broker_for, check_shared_state, make_app
+from accord.worker.app import Broker, broker_for, check_shared_state, close_app, make_app
 
 
 class DispatchError(AccordError):
@@ -55,7 +55,7 @@ class CeleryDispatcher:
         self.timeout = timeout
 
     def close(self) -> None:
-        self.app.close()
+        close_app(self.app)
 
     # -- sending and waiting ------------------------------------------------------------
     def _send(self, name: str, *args: Any) -> AsyncResult[Any]:

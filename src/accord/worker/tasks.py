@@ -43,7 +43,7 @@ def project() -> Project:
     return _PROJECT[path]
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _close(**_kwargs: Any) -> None:
     for opened in _PROJECT.values():
         opened.close()
@@ -66,9 +66,7 @@ def sync_mapping(task: Task, mapping: str, run_id: str, i_know: bool = False) ->
     return {"jobs": [j.id for j in run.jobs], "not_run": run.not_run}
 
 
-def begin(
-    task: Task, mapping: str, run_id: str, match_first: bool, i_know: bool
-) -> dict[str, Any]:
+def begin(task: Task, mapping: str, run_id: str, match_first: bool, i_know: bool) -> dict[str, Any]:
     try:
         begun = chunked.begin_mapping(
             project(), mapping, run_id=run_id, match_first=match_first, i_know=i_know
