@@ -106,8 +106,8 @@ def close_app(app: Celery) -> None:
     consumer = getattr(backend, "result_consumer", None)
     if consumer is not None and getattr(consumer, "_connection", None) is not None:
         consumer.stop()
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # The producer connections stay: kombu shares them, per broker, with every app of the
+    # process (closing them would close them under the next dispatcher too).
     app.close()
 
 
