@@ -43,6 +43,7 @@ from accord.worker.dispatch import CeleryDispatcher
 PG = os.environ.get(
     "ACCORD_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+ACCORD = (sys.executable, "-m", "accord")
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 CONFIG = """\
@@ -160,8 +161,7 @@ def workers(config: Path, broker: Broker, n: int) -> Iterator[None]:
     env.pop("ACCORD_CONFIG", None)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "accord", "worker", "-c", str(config)]
-            + ["--broker", broker.url, "--queue", broker.queue],
+            [*ACCORD, "worker", "-c", str(config), "--broker", broker.url, "-Q", broker.queue],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=(config.parent / f"worker-{i}.log").open("wb"),

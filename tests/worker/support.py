@@ -29,6 +29,7 @@ BROKERS = {
     "redis": os.environ.get("ACCORD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     "rabbitmq": os.environ.get("ACCORD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
 }
+ACCORD = [sys.executable, "-m", "accord"]
 VISIBILITY_TIMEOUT = 8.0
 """Redis: how soon a task of a killed worker is handed out again (RabbitMQ: at once)."""
 
@@ -73,6 +74,9 @@ class Workers:
         backend = self.url if self.url.startswith("redis") else "rpc://"
         return Broker(self.url, backend, self.queue, VISIBILITY_TIMEOUT)
 
+    def options(self) -> list[str]:
+        return ["--broker", self.url, "--queue", self.queue, "--loglevel", "INFO"]
+
     def start(self) -> subprocess.Popen[bytes]:
         return self.start_with(child_env())
 
@@ -80,8 +84,7 @@ class Workers:
         log = self.config.parent / f"worker-{len(self.processes)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "accord", "worker", "-c", str(self.config)]
-                + ["--broker", self.url, "--queue", self.queue, "--loglevel", "INFO"],
+                [*ACCORD, "worker", "-c", str(self.config), *self.options()],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
