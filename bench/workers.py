@@ -163,6 +163,7 @@ def workers(config: Path, broker: Broker, n: int) -> Iterator[None]:
         subprocess.Popen(
             [*ACCORD, "worker", "-c", str(config), "--broker", broker.url, "-Q", broker.queue],
             env=env,
+            cwd=config.parent,  # not bench/, whose http.py would shadow the standard library's
             stdout=subprocess.DEVNULL,
             stderr=(config.parent / f"worker-{i}.log").open("wb"),
         )
@@ -270,6 +271,7 @@ def show(title: str, rows: list[tuple[str, float, accord.RunResult]]) -> None:
 
 def dataverse(records: int, counts: list[int], budget: int, window: float) -> None:
     from accord.demo import build_demo
+    from accord.demo.config import SECRET_VARIABLE
     from accord.services.common import Budget
 
     rows: list[tuple[str, float, accord.RunResult]] = []
@@ -279,6 +281,7 @@ def dataverse(records: int, counts: list[int], budget: int, window: float) -> No
             world = build_demo(directory, records=records, seed=42, crm="dataverse")
             try:
                 assert world.service is not None
+                os.environ[SECRET_VARIABLE] = world.service.client_secret  # workers inherit it
                 world.service.budget = Budget(requests=budget, window=window, concurrent=52)
                 text = world.config_path.read_text()
                 default = 'url = "sqlite:///.accord/state.db"'
@@ -290,7 +293,7 @@ def dataverse(records: int, counts: list[int], budget: int, window: float) -> No
                 rows.append((f"{n} worker(s)", took, run))
                 console.print(f"  {n} worker(s): {took:.1f} s")
             finally:
-                world.close()
+                world.stop()
     show(
         f"local Dataverse full sync (demo world, {records:,} customers), budget {budget:,} "
         f"requests per {window:g} s",

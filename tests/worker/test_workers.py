@@ -133,8 +133,9 @@ def test_a_worker_killed_mid_task_then_restarted_loses_and_duplicates_nothing(
     broker: str, state: str, reference: Reference, tmp_path: Path, phase: str
 ) -> None:
     config = demo_world(tmp_path / "w", state, records=RECORDS, extra=PART)
-    with workers(config, broker, 1) as running:
-        # this worker SIGKILLs itself at the 3rd batch it writes, its task unacknowledged
+    with workers(config, broker, 0) as running:
+        # the only worker at first: it SIGKILLs itself at the 3rd batch it writes, its task
+        # unacknowledged
         doomed = running.start_with(child_env({ENV: f"{phase}:3"}))
         result: list[RunResult] = []
         thread = threading.Thread(target=lambda: result.append(dispatch_full(config, running)))
@@ -142,7 +143,8 @@ def test_a_worker_killed_mid_task_then_restarted_loses_and_duplicates_nothing(
         while doomed.poll() is None and thread.is_alive():
             time.sleep(0.05)
         assert doomed.returncode == -9, f"the worker was not killed mid-task\n{running.logs()}"
-        running.start()  # restarted: the task it held is run again, by it or the other one
+        running.start()  # restarted, and a second one: the task it held is run again
+        running.start()
         thread.join(timeout=600)
         assert not thread.is_alive()
         (run,) = result
