@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,11 +252,20 @@ def check(s: dict[str, str], records: int, run: accord.RunResult) -> None:
         raise SystemExit(f"wrong result: {made:,} accounts, {coupled:,} couplings, ok={run.ok}")
 
 
+def waited(run: accord.RunResult) -> float:
+    """Seconds the jobs waited because the service said so (429, Retry-After), summed."""
+    return sum(
+        float(found.group(1))
+        for job in run.jobs
+        if (found := re.search(r"waited ([0-9.]+) s", job.message or ""))
+    )
+
+
 def show(title: str, rows: list[tuple[str, float, accord.RunResult]]) -> None:
     base = next((t for name, t, _ in rows if name.startswith("1 worker")), rows[0][1])
     table(
         title,
-        ["run", "seconds", "records/s", "speed-up vs 1 worker", "jobs"],
+        ["run", "seconds", "records/s", "speed-up vs 1 worker", "jobs", "waited (429)"],
         [
             (
                 name,
@@ -263,6 +273,7 @@ def show(title: str, rows: list[tuple[str, float, accord.RunResult]]) -> None:
                 f"{run.totals().inserted / took:,.0f}",
                 f"{base / took:.2f}x",
                 len(run.jobs),
+                f"{waited(run):.0f} s",
             )
             for name, took, run in rows
         ],
