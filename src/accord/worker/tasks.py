@@ -156,7 +156,7 @@ def finish(
             holder=holder,
             started=_when(started),
             token=token,
-            max_seen=[_when(v) if isinstance(v, str) else v for v in max_seen],
+            max_seen=max_seen,  # versions as kombu's JSON brought them back (datetimes too)
         )
     except AccordError as exc:
         return {"error": str(exc)}
