@@ -473,3 +473,4 @@ from accord.cli import review as _review  # noqa: E402,F401  (registers the comm
 from accord.cli import schedule as _schedule  # noqa: E402,F401  (registers run and status)
 from accord.cli import serve as _serve  # noqa: E402,F401  (registers the command)
 from accord.cli import verify as _verify  # noqa: E402,F401  (registers the command)
+from accord.cli import worker as _worker  # noqa: E402,F401  (registers the command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 import socket
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,10 +16,17 @@ from rich.table import Table
 
 from accord.cli import render
 from accord.cli.common import ConfigOpt, JsonOpt, app, console, err, open_project
+from accord.cli.worker import BrokerOpt, QueueOpt
 from accord.engine.project import Project
 from accord.schedule.runner import Entry, Event, Runner, load_entries
 from accord.schedule.spec import describe
 from accord.state.store import utcnow
+
+
+class Dispatch(StrEnum):
+    LOCAL = "local"
+    CELERY = "celery"
+
 
 RESULT_STYLE = {"ok": "green", "idle": "dim", "failed": "yellow", "error": "red"}
 
@@ -151,11 +159,22 @@ def run(
     json: Annotated[
         bool, typer.Option("--json", help="Print one JSON event per line instead of a table.")
     ] = False,
+    dispatch: Annotated[
+        Dispatch,
+        typer.Option(
+            "--dispatch",
+            case_sensitive=False,
+            help="Where passes run: in this process, or on `accord worker` processes.",
+        ),
+    ] = Dispatch.LOCAL,
+    broker: BrokerOpt = None,
+    queue: QueueOpt = None,
 ) -> None:
     """Run every scheduled mapping on its schedule, in dependency order (foreground).
 
     Ctrl-C or SIGTERM finishes the run in hand and stops; a second one interrupts it (exit
-    130). With --once: exit 1 if a run failed records or could not run.
+    130). With --once: exit 1 if a run failed records or could not run. With --dispatch
+    celery the passes run on `accord worker` processes, a mapping after those it depends on.
     """
     from accord.schedule.loop import Loop
 
@@ -170,7 +189,15 @@ def run(
             )
             raise typer.Exit(2)
         events = _json_line if json else _say
-        runner = Runner(project, events=events)
+        dispatcher = None
+        if dispatch is Dispatch.CELERY:
+            from accord.worker.app import broker_for
+            from accord.worker.dispatch import CeleryDispatcher
+
+            dispatcher = CeleryDispatcher(
+                project, broker_for(project.config, url=broker, queue=queue)
+            )
+        runner = Runner(project, dispatcher, events=events)
         if once:
             happened = runner.tick()
             if json:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from accord import secrets
 from accord.config.locate import locate
-from accord.config.schema import ConfigModel, FieldModel, MappingModel
+from accord.config.schema import ConfigModel, FieldModel, MappingModel, WorkersModel
 from accord.connectors.options import option_problem
 from accord.connectors.retry import RetryPolicy
 from accord.errors import ConfigError, FilterError
@@ -62,6 +62,8 @@ class Config:
     """``[state] lease_seconds``: how long a run's lease lasts without a commit renewing it."""
     schedules: dict[str, Schedule] = field(default_factory=dict)
     """``accord run``'s schedule of each scheduled mapping, by name (unscheduled: absent)."""
+    workers: WorkersModel = field(default_factory=WorkersModel)
+    """``[workers]``: the Celery broker, queue and split size (see :mod:`accord.worker`)."""
 
     def mapping(self, name: str) -> TableMapping:
         for m in self.mappings:
@@ -378,6 +380,7 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
         mappings,
         float(model.state.lease_seconds),
         schedules,
+        model.workers,
     )
     dependency_order(config)  # a cycle is a configuration error
     return config

@@ -105,9 +105,22 @@ class ScheduleModel(_Strict):
     idle_backoff: str = "12h"
 
 
+class WorkersModel(_Strict):
+    """``[workers]``: where ``accord worker`` and ``accord run --dispatch celery`` meet."""
+
+    broker_url: str | None = None
+    result_backend: str | None = None
+    queue: str = Field(default="accord", min_length=1, max_length=200)
+    # A full pass over more source records than this is split into key ranges.
+    part_records: int = Field(default=50_000, ge=1, strict=True)
+    # Redis only: how long a task taken by a worker that died waits before it is redelivered.
+    visibility_timeout: float = Field(default=3600.0, gt=0, strict=True)
+
+
 class ConfigModel(_Strict):
     state: StateModel = Field(default_factory=StateModel)
     schedule: ScheduleModel = Field(default_factory=ScheduleModel)
+    workers: WorkersModel = Field(default_factory=WorkersModel)
     systems: dict[str, SystemModel] = Field(min_length=1)
     tables: dict[str, TableModel] = Field(default_factory=dict)
     mappings: list[MappingModel] = Field(default_factory=list)

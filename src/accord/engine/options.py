@@ -49,6 +49,10 @@ class PassOptions:
     leaving this side's own edits to carry back: compared whatever their version says. On a
     coarse clock that write can leave the very version stored, and a probing pass that only
     reads versions would otherwise take the pair as unchanged."""
+    key_range: tuple[object, object] | None = None
+    """One part of a full pass split over workers (see :mod:`accord.engine.chunked`): only
+    source keys ``lo <= key < hi`` (None: open on that end), in the source's key order.
+    Such a part moves no watermark: the pass's last step does, once every part is done."""
 
 
 __all__ = ["PassOptions"]

@@ -138,6 +138,7 @@ class Pass:
             not r.bidirectional for r in back
         )
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
+        self.max_seen: object = None  # the newest source version read (once run)
         # Destination key → version recorded, for records written this pass and left quiet
         # for the opposite direction: what a full run's second pass will meet as echoes.
         self.echoes: dict[str, object] = {}
@@ -190,11 +191,12 @@ class Pass:
         finally:
             if freeze:
                 gc.unfreeze()
+        self.max_seen = max_seen
         self.job.finished_at = utcnow()
         self.job.status = JobStatus.FAILED if self.job.counters.failed else JobStatus.OK
         reached("pass.finishing")
         with self.store.transaction() as tx:
-            if self.options.keys is None:
+            if self.options.keys is None and self.options.key_range is None:
                 # With the time this pass started reading: the next read reaches back only to
                 # what could still commit late (see accord.engine.reading.read_bound).
                 # The source's next delta token too, where it tracks changes (or None).

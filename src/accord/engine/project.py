@@ -271,6 +271,7 @@ class Project:
         match_first: bool = True,
         since: datetime | date | str | None = None,
         i_know: bool = False,
+        run_id: str | None = None,
     ) -> RunResult:
         """Synchronize modified records (or everything with ``full``, or only ``records``).
 
@@ -331,6 +332,7 @@ class Project:
                 progress=progress or NoProgress(),
                 prepare=match_first_step if full and match_first else None,
                 since=at,
+                run_id=run_id,
             )
 
     def couple(

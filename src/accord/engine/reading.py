@@ -42,6 +42,7 @@ from accord.engine.context import MappingContext, SideContext
 from accord.engine.deleted import mark_deleted
 from accord.engine.plan import NoRecorder, Recorder
 from accord.errors import ChangeTokenExpired
+from accord.filters.filter import Filter, and_filters, parse_filter
 from accord.model import Action, Coupling, Direction, Job, JobError, Record
 from accord.state import StateStore
 from accord.state.store import Watermark
@@ -137,6 +138,8 @@ class PassReader:
             keys = list(dict.fromkeys(self.options.keys))
             found = read(self.src.table, keys=keys, fields=fields, batch_size=size)
             return self._by_key(found, keys, self._fail_missing), len(keys)
+        if self.options.key_range is not None:
+            return self._part(fields, size, count)
         retry = self.store.retry_keys(self.mapping.name, self.direction)
         retry_set = set(retry)
         retried = (
@@ -180,6 +183,24 @@ class PassReader:
             )
         )
         return chain(retried, main), total
+
+    def _part(
+        self, fields: list[str], size: int, count: bool
+    ) -> tuple[Iterator[Batch], int | None]:
+        """One key range of a full pass split over workers: every source record in it.
+
+        No separate read of the keys due for a retry (a full read meets them in their range,
+        so no two parts ever hold one record) and no change feed (the pass's first step took
+        the token, its last step stores it).
+        """
+        assert self.options.key_range is not None
+        bounds = range_filter(self.src.schema.key, self.options.key_range)
+        where = and_filters(self.src.filter, bounds)
+        total = self.src.connector.count(self.src.table, filter=where) if count else None
+        pages = self.src.connector.read(
+            self.src.table, filter=where, fields=fields, batch_size=size
+        )
+        return ((batch, True) for batch in pages), total
 
     def _tracker(self) -> ChangeTracking | None:
         connector = self.src.connector
@@ -365,6 +386,25 @@ class PassReader:
                 ]
             )
         self.job.counters.add(Action.FAIL, len(keys))
+
+
+def range_filter(key: str, bounds: tuple[object, object]) -> Filter | None:
+    """``key ge lo and key lt hi`` (either end open when None) as a filter."""
+    parts = []
+    lo, hi = bounds
+    if lo is not None:
+        parts.append(f"{key} ge {_literal(lo)}")
+    if hi is not None:
+        parts.append(f"{key} lt {_literal(hi)}")
+    return parse_filter(" and ".join(parts)) if parts else None
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"a key range bound is text or a whole number, not {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
 
 
 def newer(r: Record, synced: object) -> bool:

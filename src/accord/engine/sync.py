@@ -73,6 +73,7 @@ def run_sync(
     progress: Progress,
     prepare: Prepare | None = None,
     since: datetime | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run each mapping's passes in dependency order; a failed mapping stops its dependants.
 
@@ -80,7 +81,7 @@ def run_sync(
     couples the matching records first: ``match.match_first``); it returns the source keys
     each direction must not create, or None when the mapping cannot run.
     """
-    result = RunResult(str(uuid.uuid4()))
+    result = RunResult(run_id or str(uuid.uuid4()))
     started = utcnow()
     project.store.interrupt_stale_jobs()
     broken: set[str] = set()
@@ -126,7 +127,7 @@ def run_sync(
                 recheck=frozenset(settle) if index > 0 else frozenset(),
                 since=since if not full and records is None else None,
             )
-            job, settle, echoes = _run_pass(project, mapping, d, options, progress, result)
+            job, settle, echoes, _ = _run_pass(project, mapping, d, options, progress, result)
             ok = ok and job.status is not JobStatus.ERROR
             if settle and d is Direction.FROM_INTEGRATION and Direction.TO_INTEGRATION in passes:
                 # Records created in the local system by this pass: send back the fields the
@@ -183,6 +184,8 @@ class PassOutcome(NamedTuple):
     """Destination keys whose records the opposite pass must complete."""
     echoes: dict[str, object]
     """Destination keys written and left quiet, with their version (see PassOptions)."""
+    max_seen: object = None
+    """The newest source version the pass read (what its watermark is made of)."""
 
 
 def _run_pass(
@@ -234,7 +237,7 @@ def _run_pass(
     waited = _waited(connectors) - waited_before
     if waited >= 0.05:
         _report_waiting(store, job, waited)
-    return PassOutcome(job, runner.settle_keys, runner.echoes)
+    return PassOutcome(job, runner.settle_keys, runner.echoes, runner.max_seen)
 
 
 def _waited(connectors: tuple[Connector, ...]) -> float:

@@ -15,6 +15,7 @@ facade took for the action.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from accord.config import Config, dependency_order
@@ -38,6 +39,8 @@ class Workspace(Protocol):
     """Records per batch; :data:`DEFAULT_BATCH_SIZE` unless chosen."""
     recorder: Recorder
     """Told every record's outcome (a dry run's plan collects them)."""
+    lease_ttl: timedelta
+    """How long a mapping lease lasts unless renewed (a split pass's steps adopt it)."""
 
     @property
     def store(self) -> StateStore: ...

@@ -116,7 +116,7 @@ def _recreate(
 ) -> list[RepairOutcome]:
     keys = tuple(c.key_on_source(direction) for c in group)
     options = PassOptions(keys=keys, create_uncoupled=True, batch_size=project.batch_size)
-    job, settle, _ = _run_pass(project, mapping, direction, options, NoProgress(), run)
+    job, settle, _, _ = _run_pass(project, mapping, direction, options, NoProgress(), run)
     if (
         settle
         and direction is Direction.FROM_INTEGRATION

@@ -1,0 +1,1 @@
+"""``accord worker``: passes run as Celery tasks by workers on a Redis or RabbitMQ broker."""
