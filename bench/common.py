@@ -293,7 +293,9 @@ def engine_bench_main(
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--records", type=int, default=None, help=records_help)
     parser.add_argument("--quick", action="store_true", help="10× smaller")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds to take the median of")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="interleaved rounds (min, median, max)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the engine run")
     parser.add_argument("--child", metavar="CONFIG", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", metavar="PSTATS", help=argparse.SUPPRESS)

@@ -21,10 +21,12 @@ the engine run, top 25 lines by cumulative time).
 
 from __future__ import annotations
 
+import os
 import pstats
 import sqlite3
+import subprocess
 import sys
-import uuid
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from common import (
     console,
     current_rss_mb,
     engine_bench_main,
+    figures_table,
     fresh_dir,
     maxrss_mb,
     median,
@@ -53,6 +56,7 @@ from common import (
 import accord
 from accord.config import load_config
 from accord.model import Direction, Job
+from accord.model.keys import new_uuids
 from accord.state.tables import couplings
 
 BENCH = "full sync"
@@ -249,16 +253,17 @@ def raw_sqlite3(world: World, target: str) -> tuple[float, int]:
     select = f"SELECT {', '.join(SOURCE_COLUMNS)} FROM customer WHERE {FILTER_SQL}"
     with Stopwatch() as sw:
         erp = sqlite3.connect(world.erp_path)
-        crm = sqlite3.connect(world.crm_path, isolation_level=None)
+        crm = _engine_like(sqlite3.connect(world.crm_path, isolation_level=None))
         state = sqlite3.connect(world.state_path)
         currencies = _lookup_sqlite3(state, "CURRENCY")
         salespeople = _lookup_sqlite3(state, "SALESPEOPLE")
         state.close()
         stamp = sa_datetime(utcnow())
-        uuid4 = uuid.uuid4
+        source = erp.execute(select).fetchall()
+        keys = iter(new_uuids(len(source)))  # the engine's keys: time-ordered, ascending
         rows = [
             (
-                str(uuid4()),
+                next(keys),
                 name,
                 no or None,
                 contact or None,
@@ -296,7 +301,7 @@ def raw_sqlite3(world: World, target: str) -> tuple[float, int]:
                 credit,
                 currency,
                 salesperson,
-            ) in erp.execute(select)
+            ) in source
         ]
         erp.close()
         crm.execute("BEGIN")
@@ -304,6 +309,42 @@ def raw_sqlite3(world: World, target: str) -> tuple[float, int]:
         crm.execute("COMMIT")
         crm.close()
     return sw.seconds, len(rows)
+
+
+def _engine_like(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """The durability the engine's SQL connector sets on a WAL file: synchronous=NORMAL."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def plain_copy(world: World, target: str) -> tuple[float, int]:
+    """A plain streaming copy: the same columns read and written as they are (no blank to
+    NULL, no lookups, no constants), the engine's keys and durability; the least any tool
+    can do to move these rows."""
+    columns = [c for c in ACCOUNT_COLUMNS if c not in ("transactioncurrencyid", "ownerid")]
+    sources = [c for c in SOURCE_COLUMNS if c not in ("currency_code", "salesperson_code")]
+    insert = f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    select = f"SELECT {', '.join(sources)} FROM customer WHERE {FILTER_SQL}"
+    with Stopwatch() as sw:
+        erp = sqlite3.connect(world.erp_path)
+        crm = _engine_like(sqlite3.connect(world.crm_path, isolation_level=None))
+        stamp = sa_datetime(utcnow())
+        crm.execute("BEGIN")
+        count = 0
+        cursor = erp.execute(select)
+        while chunk := cursor.fetchmany(5000):
+            keys = new_uuids(len(chunk))
+            # (key, name, no, ..., credit, statecode, customertypecode, modifiedon)
+            crm.executemany(
+                insert,
+                [(k, r[1], r[0], *r[2:], 0, 3, stamp) for k, r in zip(keys, chunk, strict=True)],
+            )
+            count += len(chunk)
+        crm.execute("COMMIT")
+        crm.close()
+        erp.close()
+    return sw.seconds, count
 
 
 def raw_sqlalchemy(world: World, target: str) -> tuple[float, int]:
@@ -317,6 +358,7 @@ def raw_sqlalchemy(world: World, target: str) -> tuple[float, int]:
     with Stopwatch() as sw:
         erp_engine = sa.create_engine(world.erp_url)
         crm_engine = sa.create_engine(world.crm_url)
+        sa.event.listen(crm_engine, "connect", lambda conn, _: _engine_like(conn))
         state_engine = sa.create_engine(world.state_url)
         lookups: dict[str, dict[str, str]] = {}
         with state_engine.connect() as conn:
@@ -330,10 +372,10 @@ def raw_sqlalchemy(world: World, target: str) -> tuple[float, int]:
         with erp_engine.connect() as conn:
             source = conn.execute(query).all()
         stamp = utcnow()
-        uuid4 = uuid.uuid4
+        keys = iter(new_uuids(len(source)))
         rows = [
             {
-                "accountid": str(uuid4()),
+                "accountid": next(keys),
                 "name": r.name,
                 "accountnumber": r.no or None,
                 "address1_primarycontactname": r.contact or None,
@@ -402,12 +444,21 @@ def engine_child(config_path: str, profile_path: str | None) -> None:
             profiler.disable()
             profiler.dump_stats(profile_path)
         project.close()
+    peak = peak_rss_mb()
+    # The first ordinary sync after the full one: it re-reads what the full sync wrote.
+    with Stopwatch() as again, accord.Project.load(config_path) as project:
+        rerun = project.sync([MAPPING])
     child_result(
         {
             "sync_s": sync.seconds,
             "total_s": total.seconds,
+            "resync_s": again.seconds,
+            "resync_read": sum(
+                j.counters.unchanged + j.counters.modified + j.counters.inserted for j in rerun.jobs
+            ),
+            "resync_written": sum(j.counters.modified + j.counters.inserted for j in rerun.jobs),
             "rss_before_mb": rss_before,
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": peak,
             "ru_maxrss_mb": maxrss_mb(),
             "ok": run.ok,
             "not_run": run.not_run,
@@ -453,7 +504,32 @@ def verify(world: World, result: dict[str, Any]) -> list[str]:
 
 
 # -- driver --------------------------------------------------------------------------------
-def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = False) -> list[Figure]:
+def cli_full_sync(world: World) -> float:
+    """``accord sync CUSTOMER --full``: what a user waits for, the process start included."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "accord", "sync", MAPPING, "--full", "-c", str(world.config_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        problem(f"accord sync --full failed ({proc.returncode}): {proc.stderr[-400:]}")
+    return took
+
+
+def spread(values: list[float]) -> tuple[str, str, str]:
+    """min, median, max."""
+    ordered = sorted(values)
+    return f"{ordered[0]:.3f}", f"{median(ordered):.3f}", f"{ordered[-1]:.3f}"
+
+
+def run(
+    records: int = DEFAULT_RECORDS, *, repeat: int = 5, profile: bool = False, cli: bool = True
+) -> list[Figure]:
     console.rule(f"[bold]Benchmark 1 — full sync vs raw copy ({records:,} ERP customers)")
     with Stopwatch() as sw_setup:
         world = setup(records)
@@ -464,17 +540,26 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
         f"CURRENCY and SALESPEOPLE synchronized"
     )
 
-    # Rounds interleave the raw copies and the engine, each engine run on a fresh copy of the
-    # untouched world: on a shared machine the load drifts, and a ratio taken within one round
-    # compares like with like.
+    # Rounds interleave the floors, the engine in process and the command line, each engine
+    # run on a fresh copy of the untouched world: on a shared machine the load drifts, and a
+    # ratio taken within one round compares like with like.
     snapshot = {p: p.read_bytes() for p in (world.erp_path, world.crm_path, world.state_path)}
-    raw: dict[str, list[float]] = {"sqlite3": [], "SQLAlchemy Core": []}
+
+    def restore() -> None:
+        for path, data in snapshot.items():
+            path.write_bytes(data)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    raw: dict[str, list[float]] = {"mapped": [], "plain": [], "SQLAlchemy Core": []}
     engine_runs: list[dict[str, Any]] = []
+    cli_s: list[float] = []
     wrong: list[str] = []
     profile_path = world.directory / "engine.pstats"
     for i in range(repeat):
         for label, copy, name in (
-            ("sqlite3", raw_sqlite3, "account_raw"),
+            ("mapped", raw_sqlite3, "account_raw"),
+            ("plain", plain_copy, "account_plain"),
             ("SQLAlchemy Core", raw_sqlalchemy, "account_sa"),
         ):
             create_copy(world.crm_path, name)
@@ -482,10 +567,7 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
             if rows != world.expected:
                 problem(f"raw copy ({label}) copied {rows} rows, expected {world.expected}")
             raw[label].append(took)
-        for path, data in snapshot.items():
-            path.write_bytes(data)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        restore()
         last = i == repeat - 1
         args = [
             str(world.config_path),
@@ -493,53 +575,83 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
         ]
         engine_runs.append(run_child(Path(__file__), ["--child", *args]))
         wrong += verify(world, engine_runs[-1])
-        console.print(
-            f"round {i + 1}/{repeat}: sqlite3 {seconds(raw['sqlite3'][-1])}, "
-            f"SQLAlchemy Core {seconds(raw['SQLAlchemy Core'][-1])}, "
+        line = (
+            f"round {i + 1}/{repeat}: mapped floor {seconds(raw['mapped'][-1])}, "
+            f"plain copy {seconds(raw['plain'][-1])}, "
             f"engine {seconds(engine_runs[-1]['sync_s'])} "
-            f"({engine_runs[-1]['sync_s'] / raw['sqlite3'][-1]:.2f}×)"
+            f"({engine_runs[-1]['sync_s'] / raw['mapped'][-1]:.2f}×), "
+            f"re-read {seconds(engine_runs[-1]['resync_s'])}"
         )
+        if cli:
+            restore()
+            cli_s.append(cli_full_sync(world))
+            line += f", CLI {seconds(cli_s[-1])}"
+        console.print(line)
     for message in wrong:
         problem(message)
-    ratios = [run["sync_s"] / r for run, r in zip(engine_runs, raw["sqlite3"], strict=True)]
+    ratios = [run["sync_s"] / r for run, r in zip(engine_runs, raw["mapped"], strict=True)]
+    plain_ratios = [run["sync_s"] / r for run, r in zip(engine_runs, raw["plain"], strict=True)]
     result = sorted(engine_runs, key=lambda run: run["sync_s"])[len(engine_runs) // 2]
-
-    raw_sqlite = median(raw["sqlite3"])
-    raw_sa = median(raw["SQLAlchemy Core"])
     engine_s = result["sync_s"]
-    engine_ratio = median(ratios)  # per round: engine / raw sqlite3
+    engine_ratio = median(ratios)
     peak = max(run["peak_rss_mb"] for run in engine_runs)
     rows = world.expected
     verdict = "" if not wrong else " (WRONG RESULT)"
 
+    floor = median(raw["mapped"])
     table(
-        f"Full sync of {rows:,} customers into an empty CRM (medians of {repeat} rounds; "
-        f"× raw: median of the rounds' ratios)",
-        ("variant", "seconds", "rows/s", "× raw sqlite3"),
+        f"Full sync of {rows:,} customers into an empty CRM ({repeat} interleaved rounds; "
+        "× floor: median of the rounds' ratios to the mapped floor)",
+        ("variant", "min s", "median s", "max s", "rows/s", "× mapped floor"),
         [
             (
-                "raw copy, sqlite3 (read + executemany)",
-                f"{raw_sqlite:.3f}",
-                f"{rows / raw_sqlite:,.0f}",
+                "floor: read + map + executemany (sqlite3, engine's pragmas and keys)",
+                *spread(raw["mapped"]),
+                f"{rows / floor:,.0f}",
                 "1.00",
             ),
             (
-                "raw copy, SQLAlchemy Core",
-                f"{raw_sa:.3f}",
-                f"{rows / raw_sa:,.0f}",
-                f"{raw_sa / raw_sqlite:.2f}",
+                "plain streaming copy (sqlite3, no mapping)",
+                *spread(raw["plain"]),
+                f"{rows / median(raw['plain']):,.0f}",
+                f"{median(raw['plain']) / floor:.2f}",
             ),
             (
-                f"engine: sync {MAPPING} --full{verdict}",
-                f"{engine_s:.3f}",
+                "floor through SQLAlchemy Core",
+                *spread(raw["SQLAlchemy Core"]),
+                f"{rows / median(raw['SQLAlchemy Core']):,.0f}",
+                f"{median(raw['SQLAlchemy Core']) / floor:.2f}",
+            ),
+            (
+                f"engine: sync {MAPPING} --full, in process{verdict}",
+                *spread([r["sync_s"] for r in engine_runs]),
                 f"{rows / engine_s:,.0f}",
                 f"{engine_ratio:.2f}",
             ),
             (
                 "engine incl. Project.load and close",
-                f"{result['total_s']:.3f}",
+                *spread([r["total_s"] for r in engine_runs]),
                 "",
-                f"{result['total_s'] / raw_sqlite:.2f}",
+                f"{median([r['total_s'] for r in engine_runs]) / floor:.2f}",
+            ),
+            *(
+                [
+                    (
+                        "accord sync CUSTOMER --full (CLI wall time, process start included)",
+                        *spread(cli_s),
+                        "",
+                        f"{median(cli_s) / floor:.2f}",
+                    )
+                ]
+                if cli_s
+                else []
+            ),
+            (
+                f"first sync after the full sync (re-read {result['resync_read']:,} records, "
+                f"wrote {result['resync_written']})",
+                *spread([r["resync_s"] for r in engine_runs]),
+                "",
+                "",
             ),
         ],
     )
@@ -566,7 +678,7 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
     outside = ("outside jobs (schemas, state, job log)", f"{other:.3f}")
     job_rows.append((*outside, f"{100 * other / engine_s:.0f}%", *[""] * 7))
     table(
-        "Engine time and memory by job",
+        "Engine time and memory by job (the median round)",
         (
             "job",
             "seconds",
@@ -586,7 +698,7 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
         ("figure", "MB"),
         [
             ("RSS after imports, before Project.load", f"{result['rss_before_mb']:.0f}"),
-            ("peak RSS (VmHWM): the figure", f"{peak:.0f}"),
+            ("peak RSS (VmHWM) of the full sync: the figure", f"{peak:.0f}"),
             (
                 "ru_maxrss (includes the parent's RSS at fork: not the engine's)",
                 f"{result['ru_maxrss_mb']:.0f}",
@@ -600,18 +712,21 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
 
     return [
         Figure(BENCH, "rows", f"{rows:,}"),
-        Figure(BENCH, "raw copy sqlite3", seconds(raw_sqlite)),
-        Figure(BENCH, "raw copy SQLAlchemy Core", seconds(raw_sa)),
+        Figure(BENCH, "floor (mapped, engine's pragmas and keys)", seconds(floor)),
+        Figure(BENCH, "plain streaming copy", seconds(median(raw["plain"]))),
         Figure(
             BENCH, "engine full sync" + verdict, seconds(engine_s), met=None if not wrong else False
         ),
         Figure(
             BENCH,
-            "engine / raw sqlite3",
+            "engine / mapped floor",
             ratio(engine_ratio),
             f"≤ {RATIO_TARGET:g}×",
             engine_ratio <= RATIO_TARGET and not wrong,
         ),
+        Figure(BENCH, "engine / plain copy", ratio(median(plain_ratios))),
+        *([Figure(BENCH, "CLI wall time", seconds(median(cli_s)))] if cli_s else []),
+        Figure(BENCH, "first sync after it (re-read)", seconds(result["resync_s"])),
         Figure(
             BENCH,
             "engine peak RSS",
@@ -623,7 +738,55 @@ def run(records: int = DEFAULT_RECORDS, *, repeat: int = 3, profile: bool = Fals
     ]
 
 
+def scaling(sizes: list[int]) -> list[Figure]:
+    """One engine full sync per size (after one round of the floor): time and peak memory."""
+    rows = []
+    figures = []
+    for size in sizes:
+        world = setup(size)
+        create_copy(world.crm_path, "account_raw")
+        floor, _ = raw_sqlite3(world, "account_raw")
+        result = run_child(Path(__file__), ["--child", str(world.config_path)])
+        wrong = verify(world, result)
+        for message in wrong:
+            problem(message)
+        rows.append(
+            (
+                f"{world.expected:,}",
+                f"{floor:.3f}",
+                f"{result['sync_s']:.3f}",
+                f"{result['sync_s'] / floor:.2f}",
+                f"{result['resync_s']:.3f}",
+                f"{result['peak_rss_mb']:.0f}",
+            )
+        )
+        figures.append(
+            Figure(
+                BENCH,
+                f"peak RSS at {world.expected:,}",
+                f"{result['peak_rss_mb']:.0f} MB",
+                "≤ 200 MB",
+                result["peak_rss_mb"] <= 200,
+            )
+        )
+    table(
+        "Full sync by size (one round each)",
+        ("records", "floor s", "engine s", "× floor", "re-read s", "peak RSS MB"),
+        rows,
+    )
+    return figures
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--sizes" in argv:  # the scaling rows: python bench/full_sync.py --sizes 10000 100000
+        at = argv.index("--sizes")
+        sizes = [int(a) for a in argv[at + 1 :] if a.isdigit()]
+        if "--million" in argv:
+            sizes.append(1_000_000)
+        figures_table("Full sync by size — figures", scaling(sizes))
+        return
     engine_bench_main(
         argv,
         doc=__doc__ or "",

@@ -62,6 +62,27 @@ class MappingContext:
     def source_fields(self, direction: Direction) -> list[str]:
         return sorted({r.source for r in self.rules(direction) if r.source})
 
+    def back_constants(self, direction: Direction) -> dict[str, object] | None:
+        """The values the opposite direction alone writes into this pass's source, when
+        they are all constants (``{field: value}``); None when it writes anything else.
+
+        A record this pass creates from a source that already holds them needs no pass the
+        other way (see ``Pass._back_held``).
+        """
+        if self.mapping.direction is not Direction.BIDIRECTIONAL:
+            return None
+        back = [r for r in self.rules(direction.opposite) if not r.bidirectional]
+        if not back or any(not r.has_constant or r.transform is not None for r in back):
+            return None
+        return {r.dest: r.constant for r in back}
+
+    def read_fields(self, direction: Direction) -> list[str]:
+        """What a pass reads of its source: the fields it maps, and those the opposite
+        direction sets to constants (to tell whether the source holds them already)."""
+        fields = set(self.source_fields(direction))
+        fields.update(self.back_constants(direction) or ())
+        return sorted(fields)
+
     def destination_fields(self, direction: Direction) -> list[str]:
         """What a pass reads of its destination: the fields it writes, and those the
         destination's checksum covers (so the checksum after the write is known)."""

@@ -137,6 +137,9 @@ class Pass:
         self.has_back_rules = self.mapping.direction is Direction.BIDIRECTIONAL and any(
             not r.bidirectional for r in back
         )
+        # The opposite direction's own fields, when all constants: a source record created
+        # here that already holds them leaves nothing for the opposite pass to do.
+        self.back_constants = ctx.back_constants(direction) if self.has_back_rules else None
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
         self.max_seen: object = None  # the newest source version read (once run)
         # Destination key → version recorded, for records written this pass and left quiet
@@ -657,7 +660,11 @@ class Pass:
         why = _deferral(wanted)
         # The other direction owns fields this pass does not write: it is due at once. Only
         # this direction gets the job: it tells who is creating the record (Coupling.creator).
-        due = SyncResult.DEFERRED if self.has_back_rules else SyncResult.NONE
+        due = SyncResult.NONE
+        if self.has_back_rules:
+            # Unless the source holds them already (the demo's CONTACT: type = 'person'),
+            # then the pair is in sync both ways and the opposite pass meets an echo.
+            due = SyncResult.SUCCESS if self._back_held(r) else SyncResult.DEFERRED
         if self.direction is Direction.TO_INTEGRATION:
             c = Coupling(
                 self.mapping.name, r.key, dest_key, pending=True, local_version=r.version,
@@ -678,6 +685,15 @@ class Pass:
                 self.dst.side, self.dst_sum({**wanted.values, self.dst.schema.key: dest_key})
             )
         return c
+
+    def _back_held(self, r: Record) -> bool:
+        """The source record already holds every value the opposite direction alone writes
+        (all constants), so a record created from it leaves that direction nothing to do."""
+        wanted = self.back_constants
+        if not wanted:
+            return False
+        values = r.values
+        return all(name in values and same(values[name], v) for name, v in wanted.items())
 
     def _record_result(self, state: _BatchState, item: _Pending, result: WriteResult) -> None:
         c, r = item.coupling, item.record
@@ -702,13 +718,17 @@ class Pass:
         if item.kind is Action.INSERT:
             self.job.counters.inserted += 1
             self.job.counters.coupled += 1
-            if self.has_back_rules:
-                # The other direction owns fields this pass did not write (e.g. the number
-                # the ERP assigned): let the opposite pass complete the new pair.
+            # The other direction owns fields this pass did not write (e.g. the number the
+            # ERP assigned): let the opposite pass complete the new pair. A fresh pair whose
+            # source already holds them (see _back_held) is not due the other way.
+            due_back = self.has_back_rules and not (
+                item.fresh and c.result(self.direction.opposite) is SyncResult.SUCCESS
+            )
+            if due_back:
                 self.settle_keys.append(c.key(self.dst.side))
             if item.fresh:
                 state.confirm.setdefault(result.version, []).append(c.local_key)
-                if not self.has_back_rules:  # else the opposite direction is due (deferred)
+                if not due_back:  # else the opposite direction is due (deferred)
                     self._echo(c.key(self.dst.side), result.version)
                 return
             if self.has_back_rules:

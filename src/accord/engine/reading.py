@@ -132,7 +132,7 @@ class PassReader:
         one more request per pass, which a sync of 100 changes notices.
         """
         size = self.options.batch_size
-        fields = [] if self.options.probe_first else self.ctx.source_fields(self.direction)
+        fields = [] if self.options.probe_first else self.ctx.read_fields(self.direction)
         read = self.src.connector.read
         if self.options.keys is not None:
             keys = list(dict.fromkeys(self.options.keys))
@@ -324,7 +324,7 @@ class PassReader:
         keys = [r.key for r, _ in creations] + [r.key for r, _ in candidates]
         if not keys:
             return creations, candidates
-        fields = self.ctx.source_fields(self.direction)
+        fields = self.ctx.read_fields(self.direction)
         full = {
             r.key: r
             for batch in self.src.connector.read(self.src.table, keys=keys, fields=fields)

@@ -19,9 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 
 from accord.connectors.base import redact_url
-from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
+from accord.connectors.sql.bulk import Prepared, execute_many, insert_columns, padded
 from accord.connectors.sql.dialects import dialect_hint
 from accord.errors import BusyError, LeaseLostError, StateError
 from accord.model import Coupling, Direction, Job, JobError, JobStatus, JobType, Side, SyncResult
@@ -31,6 +32,7 @@ from accord.state import migrate, sqlite
 from accord.state.shield import deferred_interrupts
 from accord.state.tables import (
     ATTENTION,
+    KEY,
     couplings,
     job_errors,
     jobs,
@@ -184,10 +186,9 @@ class StateStore:
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Coupling] = {}
         with self._read() as conn:
-            for start in range(0, len(wanted), CHUNK):
-                chunk = padded(wanted[start : start + CHUNK])
-                query = self.statements.get(conn, ("couplings_by", side), len(chunk))
-                for values in query.all(conn, _key_params(mapping, chunk)):
+            for size, params in _key_chunks(conn, mapping, wanted):
+                query = self.statements.get(conn, ("couplings_by", side), size)
+                for values in query.all(conn, params):
                     coupling = _coupling_of(values)
                     found[
                         coupling.local_key if side is Side.LOCAL else coupling.integration_key
@@ -216,10 +217,9 @@ class StateStore:
         # Couplings written by one batch share their state: one (immutable) object each.
         shared: dict[tuple[Any, ...], SyncState] = {}
         with self._read() as conn:
-            for start in range(0, len(wanted), CHUNK):
-                chunk = padded(wanted[start : start + CHUNK])
-                query = self.statements.get(conn, ("sync_states", side, direction), len(chunk))
-                for row in query.all(conn, _key_params(mapping, chunk)):
+            for size, params in _key_chunks(conn, mapping, wanted):
+                query = self.statements.get(conn, ("sync_states", side, direction), size)
+                for row in query.all(conn, params):
                     rest = row[1:]
                     state = shared.get(rest)
                     if state is None:
@@ -608,7 +608,7 @@ class StateTransaction:
     def insert_couplings(self, items: Sequence[Coupling]) -> None:
         if items:
             # By column, straight from the objects: no dict per coupling.
-            execute_columns(self.conn, _INSERT, _columns(items))
+            insert_columns(self.conn, couplings, _columns(items))
 
     def update_couplings(self, items: Sequence[Coupling]) -> None:
         """Save couplings, found by (mapping, local key)."""
@@ -637,16 +637,14 @@ class StateTransaction:
         One statement per chunk instead of one parameter set per coupling: every other field
         was written in final form before the record was created.
         """
-        for start in range(0, len(local_keys), CHUNK):
-            chunk = padded(local_keys[start : start + CHUNK])
-            query = self.statements.get(self.conn, ("confirm", version_side), len(chunk))
-            query.execute(self.conn, {**_key_params(mapping, chunk), "b_version": version})
+        for size, params in _key_chunks(self.conn, mapping, local_keys):
+            query = self.statements.get(self.conn, ("confirm", version_side), size)
+            query.execute(self.conn, {**params, "b_version": version})
 
     def delete_couplings(self, mapping: str, local_keys: Sequence[str]) -> None:
-        for start in range(0, len(local_keys), CHUNK):
-            chunk = padded(local_keys[start : start + CHUNK])
-            query = self.statements.get(self.conn, ("delete",), len(chunk))
-            query.execute(self.conn, _key_params(mapping, chunk))
+        for size, params in _key_chunks(self.conn, mapping, local_keys):
+            query = self.statements.get(self.conn, ("delete",), size)
+            query.execute(self.conn, params)
 
     def delete_all_couplings(self, mapping: str) -> int:
         result = self.conn.execute(couplings.delete().where(couplings.c.mapping == mapping))
@@ -860,6 +858,28 @@ def _key_params(mapping: str, keys: Sequence[str]) -> dict[str, Any]:
     return params
 
 
+ARRAY_CHUNK = 20_000
+"""Keys per statement where they go as one array parameter (PostgreSQL)."""
+
+
+def _key_chunks(
+    conn: sa.Connection, mapping: str, keys: Sequence[str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The parameters of a statement by keys, chunk by chunk, with the statement's size.
+
+    PostgreSQL takes a whole batch's keys as one array (``= ANY(:keys)``, size 0): one
+    statement, one round trip per batch. Elsewhere one parameter per key, in chunks of
+    :data:`CHUNK` padded to a few sizes (see :func:`padded`).
+    """
+    if conn.dialect.name == "postgresql":
+        for start in range(0, len(keys), ARRAY_CHUNK):
+            yield 0, {"b_mapping": mapping, "b_keys": list(keys[start : start + ARRAY_CHUNK])}
+        return
+    for start in range(0, len(keys), CHUNK):
+        chunk = padded(keys[start : start + CHUNK])
+        yield len(chunk), _key_params(mapping, chunk)
+
+
 class _Statements:
     """The hot statements of one store, prepared once for its connections' dialect.
 
@@ -880,9 +900,15 @@ class _Statements:
 def _statement(what: tuple[Any, ...], size: int) -> Any:
     mapping_is = couplings.c.mapping == sa.bindparam("b_mapping")
     keys: list[sa.BindParameter[str]] = [sa.bindparam(f"k{i}") for i in range(size)]
+
+    def among(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        if size == 0:  # one array of keys (see _key_chunks)
+            return column == sa.any_(sa.bindparam("b_keys", type_=postgresql.ARRAY(KEY)))
+        return column.in_(keys)
+
     kind = what[0]
     if kind == "couplings_by":
-        return sa.select(couplings).where(mapping_is, _KEY_COLUMNS[what[1]].in_(keys))
+        return sa.select(couplings).where(mapping_is, among(_KEY_COLUMNS[what[1]]))
     if kind == "sync_states":
         side, direction = what[1], what[2]
         column = _KEY_COLUMNS[side]
@@ -893,8 +919,8 @@ def _statement(what: tuple[Any, ...], size: int) -> Any:
             couplings.c.pending,
             couplings.c.skipped,
             _RESULT_COLUMNS[direction],
-        ).where(mapping_is, column.in_(keys))
-    where = (mapping_is, couplings.c.local_key.in_(keys))
+        ).where(mapping_is, among(column))
+    where = (mapping_is, among(couplings.c.local_key))
     if kind == "confirm":
         version = _VERSION_COLUMNS[what[1]]
         return (
@@ -904,9 +930,6 @@ def _statement(what: tuple[Any, ...], size: int) -> Any:
         )
     assert kind == "delete"
     return couplings.delete().where(*where)
-
-
-_INSERT = couplings.insert()
 
 
 _COLUMN_ATTRIBUTES = {

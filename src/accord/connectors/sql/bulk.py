@@ -38,6 +38,69 @@ def execute_columns(
     names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
     if set(names) != set(keys) or compiled.literal_execute_params or compiled.post_compile_params:
         return conn.execute(stmt, [{k: columns[k][i] for k in keys} for i in range(count)])
+    values = _bound_columns(conn, compiled, names, columns)
+    params: list[Any] = list(zip(*values, strict=True))
+    if not compiled.positional:
+        params = [dict(zip(names, row, strict=True)) for row in params]
+    return conn.exec_driver_sql(compiled.string, params)
+
+
+COPY_FROM = 64
+"""Rows from which a PostgreSQL insert goes as ``COPY`` (below, pipelined executemany)."""
+
+
+def insert_columns(
+    conn: sa.Connection, table: sa.Table, columns: Mapping[str, Sequence[Any]]
+) -> int:
+    """Insert rows given by column into ``table``; returns how many.
+
+    On PostgreSQL (psycopg 3) a bulk insert is one ``COPY … FROM STDIN`` in the connection's
+    transaction: one round trip for the batch where even a pipelined ``executemany`` sends a
+    statement per row. The values go through the same SQLAlchemy bind processors as an
+    ``INSERT`` would (JSON, enums, type decorators), and a row the server refuses fails the
+    whole ``COPY`` with the same error class (an ``IntegrityError`` for a duplicate key), so
+    callers fall back exactly as they would after a failed ``executemany``. Other databases
+    (and small batches) use :func:`execute_columns`.
+    """
+    keys = list(columns)
+    count = len(columns[keys[0]]) if keys else 0
+    if count == 0:
+        return 0
+    if count < COPY_FROM or conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        execute_columns(conn, table.insert(), columns)
+        return count
+    stmt = table.insert()
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
+    names = list(compiled.positiontup or []) if compiled.positional else list(compiled.binds)
+    if set(names) != set(keys) or compiled.literal_execute_params or compiled.post_compile_params:
+        execute_columns(conn, stmt, columns)
+        return count
+    values = _bound_columns(conn, compiled, names, columns)
+    quote = conn.dialect.identifier_preparer
+    sql = (
+        f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"
+    )
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            write = copy.write_row
+            for row in zip(*values, strict=True):
+                write(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            sql, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from None
+    finally:
+        cursor.close()
+    return count
+
+
+def _bound_columns(
+    conn: sa.Connection, compiled: Any, names: Sequence[str], columns: Mapping[str, Sequence[Any]]
+) -> list[Sequence[Any]]:
+    """Each column's values through its bind processor, in the order of ``names``."""
     # NOTE: _bind_processors is SQLAlchemy's own per-bind lookup (stable since 1.4): the
     # same conversions conn.execute would apply, computed once for the statement.
     processors: Mapping[str, Any] = compiled._bind_processors
@@ -50,10 +113,7 @@ def execute_columns(
             if bind is not None:
                 process = _faster(process, bind.type, conn.dialect)
         values.append(column if process is None else _processed(column, process))
-    params: list[Any] = list(zip(*values, strict=True))
-    if not compiled.positional:
-        params = [dict(zip(names, row, strict=True)) for row in params]
-    return conn.exec_driver_sql(compiled.string, params)
+    return values
 
 
 _SQLITE_DATETIME = (

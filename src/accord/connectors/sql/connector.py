@@ -23,7 +23,7 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from accord.connectors.base import Capabilities, redact_url
 from accord.connectors.options import option_problem
-from accord.connectors.sql.bulk import Prepared, execute_columns, execute_many, padded
+from accord.connectors.sql.bulk import Prepared, execute_many, insert_columns, padded
 from accord.connectors.sql.conditional import (
     bind_expected,
     checked_fields,
@@ -51,7 +51,9 @@ if TYPE_CHECKING:
     from accord.filters import Filter
 
 KEYS_PER_QUERY = 500
-SQLITE_BATCH_SIZE = 5000
+BATCH_SIZE = 5000
+"""Records per batch by default: SQLite is in-process, and a server's cost is round trips
+(a batch's inserts go as one COPY on PostgreSQL, one multi-row INSERT on MariaDB)."""
 
 
 class _Raw(sa.types.TypeDecorator[Any]):
@@ -79,8 +81,8 @@ class SqlConnector:
         problem = option_problem("sql", options)
         if problem is not None:
             raise ConfigError(f"system '{name}': options.{problem[0]}: {problem[1]}")
-        # SQLite is in-process: bigger batches mean fewer commits and queries per record.
-        default_batch = SQLITE_BATCH_SIZE if url.startswith("sqlite") else 1000
+        # Bigger batches mean fewer commits and queries (server round trips) per record.
+        default_batch = BATCH_SIZE
         # Updates can be conditional: on the modified column where the table has one, and
         # always on the values read of the columns written.
         self.capabilities = Capabilities(
@@ -543,7 +545,7 @@ class SqlConnector:
             if stamped:
                 columns[stamped] = [stored] * len(group)
             columns[key_name] = [convert_key(c.key) for c in group]
-            execute_columns(conn, t.insert(), columns)
+            insert_columns(conn, t, columns)
         key_col = t.c[key_name]
         outcomes: dict[int, WriteResult] = {}
         for (cols, checked), rows in updates.items():
