@@ -134,9 +134,7 @@ def accounts(dv: LocalDataverse) -> list[dict[str, Any]]:
     connector = connect(dv)
     try:
         fields = ["name", "accountnumber", "address1_city", "bcbi_companyid"]
-        return [
-            {"key": r.key, **r.values} for r in read_all(connector, "account", fields=fields)
-        ]
+        return [{"key": r.key, **r.values} for r in read_all(connector, "account", fields=fields)]
     finally:
         connector.close()
 
