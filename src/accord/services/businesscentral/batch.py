@@ -114,6 +114,8 @@ def _run(
                 f"Request '{item_id}' was not run: a request it depends on failed.",
             )
         inner = _inner_request(outer, route, item)
+        if api.stats is not None:
+            api.stats.record_part(inner.method, inner.path)
         # NOTE: a snapshot batch rolls back as a whole on the first failure: no savepoints.
         with contextlib.nullcontext() if snapshot else api.store.savepoint():
             return api.route(inner)

@@ -94,6 +94,7 @@ class LocalBusinessCentral(ServiceIdentity):
         )
         self.api = BusinessCentralApi(schema, self.records, lambda: self.tenant, environment)
         self.api.batch_handler = handle_batch
+        self.api.stats = self.stats
         with self.store.lock, self.store.transaction():
             for name in companies:
                 self.store.add_company(name, self.records.now_ms())

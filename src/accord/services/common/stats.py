@@ -12,27 +12,49 @@ __all__ = ["RequestStats", "StatsMiddleware"]
 
 
 class RequestStats:
-    """Requests by method and by status, since the start or the last :meth:`reset`."""
+    """Requests by method, by status and by route (``"POST $batch"``), since the start or
+    the last :meth:`reset`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.by_method: collections.Counter[str] = collections.Counter()
         self.by_status: collections.Counter[int] = collections.Counter()
+        self.by_route: collections.Counter[str] = collections.Counter()
+        """Method and the path's last segment without its key (``"PATCH customers"``,
+        ``"GET $metadata"``): which requests a figure is made of."""
+        self.batch_parts: collections.Counter[str] = collections.Counter()
+        """The requests inside ``$batch``es, by route as above (where the service counts
+        them: the local Business Central does)."""
 
     @property
     def total(self) -> int:
         with self._lock:
             return sum(self.by_method.values())
 
-    def record(self, method: str, status: int) -> None:
+    def record(self, method: str, status: int, path: str = "") -> None:
         with self._lock:
             self.by_method[method] += 1
             self.by_status[status] += 1
+            self.by_route[f"{method} {route(path)}".rstrip()] += 1
+
+    def record_part(self, method: str, path: str) -> None:
+        """One request inside a ``$batch``."""
+        with self._lock:
+            self.batch_parts[f"{method} {route(path)}".rstrip()] += 1
 
     def reset(self) -> None:
         with self._lock:
             self.by_method.clear()
             self.by_status.clear()
+            self.by_route.clear()
+            self.batch_parts.clear()
+
+
+def route(path: str) -> str:
+    """The last segment of a request path without its key: ``/.../companies(1)/customers(2)``
+    is ``customers``."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return last.split("(", 1)[0]
 
 
 class StatsMiddleware:
@@ -59,4 +81,4 @@ class StatsMiddleware:
         try:
             await self.app(scope, receive, watch)
         finally:
-            self.stats.record(str(scope["method"]), status)
+            self.stats.record(str(scope["method"]), status, str(scope["path"]))
