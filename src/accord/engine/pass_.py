@@ -103,6 +103,9 @@ class PassOptions:
     """Source keys the pass before this one wrote, with the version it recorded, where it
     left the coupling quiet in this direction: a record still at that version is an echo,
     counted unchanged without asking the state store (see :attr:`Pass.echoes`)."""
+    known: Mapping[str, Record] = field(default_factory=dict)
+    """With ``keys``: source records as the system answered the pass that just created them
+    (``WriteResult.values`` and version), used instead of reading them again."""
     recheck: frozenset[str] = frozenset()
     """Source keys the pass before this one (the opposite direction, same run) wrote while
     leaving this side's own edits to carry back: compared whatever their version says. On a
@@ -181,6 +184,7 @@ class Pass:
             not r.bidirectional for r in back
         )
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
+        self.settle_known: dict[str, Record] = {}  # those created, as the destination answered
         # Destination key → version recorded, for records written this pass and left quiet
         # for the opposite direction: what a full run's second pass will meet as echoes.
         self.echoes: dict[str, object] = {}
@@ -746,7 +750,10 @@ class Pass:
             if self.has_back_rules:
                 # The other direction owns fields this pass did not write (e.g. the number
                 # the ERP assigned): let the opposite pass complete the new pair.
-                self.settle_keys.append(c.key(self.dst.side))
+                key = c.key(self.dst.side)
+                self.settle_keys.append(key)
+                if result.values is not None and result.version is not None:
+                    self.settle_known[key] = Record(key, result.values, result.version)
             if item.fresh:
                 state.confirm.setdefault(result.version, []).append(c.local_key)
                 if not self.has_back_rules:  # else the opposite direction is due (deferred)

@@ -477,6 +477,11 @@ class BusinessCentralConnector:
                     greatest = record.key
         return greatest
 
+    def answer_reader(self, table: str) -> _Query:
+        """Reads entities a write's answer carries into records, as a read of every field
+        would (and remembers their ids and ETags)."""
+        return self._query(table, None, None, None)
+
     # -- writing --------------------------------------------------------------------------
     def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:
         from accord.connectors.businesscentral.writes import Writer

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,26 +22,34 @@ class RequestStats:
         self.by_status: collections.Counter[int] = collections.Counter()
         self.by_route: collections.Counter[str] = collections.Counter()
         """Method and the path's last segment without its key (``"PATCH customers"``,
-        ``"GET $metadata"``): which requests a figure is made of."""
+        ``"GET $metadata"``), and ``$filter`` where the query has one (``"GET customers
+        $filter"``): which requests a figure is made of."""
         self.batch_parts: collections.Counter[str] = collections.Counter()
         """The requests inside ``$batch``es, by route as above (where the service counts
         them: the local Business Central does)."""
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
+        """``$batch``es by the number of requests in them (where counted, as above)."""
 
     @property
     def total(self) -> int:
         with self._lock:
             return sum(self.by_method.values())
 
-    def record(self, method: str, status: int, path: str = "") -> None:
+    def record(self, method: str, status: int, path: str = "", query: str = "") -> None:
         with self._lock:
             self.by_method[method] += 1
             self.by_status[status] += 1
-            self.by_route[f"{method} {route(path)}".rstrip()] += 1
+            self.by_route[f"{method} {route(path, query)}".rstrip()] += 1
 
-    def record_part(self, method: str, path: str) -> None:
+    def record_batch(self, size: int) -> None:
+        """One ``$batch`` of ``size`` requests."""
+        with self._lock:
+            self.batch_sizes[size] += 1
+
+    def record_part(self, method: str, path: str, query: str = "") -> None:
         """One request inside a ``$batch``."""
         with self._lock:
-            self.batch_parts[f"{method} {route(path)}".rstrip()] += 1
+            self.batch_parts[f"{method} {route(path, query)}".rstrip()] += 1
 
     def reset(self) -> None:
         with self._lock:
@@ -48,13 +57,14 @@ class RequestStats:
             self.by_status.clear()
             self.by_route.clear()
             self.batch_parts.clear()
+            self.batch_sizes.clear()
 
 
-def route(path: str) -> str:
+def route(path: str, query: str = "") -> str:
     """The last segment of a request path without its key: ``/.../companies(1)/customers(2)``
-    is ``customers``."""
-    last = path.rstrip("/").rsplit("/", 1)[-1]
-    return last.split("(", 1)[0]
+    is ``customers``; ``customers $filter`` when the query filters."""
+    last = path.rstrip("/").rsplit("/", 1)[-1].split("(", 1)[0]
+    return f"{last} $filter" if "$filter=" in unquote(query) else last
 
 
 class StatsMiddleware:
@@ -81,4 +91,5 @@ class StatsMiddleware:
         try:
             await self.app(scope, receive, watch)
         finally:
-            self.stats.record(str(scope["method"]), status, str(scope["path"]))
+            query = bytes(scope.get("query_string") or b"").decode("latin-1")
+            self.stats.record(str(scope["method"]), status, str(scope["path"]), query)
