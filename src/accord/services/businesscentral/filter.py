@@ -82,18 +82,10 @@ class _Parser(TokenStream):
         return operand
 
     def expression(self) -> _Operand:
-        parts = [self.conjunction()]
-        while self.is_word("or"):
-            self.take()
-            parts.append(self.conjunction())
-        return self.join("OR", parts)
+        return self.join("OR", self.separated("or", self.conjunction))
 
     def conjunction(self) -> _Operand:
-        parts = [self.negation()]
-        while self.is_word("and"):
-            self.take()
-            parts.append(self.negation())
-        return self.join("AND", parts)
+        return self.join("AND", self.separated("and", self.negation))
 
     def join(self, op: str, parts: list[_Operand]) -> _Operand:
         if len(parts) == 1:

@@ -12,10 +12,11 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 __all__ = ["Token", "TokenStream", "parse_instant", "token_pattern", "tokenize"]
 
+T = TypeVar("T")
 Error = Callable[[str], Exception]
 """Makes the service's own error (400 Bad Request) from a message."""
 
@@ -99,6 +100,14 @@ class TokenStream:
     def is_word(self, word: str) -> bool:
         token = self.peek()
         return token.kind == "name" and token.text == word
+
+    def separated(self, word: str, parse: Callable[[], T]) -> list[T]:
+        """``parse`` once, and again after each ``word`` that follows: ``a or b or c``."""
+        parts = [parse()]
+        while self.is_word(word):
+            self.take()
+            parts.append(parse())
+        return parts
 
     def fail(self, what: str, token: Token) -> NoReturn:
         raise self._error(f"{what} at position {token.position} in '{self.text}'.")

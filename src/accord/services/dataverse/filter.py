@@ -97,18 +97,10 @@ class _Parser(TokenStream):
         return token.kind == "name" and token.text == word
 
     def expression(self) -> Operand:
-        operands = [self.conjunction()]
-        while self.is_word("or"):
-            self.take()
-            operands.append(self.conjunction())
-        return self.logical("OR", operands)
+        return self.logical("OR", self.separated("or", self.conjunction))
 
     def conjunction(self) -> Operand:
-        operands = [self.negation()]
-        while self.is_word("and"):
-            self.take()
-            operands.append(self.negation())
-        return self.logical("AND", operands)
+        return self.logical("AND", self.separated("and", self.negation))
 
     def logical(self, op: str, operands: list[Operand]) -> Operand:
         """One flat ``(a OR b OR c)``: nesting each pair would overflow SQLite's parser stack
