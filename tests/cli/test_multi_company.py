@@ -16,8 +16,8 @@ import pytest
 
 from accord import Project
 from accord.connectors.businesscentral.connector import BusinessCentralConnector
-from accord.errors import ConfigError
-from accord.model import Change, ChangeKind
+from accord.errors import AccordError, ConfigError
+from accord.model import Change, ChangeKind, Side
 from accord.model.keys import new_uuids
 from accord.services.businesscentral import LocalBusinessCentral
 from accord.services.dataverse import LocalDataverse
@@ -282,3 +282,26 @@ def test_an_unknown_company_field_is_named_at_its_line(
         project.check()
     assert "company_field 'bcbi_company' is not a field of it" in str(caught.value)
     assert caught.value.line == text.split("\n").index('company_field = "bcbi_company"') + 1
+
+
+def test_match_and_couple_keep_to_the_company(
+    bc: LocalBusinessCentral, dv: LocalDataverse, config: Path
+) -> None:
+    canada_id = bc.company_ids[CANADA]
+    canada_shared = create_account(
+        dv, {"name": SHARED, "address1_city": "Toronto", "bcbi_companyid": canada_id}
+    )
+    with Project.load(config) as project:
+        # USA's SHARED customer has no candidate: the only account of that name is Canada's
+        matched = project.match("CUSTOMER_USA", create_new=False, sync=False)
+        assert matched.coupled == [], matched
+        assert project.store.couplings_by("CUSTOMER_USA", Side.INTEGRATION, [canada_shared]) == {}
+        # Canada's does
+        matched = project.match("CUSTOMER_CANADA", create_new=False, sync=False)
+        assert len(matched.coupled) == 1, matched
+        # coupling USA's customer to Canada's account by hand is refused
+        with pytest.raises(AccordError) as caught:
+            project.couple("CUSTOMER_USA", "C00060", canada_shared)
+    assert "belongs to another company than mapping CUSTOMER_USA" in str(caught.value)
+    [theirs] = [r for r in accounts(dv) if r["key"] == canada_shared]
+    assert theirs["bcbi_companyid"] == canada_id and theirs["address1_city"] == "Toronto"

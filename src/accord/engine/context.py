@@ -35,6 +35,8 @@ class SideContext:
     stamp: tuple[tuple[str, Any], ...] = ()
     """Multi-company: fields set to a fixed value on every record a pass writes here (the
     company id column); the filter reads only the rows that carry it."""
+    company: Filter | None = None
+    """Multi-company: the part of ``filter`` that keeps the company's rows (None: none)."""
 
     @property
     def key_policy(self) -> KeyPolicy:

@@ -263,6 +263,7 @@ class Project:
                         filter=compile_filter(own_filter),
                         settings=settings,
                         stamp=stamp,
+                        company=compile_filter(scope.filter) if scope is not None else None,
                     )
                 )
             ctx = MappingContext(mapping, sides[0], sides[1])
