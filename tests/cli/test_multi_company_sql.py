@@ -161,3 +161,24 @@ def test_a_company_table_mapped_from_a_system_without_a_company_is_refused(
         project.check()
     assert "system 'north' names no company" in str(caught.value)
     assert caught.value.line == text.split("\n").index('name = "CUSTOMER_north"')
+
+
+def test_an_empty_company_id_is_an_error_at_its_line(config: Path) -> None:
+    text = config.read_text(encoding="utf-8").replace('company_id = "NORTH"', 'company_id = ""')
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Project.load(config)
+    assert "company_id" in str(caught.value)
+    assert caught.value.line == text.split("\n").index('company_id = ""') + 1
+
+
+def test_a_company_id_may_come_from_the_environment(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = config.read_text(encoding="utf-8").replace('"NORTH"', '"${NORTH_ID}"')
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("NORTH_ID", "NORTH")
+    with Project.load(config) as project:
+        assert project.config.systems["north"].company_id == "NORTH"
+        assert project.company_id("north") == "NORTH"
+        assert project.company_id("crm") is None
