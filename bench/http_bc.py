@@ -85,6 +85,9 @@ def main() -> None:
                     f"BC customers created {written:,}; inserted {totals.inserted:,}, "
                     f"modified {totals.modified:,}, failed {totals.failed}"
                 )
+                print(f"  BC requests by route: {dict(sorted(bc.stats.by_route.items()))}")
+                print(f"  BC requests in batches: {dict(sorted(bc.stats.batch_parts.items()))}")
+                print(f"  BC batches by size: {dict(sorted(bc.stats.batch_sizes.items()))}")
             print(f"full sync in all: {total:.1f} s")
             customers = bc.count(BC_COMPANY, "customers")
             label, _, bc_methods, _, written, _ = rows[1]

@@ -46,6 +46,9 @@ class SystemConfig:
     options: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     """How calls that failed for a passing reason are retried (``retry = {...}``)."""
+    company_id: str | None = None
+    """Multi-company: the id this system's company stamps on CRM rows (``company_id = ...``);
+    None: the connector's own (a Business Central system's company), if it has one."""
 
 
 @dataclass(frozen=True)
@@ -320,7 +323,14 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
                 f"systems.{name}.options.{option}: {why}", ("systems", name, "options", option)
             )
         retry_policy = RetryPolicy(retry.attempts, retry.backoff, retry.max_backoff)
-        systems[name] = SystemConfig(name, sys.connector, url, options, retry_policy)
+        company_id = (
+            _expand(sys.company_id, source, locate(text, ("systems", name, "company_id")))
+            if sys.company_id is not None
+            else None
+        )
+        systems[name] = SystemConfig(
+            name, sys.connector, url, options, retry_policy, company_id=company_id
+        )
     line = locate(text, ("state", "url"))
     state_url = _resolve_sqlite(_expand(model.state.url, source, line), base, source, line)
 
@@ -343,6 +353,8 @@ def _build(path: Path, text: str, model: ConfigModel) -> Config:
             new_keys=policy,
             stamp_modified=t.stamp_modified,
             overlap_seconds=t.overlap_seconds,
+            company_field=t.company_field,
+            company_includes_empty=t.company_includes_empty,
         )
 
     mappings = [_mapping(i, m, systems, fail) for i, m in enumerate(model.mappings)]

@@ -40,6 +40,9 @@ class SystemModel(_Strict):
     url: str
     options: dict[str, Any] = Field(default_factory=dict)
     retry: RetryModel = Field(default_factory=RetryModel)
+    # Multi-company: the id CRM rows of this system's company are stamped with (a Business
+    # Central system defaults to its company's id).
+    company_id: str | None = Field(default=None, min_length=1)
 
 
 class SeriesModel(_Strict):
@@ -53,6 +56,9 @@ class TableModel(_Strict):
     new_keys: Literal["uuid"] | SeriesModel = "uuid"
     stamp_modified: bool = True
     overlap_seconds: float = Field(default=2.0, ge=0)
+    # Multi-company: the column holding the company id of a row (e.g. bcbi_companyid).
+    company_field: str | None = Field(default=None, min_length=1)
+    company_includes_empty: bool = False
 
 
 class MatchModel(_Strict):

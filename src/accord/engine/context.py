@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from accord.connectors.base import Connector
 from accord.filters import Filter, parse_filter
@@ -31,6 +32,11 @@ class SideContext:
     schema: TableSchema
     filter: Filter | None
     settings: TableSettings
+    stamp: tuple[tuple[str, Any], ...] = ()
+    """Multi-company: fields set to a fixed value on every record a pass writes here (the
+    company id column); the filter reads only the rows that carry it."""
+    company: Filter | None = None
+    """Multi-company: the part of ``filter`` that keeps the company's rows (None: none)."""
 
     @property
     def key_policy(self) -> KeyPolicy:
@@ -54,7 +60,16 @@ class MappingContext:
 
     @cached_property
     def _rules(self) -> dict[Direction, list[FieldRule]]:
-        return {d: self.mapping.rules_for(d) for d in Direction.BIDIRECTIONAL.passes}
+        out = {}
+        for d in Direction.BIDIRECTIONAL.passes:
+            rules = self.mapping.rules_for(d)
+            stamp = self.destination(d).stamp
+            if stamp:
+                stamped = {name for name, _ in stamp}
+                rules = [r for r in rules if r.dest not in stamped]
+                rules += [_stamp_rule(name, value) for name, value in stamp]
+            out[d] = rules
+        return out
 
     def rules(self, direction: Direction) -> list[FieldRule]:
         return self._rules[direction]
@@ -106,6 +121,20 @@ class MappingContext:
         (its modified-on field aside: the version covers it). None when the mapping never
         reads that side as a source."""
         return self._checksums.get(side)
+
+
+def _stamp_rule(name: str, value: Any) -> FieldRule:
+    return FieldRule(
+        source=None,
+        dest=name,
+        constant=value,
+        has_constant=True,
+        lookup=None,
+        clear_on_missing=False,
+        transform=None,
+        inverse_transform=False,
+        bidirectional=False,
+    )
 
 
 def compile_filter(text: str) -> Filter | None:

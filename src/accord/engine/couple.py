@@ -14,6 +14,7 @@ from accord.engine.results import CoupleResult, RunResult
 from accord.engine.sync import _run_pass, new_job, sync_records
 from accord.engine.transfer import TransferPlan
 from accord.errors import RecordError, UsageError
+from accord.filters import Filter
 from accord.model import Action, Coupling, Direction, Job, JobStatus, JobType
 from accord.model.values import blank
 from accord.state.store import utcnow
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
     from accord.engine.workspace import Workspace
 
 
-def _exists(side: SideContext, key: str) -> bool:
-    return any(batch for batch in side.connector.read(side.table, keys=[key], fields=[]))
+def _exists(side: SideContext, key: str, within: Filter | None = None) -> bool:
+    found = side.connector.read(side.table, keys=[key], fields=[], filter=within)
+    return any(batch for batch in found)
 
 
 def outside_filters(project: Workspace, ctx: MappingContext, local_key: str) -> str:
@@ -124,6 +126,12 @@ def couple_record(
         raise UsageError("give --to INTEGRATION_KEY, or --create-new")
     if not _exists(ctx.integration, integration_key):
         raise UsageError(f"{ctx.integration.table_ref} has no record {integration_key!r}")
+    for side, key in ((ctx.local, local_key), (ctx.integration, integration_key)):
+        if side.company is not None and not _exists(side, key, side.company):
+            raise UsageError(
+                f"{side.table_ref} {key!r} belongs to another company than mapping "
+                f"{mapping.name}'s ({side.company.text}): it cannot be coupled here"
+            )
     other = store.get_coupling(mapping.name, integration_key=integration_key)
     replaced = None
     if current is not None and current.integration_key == integration_key:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from accord.model import Record
+
 
 @dataclass(frozen=True)
 class PassOptions:
@@ -44,6 +46,9 @@ class PassOptions:
     """Source keys the pass before this one wrote, with the version it recorded, where it
     left the coupling quiet in this direction: a record still at that version is an echo,
     counted unchanged without asking the state store (see :attr:`Pass.echoes`)."""
+    known: Mapping[str, Record] = field(default_factory=dict)
+    """With ``keys``: source records as the system answered the pass that just created them
+    (``WriteResult.values`` and version), used instead of reading them again."""
     recheck: frozenset[str] = frozenset()
     """Source keys the pass before this one (the opposite direction, same run) wrote while
     leaving this side's own edits to carry back: compared whatever their version says. On a

@@ -142,6 +142,7 @@ class Pass:
         self.back_constants = ctx.back_constants(direction) if self.has_back_rules else None
         self.settle_keys: list[str] = []  # destination keys the opposite pass should revisit
         self.max_seen: object = None  # the newest source version read (once run)
+        self.settle_known: dict[str, Record] = {}  # those created, as the destination answered
         # Destination key → version recorded, for records written this pass and left quiet
         # for the opposite direction: what a full run's second pass will meet as echoes.
         self.echoes: dict[str, object] = {}
@@ -725,7 +726,10 @@ class Pass:
                 item.fresh and c.result(self.direction.opposite) is SyncResult.SUCCESS
             )
             if due_back:
-                self.settle_keys.append(c.key(self.dst.side))
+                key = c.key(self.dst.side)
+                self.settle_keys.append(key)
+                if result.values is not None and result.version is not None:
+                    self.settle_known[key] = Record(key, result.values, result.version)
             if item.fresh:
                 state.confirm.setdefault(result.version, []).append(c.local_key)
                 if not due_back:  # else the opposite direction is due (deferred)

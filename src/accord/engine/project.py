@@ -27,6 +27,7 @@ from accord.connectors.registry import open_connector
 from accord.connectors.retry import RetryingConnector
 from accord.engine import repair
 from accord.engine.browse import RecordHistory, RecordPage, browse_records, record_history
+from accord.engine.company import combine_filters, company_scope
 from accord.engine.conflicts import OpenConflict, open_conflicts, resolve_conflicts
 from accord.engine.context import MappingContext, SideContext, compile_filter
 from accord.engine.couple import couple_record, uncouple_records
@@ -40,7 +41,7 @@ from accord.engine.repair import CouplingProblem, RepairResult
 from accord.engine.results import CoupleResult, MappingOverview, MatchResult, RunResult
 from accord.engine.review import ReviewLine, review
 from accord.engine.sync import parse_since, run_sync
-from accord.engine.validate import check_mapping
+from accord.engine.validate import check_filter, check_mapping
 from accord.engine.verify import VerifyResult, verify
 from accord.engine.workspace import DEFAULT_BATCH_SIZE, ordered
 from accord.errors import BusyError, ConfigError, LeaseLostError, StateError, UsageError
@@ -207,6 +208,20 @@ class Project:
             self._connectors[system] = ShadowConnector(connector) if self.dry else connector
         return self._connectors[system]
 
+    def company_id(self, system: str) -> str | None:
+        """Multi-company: the id of the company ``system`` is (``company_id = ...``, else the
+        connector's own, as a Business Central system knows its company), or None."""
+        configured = self.config.systems[system].company_id
+        if configured is not None:
+            return configured
+        inner: object = self.connector(system)
+        while inner is not None:
+            own = getattr(inner, "company_id", None)  # a property: looked up on first use
+            if isinstance(own, str):
+                return own
+            inner = getattr(inner, "inner", None)
+        return None
+
     def context(self, mapping_name: str) -> MappingContext:
         """A mapping resolved against its systems' schemas (checked on first use)."""
         mapping = self.config.mapping(mapping_name)
@@ -231,6 +246,16 @@ class Project:
                     raise self.config.error(
                         f"mapping {mapping.name}: {exc.message}", locate(self.config.text, where)
                     ) from None
+                settings = self.config.table_settings(ref) or TableSettings()
+                own_filter = mapping.filter_on(side)
+                stamp: tuple[tuple[str, object], ...] = ()
+                scope = None
+                if settings.company_field is not None:
+                    company = self.company_id(mapping.table_on(side.other).system)
+                    scope = company_scope(self.config, mapping, side, settings, schema, company)
+                if scope is not None:
+                    check_filter(self.config, mapping, side, own_filter, schema)
+                    own_filter, stamp = combine_filters(own_filter, scope.filter), scope.stamp
                 sides.append(
                     SideContext(
                         side=side,
@@ -238,8 +263,10 @@ class Project:
                         table=ref.table,
                         table_ref=str(ref),
                         schema=schema,
-                        filter=compile_filter(mapping.filter_on(side)),
-                        settings=self.config.table_settings(ref) or TableSettings(),
+                        filter=compile_filter(own_filter),
+                        settings=settings,
+                        stamp=stamp,
+                        company=compile_filter(scope.filter) if scope is not None else None,
                     )
                 )
             ctx = MappingContext(mapping, sides[0], sides[1])

@@ -136,7 +136,12 @@ class PassReader:
         read = self.src.connector.read
         if self.options.keys is not None:
             keys = list(dict.fromkeys(self.options.keys))
-            found = read(self.src.table, keys=keys, fields=fields, batch_size=size)
+            known = self._known(keys, fields)
+            rest = [k for k in keys if k not in known] if known else keys
+            found: Iterator[list[Record]] = chain(
+                _chunks([known[k] for k in keys if k in known], size),
+                read(self.src.table, keys=rest, fields=fields, batch_size=size) if rest else (),
+            )
             return self._by_key(found, keys, self._fail_missing), len(keys)
         if self.options.key_range is not None:
             return self._part(fields, size, count)
@@ -335,6 +340,21 @@ class PassReader:
             [(full[r.key], c) for r, c in candidates if r.key in full],
         )
 
+    def _known(self, keys: list[str], fields: list[str]) -> dict[str, Record]:
+        """The records of ``keys`` the pass was given (as the system answered the pass that
+        created them), where they hold every field this pass reads: those need no read."""
+        given = self.options.known
+        if not given:
+            return {}
+        wanted = set(fields)
+        return {
+            k: r
+            for k in keys
+            if (r := given.get(k)) is not None
+            and r.version is not None
+            and wanted <= r.values.keys()
+        }
+
     def _by_key(
         self,
         batches: Iterator[list[Record]],
@@ -412,3 +432,8 @@ def newer(r: Record, synced: object) -> bool:
     if r.version is None or synced is None:
         return True
     return bool(r.version > synced)  # type: ignore[operator]
+
+
+def _chunks(records: list[Record], size: int) -> Iterator[list[Record]]:
+    for start in range(0, len(records), max(1, size)):
+        yield records[start : start + size]

@@ -15,7 +15,7 @@ from accord.engine.progress import Progress
 from accord.engine.results import RunResult
 from accord.engine.workspace import DEFAULT_BATCH_SIZE
 from accord.errors import AccordError, ConnectorError, UsageError
-from accord.model import Direction, Job, JobStatus, JobType, TableMapping
+from accord.model import Direction, Job, JobStatus, JobType, Record, TableMapping
 from accord.secrets import redact
 from accord.state import StateStore
 from accord.state.store import utcnow
@@ -127,12 +127,17 @@ def run_sync(
                 recheck=frozenset(settle) if index > 0 else frozenset(),
                 since=since if not full and records is None else None,
             )
-            job, settle, echoes, _ = _run_pass(project, mapping, d, options, progress, result)
+            outcome = _run_pass(project, mapping, d, options, progress, result)
+            job, settle, echoes = outcome.job, outcome.settle, outcome.echoes
             ok = ok and job.status is not JobStatus.ERROR
             if settle and d is Direction.FROM_INTEGRATION and Direction.TO_INTEGRATION in passes:
                 # Records created in the local system by this pass: send back the fields the
                 # local side owns (e.g. the number the ERP assigned), so the pair is complete.
-                settle_options = PassOptions(keys=tuple(settle), batch_size=project.batch_size)
+                # Records it created are taken as the local system answered their creation,
+                # not read again.
+                settle_options = PassOptions(
+                    keys=tuple(settle), batch_size=project.batch_size, known=outcome.known
+                )
                 _run_pass(
                     project, mapping, Direction.TO_INTEGRATION, settle_options, progress, result
                 )
@@ -184,6 +189,8 @@ class PassOutcome(NamedTuple):
     """Destination keys whose records the opposite pass must complete."""
     echoes: dict[str, object]
     """Destination keys written and left quiet, with their version (see PassOptions)."""
+    known: dict[str, Record]
+    """Of ``settle``, the records created, as the destination answered (PassOptions.known)."""
     max_seen: object = None
     """The newest source version the pass read (what its watermark is made of)."""
 
@@ -237,7 +244,7 @@ def _run_pass(
     waited = _waited(connectors) - waited_before
     if waited >= 0.05:
         _report_waiting(store, job, waited)
-    return PassOutcome(job, runner.settle_keys, runner.echoes, runner.max_seen)
+    return PassOutcome(job, runner.settle_keys, runner.echoes, runner.settle_known, runner.max_seen)
 
 
 def _waited(connectors: tuple[Connector, ...]) -> float:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from accord.config import Config
 from accord.config.locate import locate
-from accord.engine.context import MappingContext
+from accord.engine.context import MappingContext, compile_filter
 from accord.errors import ConfigError, FilterError
-from accord.model import Side
+from accord.filters import Filter
+from accord.model import Side, TableMapping, TableSchema
 
 
 def check_mapping(config: Config, ctx: MappingContext) -> None:
@@ -23,16 +24,10 @@ def check_mapping(config: Config, ctx: MappingContext) -> None:
                     f"'{name}' (fields: {', '.join(schema.fields)})",
                     locate(config.text, ("mappings", index, "fields", j)),
                 )
-    for side, key in ((Side.LOCAL, "table_filter"), (Side.INTEGRATION, "integration_table_filter")):
+    for side in (Side.LOCAL, Side.INTEGRATION):
         flt = ctx.side(side).filter
         if flt is not None:
-            try:
-                flt.check_fields(list(ctx.side(side).schema.fields))
-            except FilterError as exc:
-                raise config.error(
-                    f"mapping {mapping.name}: {key}: {exc}",
-                    locate(config.text, ("mappings", index, key)),
-                ) from None
+            _check_fields(config, mapping, side, flt, ctx.side(side).schema)
     for side in (Side.LOCAL, Side.INTEGRATION):
         if ctx.side(side).schema.modified is None:
             ref = ctx.side(side).table_ref
@@ -42,3 +37,30 @@ def check_mapping(config: Config, ctx: MappingContext) -> None:
                 source=str(config.path),
                 line=locate(config.text, ("mappings", index)),
             )
+
+
+def _filter_key(side: Side) -> str:
+    return "table_filter" if side is Side.LOCAL else "integration_table_filter"
+
+
+def _check_fields(
+    config: Config, mapping: TableMapping, side: Side, flt: Filter, schema: TableSchema
+) -> None:
+    try:
+        flt.check_fields(list(schema.fields))
+    except FilterError as exc:
+        key = _filter_key(side)
+        raise config.error(
+            f"mapping {mapping.name}: {key}: {exc}",
+            locate(config.text, ("mappings", config.mappings.index(mapping), key)),
+        ) from None
+
+
+def check_filter(
+    config: Config, mapping: TableMapping, side: Side, text: str, schema: TableSchema
+) -> None:
+    """A mapping's own filter of ``side``, checked before anything is added to it (so its
+    errors point at it, not at the company filter)."""
+    flt = compile_filter(text)
+    if flt is not None:
+        _check_fields(config, mapping, side, flt, schema)

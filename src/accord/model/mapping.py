@@ -59,6 +59,12 @@ class TableSettings:
     new_keys: KeyPolicy = field(default_factory=KeyPolicy)
     stamp_modified: bool = True
     overlap_seconds: float = 2.0
+    company_field: str | None = None
+    """Multi-company: the column that holds the company a row belongs to. Mappings from a
+    system with a company stamp it on every row they write here and read only that
+    company's rows (see :mod:`accord.engine.company`)."""
+    company_includes_empty: bool = False
+    """Also read rows whose company column is empty (the reference's default filter)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,10 @@ class WriteResult:
     version: datetime | None = None
     error: str = ""
     stale: bool = False
+    values: dict[str, Any] | None = None
+    """The record as the system holds it after the write, where its answer said (a Business
+    Central create's 201 body), read as :meth:`Connector.read` would; None: not known. The
+    engine uses it instead of reading a record it has just created (see ``PassOptions.known``)."""
 
 
 STALE = "changed since it was read"

@@ -47,12 +47,11 @@ from accord.connectors.businesscentral.tables import (
     base_of,
     parse_table,
 )
-from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
 from accord.connectors.dataverse.http import ResponseLost, service_error
 from accord.connectors.dataverse.metadata import Attribute, Entity, closest
 from accord.connectors.dataverse.odata import ServerFilter, server_filter, starts_with
 from accord.connectors.dataverse.reads import Query, rebatch
-from accord.connectors.options import option_problem
+from accord.connectors.signin import check_system, token_source
 from accord.errors import ConfigError, FatalConnectorError
 from accord.model import Change, FieldInfo, Record, TableSchema, TableSettings, WriteResult
 
@@ -101,40 +100,25 @@ class BusinessCentralConnector:
         options: Mapping[str, Any],
     ) -> None:
         self.name = name
-        problem = option_problem("businesscentral", options)
-        if problem is not None:
-            raise ConfigError(f"system '{name}': options.{problem[0]}: {problem[1]}")
-        if not re.match(r"https?://[^/\s]+", url):
-            raise ConfigError(
-                f"system '{name}': url must be the API's address, such as https://api."
-                "businesscentral.dynamics.com/v2.0/<tenant>/<environment>/api/v2.0 "
-                f"(got {url!r})"
-            )
+        check_system(
+            "businesscentral",
+            name,
+            url,
+            options,
+            "the API's address, such as https://api.businesscentral.dynamics.com/v2.0/"
+            "<tenant>/<environment>/api/v2.0",
+        )
         self.base = api_base(url)
         self._settings = dict(tables)
         timeout = float(options.get("timeout", 120))
-        tokens: TokenSource
-        if "token" in options:
-            tokens = StaticToken(str(options["token"]))
-        else:
-            missing = [o for o in ("tenant", "client_id", "client_secret") if not options.get(o)]
-            if missing:
-                raise ConfigError(
-                    f"system '{name}': options.{missing[0]} is not set (the businesscentral "
-                    "connector signs in with tenant, client_id and client_secret, or takes a "
-                    "token)"
-                )
-            parts = urlsplit(self.base)
-            tokens = ClientCredentials(
-                name,
-                url=f"{parts.scheme}://{parts.netloc}",  # scope: the service's origin
-                tenant=str(options["tenant"]),
-                client_id=str(options["client_id"]),
-                client_secret=str(options["client_secret"]),
-                authority=options.get("authority"),
-                ca_bundle=options.get("ca_bundle"),
-                timeout=timeout,
-            )
+        parts = urlsplit(self.base)
+        tokens = token_source(
+            "businesscentral",
+            name,
+            options,
+            scope_url=f"{parts.scheme}://{parts.netloc}",  # scope: the service's origin
+            timeout=timeout,
+        )
         self.http = BusinessCentralHttp(
             name,
             self.base,
@@ -476,6 +460,11 @@ class BusinessCentralConnector:
                 if record.key.startswith(prefix) and (greatest is None or record.key > greatest):
                     greatest = record.key
         return greatest
+
+    def answer_reader(self, table: str) -> _Query:
+        """Reads entities a write's answer carries into records, as a read of every field
+        would (and remembers their ids and ETags)."""
+        return self._query(table, None, None, None)
 
     # -- writing --------------------------------------------------------------------------
     def write(self, table: str, changes: Sequence[Change]) -> list[WriteResult]:

@@ -68,6 +68,8 @@ class Writer:
         self.results: dict[int, WriteResult] = {}
         self.unversioned: list[_Item] = []
         """Written without a version in the answer (read back at the end)."""
+        self._answers: Any = None
+        """How an answer's entity is read into a record (made on the first create)."""
 
     def write(self, changes: Sequence[Change]) -> list[WriteResult]:
         items: list[_Item] = []
@@ -277,10 +279,19 @@ class Writer:
         version: datetime | None = None
         if modified and row.get(modified) is not None:
             version = from_wire(row.get(modified), self.entity.attributes[modified])
-        if isinstance(ident, str):
+        values = None
+        if item.change.kind is ChangeKind.INSERT and isinstance(ident, str) and version:
+            # The 201 body is the entity as BC holds it: read it as a read would (which also
+            # remembers its id, ETag and values), so the engine need not read it again.
+            if self._answers is None:
+                self._answers = self.bc.answer_reader(self.table)
+            record = self._answers.record(row)
+            if record is not None and record.key == self._key(item) and not record.error:
+                values = record.values
+        if values is None and isinstance(ident, str):
             known_etag = etag if isinstance(etag, str) else None
             self.bc.remember(self.table, self._key(item), Known(ident.lower(), known_etag, version))
-        self.results[item.position] = WriteResult(item.change.key, True, version)
+        self.results[item.position] = WriteResult(item.change.key, True, version, values=values)
         if version is None and modified:
             self.unversioned.append(item)
 

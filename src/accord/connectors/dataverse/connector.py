@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from accord.connectors.base import Capabilities, ChangeFeed
 from accord.connectors.dataverse import batch
-from accord.connectors.dataverse.auth import ClientCredentials, StaticToken, TokenSource
 from accord.connectors.dataverse.batch import MAX_PARTS, Part
 from accord.connectors.dataverse.http import DataverseHttp
 from accord.connectors.dataverse.metadata import Attribute, Entity, closest, parse_entity
@@ -32,7 +31,7 @@ from accord.connectors.dataverse.odata import (
 )
 from accord.connectors.dataverse.reads import Query, rebatch
 from accord.connectors.dataverse.values import loads
-from accord.connectors.options import option_problem
+from accord.connectors.signin import check_system, token_source
 from accord.errors import ConfigError, FatalConnectorError
 from accord.model import Change, FieldInfo, Record, TableSchema, TableSettings, WriteResult
 
@@ -66,37 +65,17 @@ class DataverseConnector:
         options: Mapping[str, Any],
     ) -> None:
         self.name = name
-        problem = option_problem("dataverse", options)
-        if problem is not None:
-            raise ConfigError(f"system '{name}': options.{problem[0]}: {problem[1]}")
-        if not re.match(r"https?://[^/\s]+", url):
-            raise ConfigError(
-                f"system '{name}': url must be the environment's address, such as "
-                f"https://org.crm.dynamics.com (got {url!r})"
-            )
+        check_system(
+            "dataverse",
+            name,
+            url,
+            options,
+            "the environment's address, such as https://org.crm.dynamics.com",
+        )
         self.url = url.rstrip("/")
         self._settings = dict(tables)
         timeout = float(options.get("timeout", 120))
-        tokens: TokenSource
-        if "token" in options:
-            tokens = StaticToken(str(options["token"]))
-        else:
-            missing = [o for o in ("tenant", "client_id", "client_secret") if not options.get(o)]
-            if missing:
-                raise ConfigError(
-                    f"system '{name}': options.{missing[0]} is not set (the dataverse connector "
-                    "signs in with tenant, client_id and client_secret, or takes a token)"
-                )
-            tokens = ClientCredentials(
-                name,
-                url=self.url,
-                tenant=str(options["tenant"]),
-                client_id=str(options["client_id"]),
-                client_secret=str(options["client_secret"]),
-                authority=options.get("authority"),
-                ca_bundle=options.get("ca_bundle"),
-                timeout=timeout,
-            )
+        tokens = token_source("dataverse", name, options, scope_url=self.url, timeout=timeout)
         self.http = DataverseHttp(
             name,
             self.url,

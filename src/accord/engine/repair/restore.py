@@ -116,14 +116,15 @@ def _recreate(
 ) -> list[RepairOutcome]:
     keys = tuple(c.key_on_source(direction) for c in group)
     options = PassOptions(keys=keys, create_uncoupled=True, batch_size=project.batch_size)
-    job, settle, _, _ = _run_pass(project, mapping, direction, options, NoProgress(), run)
+    passed = _run_pass(project, mapping, direction, options, NoProgress(), run)
+    job, settle = passed.job, passed.settle
     if (
         settle
         and direction is Direction.FROM_INTEGRATION
         and mapping.direction.includes(Direction.TO_INTEGRATION)
     ):
         # as a sync does: send back the fields the local side owns (its new number)
-        back = PassOptions(keys=tuple(settle), batch_size=project.batch_size)
+        back = PassOptions(keys=tuple(settle), batch_size=project.batch_size, known=passed.known)
         _run_pass(project, mapping, Direction.TO_INTEGRATION, back, NoProgress(), run)
     created = project.store.couplings_by(mapping.name, source_side(direction), keys)
     detail = project.store.job(job.id)

@@ -35,6 +35,7 @@ from accord.services.businesscentral.schema import (
     Schema,
 )
 from accord.services.businesscentral.store import Company
+from accord.services.common.stats import RequestStats
 
 __all__ = ["ApiRequest", "ApiResponse", "BusinessCentralApi"]
 
@@ -123,6 +124,8 @@ class BusinessCentralApi:
         self.tenant = tenant
         self.environment = environment
         self.batch_handler: Any = None  # set by batch.py (avoids an import cycle)
+        self.stats: RequestStats | None = None
+        """Where the requests inside batches are counted (the service's stats)."""
         self.denied: set[tuple[str, str, str]] = set()
         """(api, entity set, permission) the caller lacks: ``read``, ``insert``, ``modify``,
         ``delete``; a request needing one answers 403 as BC does."""

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from accord.services.businesscentral import errors as codes
 from accord.services.businesscentral.api import (
@@ -59,6 +59,8 @@ def handle_batch(api: BusinessCentralApi, request: ApiRequest, route: Route) -> 
     if len(set(ids)) != len(ids):
         raise bad_request("The ids of the requests of a batch must be unique.")
     snapshot = request.headers.get("isolation", "").strip().lower() == "snapshot"
+    if api.stats is not None:
+        api.stats.record_batch(len(items))
     results: list[ApiResponse] = []
     failed: set[str] = set()
     try:
@@ -114,6 +116,8 @@ def _run(
                 f"Request '{item_id}' was not run: a request it depends on failed.",
             )
         inner = _inner_request(outer, route, item)
+        if api.stats is not None:
+            api.stats.record_part(inner.method, inner.path, urlencode(inner.params))
         # NOTE: a snapshot batch rolls back as a whole on the first failure: no savepoints.
         with contextlib.nullcontext() if snapshot else api.store.savepoint():
             return api.route(inner)

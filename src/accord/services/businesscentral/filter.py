@@ -16,33 +16,15 @@ from typing import Any
 
 from accord.services.businesscentral.errors import bad_request
 from accord.services.businesscentral.schema import EntitySet
+from accord.services.common.lexer import Token, TokenStream, parse_instant, token_pattern, tokenize
 
 __all__ = ["compile_filter", "iso_ms", "parse_instant"]
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![\w-])
-  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)
-  | (?P<date>\d{4}-\d{2}-\d{2})(?![\w:])
-  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)[mMdDfFlL]?(?![\w.])
-  | (?P<string>'(?:[^']|'')*')
-  | (?P<name>[A-Za-z_][\w.]*)
-  | (?P<punct>[(),/])
-    """,
-    re.VERBOSE,
-)
+_TOKEN = token_pattern(punctuation="(),/", offset_required=False)
 COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 FUNCTIONS = {"contains": ("%", "%"), "startswith": ("", "%"), "endswith": ("%", "")}
 NUMERIC = {"Edm.Int32", "Edm.Decimal"}
 TEXTUAL = {"Edm.String"}
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str
-    text: str
-    position: int
 
 
 @dataclass(frozen=True)
@@ -55,17 +37,6 @@ class _Operand:
     """The field type (String, DateTime…) when the operand is a property."""
     literal: str | None = None
     """The token kind of a literal (``datetime``, ``date``…), to convert it for the column."""
-
-
-def parse_instant(text: str) -> dt.datetime:
-    """An aware UTC datetime from ISO text (a date is midnight; no offset means UTC)."""
-    if "T" not in text:
-        day = dt.date.fromisoformat(text)
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 def iso_ms(value: dt.datetime) -> str:
@@ -86,40 +57,10 @@ def compile_filter(text: str, entity_set: EntitySet) -> tuple[str, tuple[Any, ..
     return parser.condition(result).sql, parser.condition(result).params
 
 
-class _Parser:
+class _Parser(TokenStream):
     def __init__(self, text: str, entity_set: EntitySet) -> None:
-        self.text = text
+        super().__init__(text, tokenize(text, _TOKEN, bad_request), bad_request)
         self.entity_set = entity_set
-        self.tokens = self._tokens()
-        self.index = 0
-
-    def _tokens(self) -> list[_Token]:
-        tokens: list[_Token] = []
-        position = 0
-        while position < len(self.text):
-            match = _TOKEN.match(self.text, position)
-            if match is None:
-                raise bad_request(
-                    f"Syntax error: character '{self.text[position]}' is not valid at position "
-                    f"{position} in '{self.text}'."
-                )
-            kind = match.lastgroup or ""
-            if kind != "ws":
-                tokens.append(_Token(kind, match.group(kind), position))
-            position = match.end()
-        tokens.append(_Token("end", "", len(self.text)))
-        return tokens
-
-    def peek(self) -> _Token:
-        return self.tokens[self.index]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
-
-    def fail(self, what: str, token: _Token) -> None:
-        raise bad_request(f"{what} at position {token.position} in '{self.text}'.")
 
     def expect(self, text: str) -> None:
         token = self.take()
@@ -141,18 +82,10 @@ class _Parser:
         return operand
 
     def expression(self) -> _Operand:
-        parts = [self.conjunction()]
-        while self.word("or"):
-            self.take()
-            parts.append(self.conjunction())
-        return self.join("OR", parts)
+        return self.join("OR", self.separated("or", self.conjunction))
 
     def conjunction(self) -> _Operand:
-        parts = [self.negation()]
-        while self.word("and"):
-            self.take()
-            parts.append(self.negation())
-        return self.join("AND", parts)
+        return self.join("AND", self.separated("and", self.negation))
 
     def join(self, op: str, parts: list[_Operand]) -> _Operand:
         if len(parts) == 1:
@@ -170,7 +103,7 @@ class _Parser:
         return _Operand(sql, params, "Edm.Boolean")
 
     def negation(self) -> _Operand:
-        if self.word("not"):
+        if self.is_word("not"):
             self.take()
             inner = self.condition(self.negation())
             return _Operand(f"(NOT {inner.sql})", inner.params, "Edm.Boolean")
@@ -185,7 +118,7 @@ class _Parser:
         right = self.primary()
         return self.compare(token, left, right)
 
-    def compare(self, token: _Token, left: _Operand, right: _Operand) -> _Operand:
+    def compare(self, token: Token, left: _Operand, right: _Operand) -> _Operand:
         op = token.text
         if left.edm is None or right.edm is None:
             known = right if left.edm is None else left
@@ -249,7 +182,7 @@ class _Parser:
         self.fail("Expression expected" if token.kind == "end" else "Syntax error", token)
         raise AssertionError  # pragma: no cover (fail raises)
 
-    def name(self, token: _Token) -> _Operand:
+    def name(self, token: Token) -> _Operand:
         word = token.text
         if word == "null":
             return _Operand("NULL", (), None)
@@ -267,7 +200,7 @@ class _Parser:
             return _Operand("modified", (), "Edm.DateTimeOffset", field="modified")
         return _Operand(f'"{word}"', (), field.edm_type, field=field.type)
 
-    def function(self, token: _Token) -> _Operand:
+    def function(self, token: Token) -> _Operand:
         if token.text not in FUNCTIONS:
             self.fail(f"Unknown function '{token.text}'", token)
         self.expect("(")

@@ -11,13 +11,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from accord.services.businesscentral.api import BusinessCentralApi
@@ -27,13 +24,11 @@ from accord.services.businesscentral.filter import parse_instant
 from accord.services.businesscentral.records import Records
 from accord.services.businesscentral.schema import STANDARD_API, EntitySet, Schema, load_schema
 from accord.services.businesscentral.store import Store
-from accord.services.common.auth import Credentials, TokenIssuer, saved_credentials
+from accord.services.common.auth import Credentials
 from accord.services.common.faults import FaultConfig
-from accord.services.common.identity import ServiceIdentity
+from accord.services.common.lifecycle import LocalService
 from accord.services.common.limiter import Budget, RequestLimiter
-from accord.services.common.server import BackgroundServer
 from accord.services.common.stats import RequestStats
-from accord.services.common.tls import make_tls_files
 
 __all__ = ["BC_BUDGET", "BC_RESOURCE", "DEFAULT_COMPANIES", "LocalBusinessCentral"]
 
@@ -44,11 +39,13 @@ BC_BUDGET = Budget(requests=6000, window=300.0, concurrent=100)
 DEFAULT_COMPANIES = ("CRONUS USA, Inc.",)
 
 
-class LocalBusinessCentral(ServiceIdentity):
+class LocalBusinessCentral(LocalService):
     """A running local Business Central environment: URL, credentials, CA file, data access.
 
     ``faults`` and ``budget`` may be changed while it runs; the next request sees them.
     """
+
+    store: Store
 
     def __init__(
         self,
@@ -66,9 +63,7 @@ class LocalBusinessCentral(ServiceIdentity):
         clock: Callable[[], float] | None,
     ) -> None:
         self.schema = schema
-        self.data_dir = data_dir
-        if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = self._open_folder(data_dir)
         self.store = Store(schema, data_dir / "businesscentral.db" if data_dir else None)
         self.records = Records(self.store, clock or time.time)
         self.faults = faults
@@ -77,23 +72,17 @@ class LocalBusinessCentral(ServiceIdentity):
         """API requests answered (authenticated ones; a ``$batch`` is one), by method and
         status; ``stats.reset()`` starts a new count."""
         self.environment = environment
-        # without a data folder, the TLS files live in a temporary one, removed on stop
-        temporary = tls and not data_dir
-        self._temp = Path(tempfile.mkdtemp(prefix="accord-bc-")) if temporary else None
-        tls_dir = (data_dir or self._temp or Path()) / "tls"
-        self._tls_files = make_tls_files(tls_dir) if tls else None
-        dev_token = None
-        if credentials is None and data_dir is not None:
-            credentials, dev_token = saved_credentials(data_dir / "credentials.json")
-        self.issuer = TokenIssuer(
-            credentials or Credentials(),
+        self._make_tls(data_dir, tls=tls, prefix="accord-bc-")
+        self._make_issuer(
+            credentials,
+            data_dir,
             resource=lambda: self.root,
             lifetime=token_lifetime,
-            dev_token=dev_token,
             extra_resources=(BC_RESOURCE,),
         )
         self.api = BusinessCentralApi(schema, self.records, lambda: self.tenant, environment)
         self.api.batch_handler = handle_batch
+        self.api.stats = self.stats
         with self.store.lock, self.store.transaction():
             for name in companies:
                 self.store.add_company(name, self.records.now_ms())
@@ -105,12 +94,7 @@ class LocalBusinessCentral(ServiceIdentity):
             limiter=lambda: self.limiter,
             stats=self.stats,
         )
-        try:
-            self._server = BackgroundServer(app, port=port, tls=self._tls_files)
-        except OSError:
-            self._release()
-            raise
-        self.root: str = self._server.url
+        self.root: str = self._make_server(app, port)
         """``https://127.0.0.1:PORT``."""
 
     @classmethod
@@ -277,30 +261,6 @@ class LocalBusinessCentral(ServiceIdentity):
         with self.store.lock:
             sql = f'SELECT COUNT(*) FROM "{target.table}" WHERE company = ?'
             return int(self.store.scalar(sql, (company_id,)))
-
-    def stop(self) -> None:
-        self._server.stop()
-        self._release()
-
-    def _release(self) -> None:
-        self.store.close()
-        if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
-
-    def wait(self) -> None:
-        """Block until the server stops (the CLI's foreground mode)."""
-        self._server.wait()
-
-    def __enter__(self) -> LocalBusinessCentral:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _epoch_ms(value: str | dt.datetime) -> int:

@@ -10,30 +10,18 @@ in 'name eq'.`` String comparisons are case-insensitive because the columns are.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from accord.services.dataverse.errors import DataverseError, bad_query
+from accord.services.common.lexer import Token, TokenStream, parse_instant, token_pattern, tokenize
+from accord.services.dataverse.errors import bad_query
 from accord.services.dataverse.schema import Attribute, Table
 
 __all__ = ["compile_filter", "parse_datetime"]
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?![\w-])
-  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
-  | (?P<date>\d{4}-\d{2}-\d{2})(?![\w:])
-  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)[mMdDfFlL]?(?![\w.])
-  | (?P<string>'(?:[^']|'')*')
-  | (?P<name>[A-Za-z_][\w.]*)
-  | (?P<punct>[(),\[\]=/])
-    """,
-    re.VERBOSE,
-)
+_TOKEN = token_pattern(punctuation=r"(),\[\]=/", offset_required=True)
 _LIST = re.compile(r"\[\s*('[^']*(?:''[^']*)*'(?:\s*,\s*'[^']*(?:''[^']*)*')*)\s*\]")
 """A ``PropertyValues`` list of string literals, taken as one token: a read by a thousand
 keys sends a thousand of them, and one regular expression reads them far faster than a
@@ -56,13 +44,6 @@ NUMERIC = {"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"}
 
 
 @dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-    position: int
-
-
-@dataclass(frozen=True)
 class Operand:
     """A compiled operand: SQL text with parameters, and its OData type (None for null)."""
 
@@ -76,37 +57,11 @@ class Operand:
 
 def parse_datetime(text: str) -> float:
     """Seconds since the epoch of an ISO date or datetime (a date is midnight UTC)."""
-    if "T" not in text:
-        day = dt.date.fromisoformat(text)
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
+    return parse_instant(text).timestamp()
 
 
 def _tokens(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position = 0
-    while position < len(text):
-        if text[position] == "[":
-            listed = _LIST.match(text, position)
-            if listed is not None:
-                tokens.append(Token("list", listed.group(1), position))
-                position = listed.end()
-                continue
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise bad_query(
-                f"Syntax error: character '{text[position]}' is not valid at position "
-                f"{position} in '{text}'."
-            )
-        kind = match.lastgroup or ""
-        if kind != "ws":
-            tokens.append(Token(kind, match.group(kind), position))
-        position = match.end()
-    tokens.append(Token("end", "", len(text)))
-    return tokens
+    return tokenize(text, _TOKEN, bad_query, lists=_LIST)
 
 
 def compile_filter(text: str, table: Table) -> tuple[str, tuple[Any, ...]]:
@@ -124,25 +79,12 @@ def compile_filter(text: str, table: Table) -> tuple[str, tuple[Any, ...]]:
     return operand.sql, operand.params
 
 
-class _Parser:
+class _Parser(TokenStream):
     """Recursive descent: or → and → not → comparison → primary."""
 
     def __init__(self, text: str, table: Table) -> None:
-        self.text = text
+        super().__init__(text, _tokens(text), bad_query)
         self.table = table
-        self.tokens = _tokens(text)
-        self.index = 0
-
-    def peek(self) -> Token:
-        return self.tokens[self.index]
-
-    def take(self) -> Token:
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
-
-    def fail(self, what: str, token: Token) -> DataverseError:
-        raise bad_query(f"{what} at position {token.position} in '{self.text}'.")
 
     def expect(self, text: str) -> Token:
         token = self.take()
@@ -155,18 +97,10 @@ class _Parser:
         return token.kind == "name" and token.text == word
 
     def expression(self) -> Operand:
-        operands = [self.conjunction()]
-        while self.is_word("or"):
-            self.take()
-            operands.append(self.conjunction())
-        return self.logical("OR", operands)
+        return self.logical("OR", self.separated("or", self.conjunction))
 
     def conjunction(self) -> Operand:
-        operands = [self.negation()]
-        while self.is_word("and"):
-            self.take()
-            operands.append(self.negation())
-        return self.logical("AND", operands)
+        return self.logical("AND", self.separated("and", self.negation))
 
     def logical(self, op: str, operands: list[Operand]) -> Operand:
         """One flat ``(a OR b OR c)``: nesting each pair would overflow SQLite's parser stack

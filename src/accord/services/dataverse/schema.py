@@ -347,6 +347,13 @@ DEFAULT_SCHEMA: dict[str, Any] = {
                 "isintegrationuser": {"type": "Boolean", "default": False},
             },
         },
+        "bcbi_company": {
+            "entity_set": "bcbi_companies",
+            "primary_name": "bcbi_name",
+            "columns": {
+                "bcbi_name": _text(100),
+            },
+        },
         "uomschedule": {
             "primary_name": "name",
             "columns": {
@@ -376,6 +383,7 @@ DEFAULT_SCHEMA: dict[str, Any] = {
                 "transactioncurrencyid": {"type": "Lookup", "targets": ["transactioncurrency"]},
                 "ownerid": {"type": "Owner", "targets": ["systemuser", "team"]},
                 "primarycontactid": {"type": "Lookup", "targets": ["contact"]},
+                "bcbi_companyid": {"type": "Lookup", "targets": ["bcbi_company"]},
                 "statecode": _state(),
                 "statuscode": _status(),
                 "customertypecode": {
@@ -412,6 +420,7 @@ DEFAULT_SCHEMA: dict[str, Any] = {
                 "address1_postalcode": _text(20),
                 "address1_country": _text(80),
                 "parentcustomerid": {"type": "Customer", "targets": ["account", "contact"]},
+                "bcbi_companyid": {"type": "Lookup", "targets": ["bcbi_company"]},
                 "transactioncurrencyid": {"type": "Lookup", "targets": ["transactioncurrency"]},
                 "ownerid": {"type": "Owner", "targets": ["systemuser", "team"]},
                 "statecode": _state(),
@@ -430,6 +439,7 @@ DEFAULT_SCHEMA: dict[str, Any] = {
                 "vendorpartnumber": _text(100),
                 "quantityonhand": {"type": "Decimal"},
                 "defaultuomscheduleid": {"type": "Lookup", "targets": ["uomschedule"]},
+                "bcbi_companyid": {"type": "Lookup", "targets": ["bcbi_company"]},
                 "transactioncurrencyid": {"type": "Lookup", "targets": ["transactioncurrency"]},
                 "producttypecode": {
                     "type": "Picklist",

@@ -10,23 +10,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from accord.services.common.auth import Credentials, TokenIssuer
-from accord.services.common.auth import saved_credentials as _saved_credentials
+from accord.services.common.auth import Credentials
 from accord.services.common.faults import FaultConfig
-from accord.services.common.identity import ServiceIdentity
+from accord.services.common.lifecycle import LocalService
 from accord.services.common.limiter import Budget, RequestLimiter
-from accord.services.common.server import BackgroundServer
 from accord.services.common.stats import RequestStats
-from accord.services.common.tls import make_tls_files
 from accord.services.dataverse.api import API_PATH, DataverseApi
 from accord.services.dataverse.app import build_app
 from accord.services.dataverse.batch import handle_batch
@@ -37,11 +31,13 @@ from accord.services.dataverse.store import Store
 __all__ = ["LocalDataverse"]
 
 
-class LocalDataverse(ServiceIdentity):
+class LocalDataverse(LocalService):
     """A running local Dataverse: its URL, credentials, CA file, and direct data access.
 
     ``faults`` and ``budget`` may be changed while it runs; the next request sees them.
     """
+
+    store: Store
 
     def __init__(
         self,
@@ -57,9 +53,7 @@ class LocalDataverse(ServiceIdentity):
         clock: Callable[[], float] | None,
     ) -> None:
         self.schema = schema
-        self.data_dir = data_dir
-        if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = self._open_folder(data_dir)
         self.store = Store(schema, data_dir / "dataverse.db" if data_dir else None)
         self.records = Records(schema, self.store, clock or time.time)
         self.faults = faults
@@ -68,22 +62,10 @@ class LocalDataverse(ServiceIdentity):
         """API requests answered (authenticated ones; a ``$batch`` is one), by method,
         status and kind (``stats.by_kind``: ``GET accounts``, ``POST $batch``, ...);
         ``stats.reset()`` starts a new count."""
-        # without a data folder, the TLS files live in a temporary one, removed on stop
-        temporary = tls and not data_dir
-        self._temp = Path(tempfile.mkdtemp(prefix="accord-dataverse-")) if temporary else None
-        tls_dir = (data_dir or self._temp or Path()) / "tls"
-        self._tls_files = make_tls_files(tls_dir) if tls else None
+        self._make_tls(data_dir, tls=tls, prefix="accord-dataverse-")
         self.api = DataverseApi(self.records, str(uuid.uuid4()), str(uuid.uuid4()))
         self.api.batch_handler = handle_batch
-        dev_token = None
-        if credentials is None and data_dir is not None:
-            credentials, dev_token = _saved_credentials(data_dir / "credentials.json")
-        self.issuer = TokenIssuer(
-            credentials or Credentials(),
-            resource=lambda: self.url,
-            lifetime=token_lifetime,
-            dev_token=dev_token,
-        )
+        self._make_issuer(credentials, data_dir, resource=lambda: self.url, lifetime=token_lifetime)
         app = build_app(
             self.api,
             self.issuer,
@@ -92,12 +74,7 @@ class LocalDataverse(ServiceIdentity):
             limiter=lambda: self.limiter,
             stats=self.stats,
         )
-        try:
-            self._server = BackgroundServer(app, port=port, tls=self._tls_files)
-        except OSError:
-            self._release()
-            raise
-        self.url: str = self._server.url
+        self.url: str = self._make_server(app, port)
         """The organization URL, ``https://127.0.0.1:PORT`` (the API is under /api/data/v9.2/)."""
 
     @classmethod
@@ -238,30 +215,6 @@ class LocalDataverse(ServiceIdentity):
     def count(self, logical_name: str) -> int:
         table = self.schema.tables[logical_name]
         return int(self.store.scalar(f'SELECT COUNT(*) FROM "{table.logical_name}"', ()))
-
-    def stop(self) -> None:
-        self._server.stop()
-        self._release()
-
-    def _release(self) -> None:
-        self.store.close()
-        if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
-
-    def wait(self) -> None:
-        """Block until the server stops (the CLI's foreground mode)."""
-        self._server.wait()
-
-    def __enter__(self) -> LocalDataverse:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _epoch(value: Any) -> int:
