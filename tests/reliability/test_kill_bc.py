@@ -128,7 +128,7 @@ def test_killed_runs_and_lost_batch_answers_make_no_duplicate_customer(
     bc.faults = FaultConfig(drop_after_rate=0.3, seed=SEED + 1)
     campaign.finish(via)  # lost answers still: the run settles them by reading numbers back
     bc.faults = None
-    assert len(campaign.kills) >= 5, campaign.summary()
+    assert len(campaign.kills) >= 5, campaign.failure(campaign.summary())
     assert lost_creates, "no $batch of creates lost its answer: the faults did not meet one"
 
     customers = bc.rows(COMPANY, "customers")

@@ -114,7 +114,7 @@ def test_killed_runs_and_lost_create_answers_make_no_duplicate(
         campaign.attempt(point, via)
     dv.faults = FaultConfig(drop_after_rate=0.3, seed=SEED + 1)
     campaign.finish(via)  # lost answers still: the run settles them by reading the ids back
-    assert len(campaign.kills) >= 5, campaign.summary()
+    assert len(campaign.kills) >= 5, campaign.failure(campaign.summary())
     assert lost_creates, "no create answer was lost: the faults did not meet a create"
 
     rows = [
