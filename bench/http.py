@@ -259,6 +259,8 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
                 f"{job.counters.unchanged:,} unchanged"
             )
         if profiler:
+            profiler.dump_stats(work / "engine.pstats")
+            console.print(f"  profile (main thread): {work / 'engine.pstats'}")
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
         # settle once (the echoes of the full sync), then 100 changes
