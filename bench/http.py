@@ -14,7 +14,11 @@ really crossed the wire, whatever the connector thinks it sent.
 * **100 changes** — after one settling run, 100 ERP customers get a new city; a fresh
   ``Project`` synchronizes ``CUSTOMER`` (load + sync + close timed) with 100,000 coupled.
 
-Everything runs in this process: the services in background threads, as the demo runs them.
+Each service runs in a process of its own (``service_process.ServiceProcess``: the same
+``LocalDataverse`` that ``accord dev dataverse`` serves), as real Dataverse is a remote service:
+the floor client and the engine run in this process and do not share their interpreter (GIL)
+with the service's request handling. The requests are counted by the service and read over a
+control channel between timed phases.
 """
 
 from __future__ import annotations
@@ -53,10 +57,10 @@ from common import (
     seconds,
     table,
 )
+from service_process import ServiceProcess
 
 from accord.connectors.dataverse.writes import Writer
 from accord.engine.project import Project
-from accord.services.dataverse import LocalDataverse
 
 DEFAULT_RECORDS = 100_000
 CHANGES = 100
@@ -117,7 +121,7 @@ def build_erp(path: Path, records: int) -> None:
         )
 
 
-def floor_client(erp: Path, dv: LocalDataverse) -> tuple[float, int]:
+def floor_client(erp: Path, dv: ServiceProcess) -> tuple[float, int]:
     """Read the ERP rows, post them by 1,000 with CreateMultiple; returns (seconds, posts)."""
     import httpx
 
@@ -209,17 +213,17 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
     build_erp(erp, records)
     figures: list[Figure] = []
 
-    with LocalDataverse.start(data_dir=work / "floor") as floor_dv:
+    with ServiceProcess.start(work / "floor") as floor_dv:
         floor_seconds, posts = floor_client(erp, floor_dv)
         if floor_dv.count("account") != records:
             problem(f"floor client: {floor_dv.count('account')} accounts, not {records}")
     console.print(f"floor client: {seconds(floor_seconds)}, {posts} requests")
 
-    with LocalDataverse.start(data_dir=work / "engine") as dv:
+    with ServiceProcess.start(work / "engine") as dv:
         (work / "accord.toml").write_text(
             CONFIG.format(url=dv.url, token=dv.token, ca=dv.ca_file), encoding="utf-8"
         )
-        dv.stats.reset()
+        dv.reset()
         version_reads = VersionReads()
         profiler = cProfile.Profile() if profile else None
         with Stopwatch() as watch:
@@ -229,7 +233,7 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
                 result = project.sync(["CUSTOMER"], full=True)
             if profiler:
                 profiler.disable()
-        full = dv.stats.kinds()
+        full = dv.kinds()
         reads, writes = split(full)
         inserted = sum(job.counters.inserted for job in result.jobs)
         failed = sum(job.counters.failed for job in result.jobs)
@@ -255,6 +259,8 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
                 f"{job.counters.unchanged:,} unchanged"
             )
         if profiler:
+            profiler.dump_stats(work / "engine.pstats")
+            console.print(f"  profile (main thread): {work / 'engine.pstats'}")
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
         # settle once (the echoes of the full sync), then 100 changes
@@ -268,13 +274,13 @@ def run(records: int, changes: int = CHANGES, profile: bool = False) -> list[Fig
                 "UPDATE customer SET city = 'Changed', last_modified = ? WHERE no = ?",
                 [(now, f"C{i:07d}") for i in chosen],
             )
-        dv.stats.reset()
+        dv.reset()
         with Stopwatch() as small, Project.load(work / "accord.toml") as project:
             again = project.sync(["CUSTOMER"])
-        few = dv.stats.kinds()
+        few = dv.kinds()
         modified = sum(job.counters.modified for job in again.jobs)
         changed = int(
-            dv.store.scalar("SELECT COUNT(*) FROM account WHERE address1_city = ?", ("Changed",))
+            dv.scalar("SELECT COUNT(*) FROM account WHERE address1_city = ?", ["Changed"])
         )
         if modified != changes or changed != changes:
             problem(f"100 changes: {modified} modified, {changed} accounts changed")

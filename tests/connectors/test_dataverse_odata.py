@@ -11,11 +11,12 @@ import pytest
 from accord.connectors.dataverse.metadata import parse_entity
 from accord.connectors.dataverse.odata import (
     key_chunks,
+    key_literal,
     modified_condition,
     record_path,
     server_filter,
 )
-from accord.connectors.dataverse.values import dumps, from_wire, loads
+from accord.connectors.dataverse.values import dumps, from_wire, loads, parse_datetime
 from accord.connectors.options import option_problem
 from accord.errors import FilterError
 from accord.filters import parse_filter
@@ -210,3 +211,39 @@ def test_options_are_checked_strictly() -> None:
     assert problem is not None and "1 to 5000" in problem[1]
     problem = option_problem("dataverse", {"max_concurrency": 60})
     assert problem is not None and "1 to 52" in problem[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-01T12:00:00Z", datetime(2024, 1, 1, 12, 0, 0)),
+        ("2024-01-01T12:00:00.250Z", datetime(2024, 1, 1, 12, 0, 0, 250000)),
+        ("2024-01-01T12:00:00z", datetime(2024, 1, 1, 12, 0, 0)),
+        ("2024-01-01T14:00:00+02:00", datetime(2024, 1, 1, 12, 0, 0)),
+        ("2024-01-01T12:00:00", datetime(2024, 1, 1, 12, 0, 0)),
+    ],
+)
+def test_stamps_read_as_naive_utc(text: str, expected: datetime) -> None:
+    assert parse_datetime(text) == expected
+    assert parse_datetime(text).tzinfo is None
+
+
+def test_a_bad_stamp_is_refused() -> None:
+    with pytest.raises(ValueError):
+        parse_datetime("2024-13-01T12:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("key", "literal"),
+    [
+        (GUID, GUID),
+        (GUID.upper(), GUID),
+        (GUID[:-1], None),
+        (GUID + "0", None),
+        (GUID.replace("-", ""), None),
+        (GUID[:-1] + "g", None),
+        (f"{GUID}\n", None),
+    ],
+)
+def test_only_guids_are_keys(key: str, literal: str | None) -> None:
+    assert key_literal(ENTITY, key) == literal

@@ -11,6 +11,7 @@ against the filter itself unless the server's condition is known to be exact.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -216,11 +217,11 @@ def _case_blind(attribute: Attribute) -> bool:
     return attribute.kind == "text" and not _is_guid(attribute)
 
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _looks_like_guid(text: str) -> bool:
-    parts = text.split("-")
-    if [len(p) for p in parts] != [8, 4, 4, 4, 12]:
-        return False
-    return all(c in "0123456789abcdefABCDEF" for p in parts for c in p)
+    return _GUID.fullmatch(text) is not None
 
 
 def key_literal(entity: Entity, key: str) -> str | None:

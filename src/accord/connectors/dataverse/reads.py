@@ -50,6 +50,9 @@ class Query:
         self.order = order
         self.check = check
         self.attributes = [entity.attributes[n] for n in [*names, *hidden]]
+        self._columns = [(a.name, a.wire_name, a.annotation, a) for a in self.attributes]
+        """Per attribute: its name, the property it is read from, its annotation (computed
+        once per read, not once per row)."""
         self.doing = f"reading table '{entity.logical}'"
 
     def url(self, condition: str | None) -> str:
@@ -69,14 +72,14 @@ class Query:
     def record(self, row: Mapping[str, Any]) -> Record | None:
         values: dict[str, Any] = {}
         errors: list[str] = []
-        for attribute in self.attributes:
+        for name, wire_name, annotation, attribute in self._columns:
             try:
-                raw = row.get(attribute.wire_name)
-                if attribute.annotation is not None and raw is not None:
-                    raw = row.get(attribute.annotation)
-                values[attribute.name] = from_wire(raw, attribute)
+                raw = row.get(wire_name)
+                if annotation is not None and raw is not None:
+                    raw = row.get(annotation)
+                values[name] = from_wire(raw, attribute)
             except Unconvertible as exc:
-                values[attribute.name] = None
+                values[name] = None
                 errors.append(str(exc))
         if self.check is not None and not self.check.matches(values):
             return None

@@ -56,6 +56,11 @@ def format_datetime(value: datetime) -> str:
 
 def parse_datetime(text: str) -> datetime:
     """``2024-01-01T12:00:00Z`` (or with an offset, or fractions) as naive UTC."""
+    if text.endswith("Z") and "T" in text and "+" not in text:
+        try:  # what Dataverse sends: UTC already, parsed without time zone arithmetic
+            return datetime.fromisoformat(text[:-1])
+        except ValueError:
+            pass  # the general way below says what is wrong
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)

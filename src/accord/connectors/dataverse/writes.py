@@ -32,10 +32,10 @@ from accord.connectors.dataverse import batch as odata_batch
 from accord.connectors.dataverse.batch import MAX_PARTS, Part
 from accord.connectors.dataverse.http import ResponseLost, service_error
 from accord.connectors.dataverse.metadata import Attribute, Entity
-from accord.connectors.dataverse.odata import query_string, record_path
+from accord.connectors.dataverse.odata import key_literal, query_string, record_path
 from accord.connectors.dataverse.values import from_wire, loads, to_wire
 from accord.errors import ConfigError, RecordError, RetriableConnectorError
-from accord.model import STALE, Change, ChangeKind, WriteResult
+from accord.model import STALE, Change, ChangeKind, FieldInfo, WriteResult
 from accord.model.values import coerce, same
 
 if TYPE_CHECKING:
@@ -64,6 +64,9 @@ class Writer:
         self.table = table
         self.entity: Entity = connector.entity(table)
         self.schema = connector.describe(table)
+        self._guid_keys = self.entity.guid_keys
+        self._infos: dict[str, FieldInfo] = {}
+        """Each attribute's field info, made once per write call (not once per value)."""
         self.results: dict[int, WriteResult] = {}
         self.written: list[int] = []
         """Positions written without a version yet (read back at the end)."""
@@ -120,30 +123,33 @@ class Writer:
         if reason is not None:
             return reason
         body = item.body
-        if change.kind is ChangeKind.INSERT:
-            body[self.entity.primary_id] = (
-                change.key.lower() if self.entity.guid_keys else change.key
-            )
+        entity = self.entity
+        primary_id = entity.primary_id
+        attributes = entity.attributes
+        inserting = change.kind is ChangeKind.INSERT
+        if inserting:
+            body[primary_id] = change.key.lower() if self._guid_keys else change.key
         for name, value in change.values.items():
-            if name == self.entity.primary_id:
+            if name == primary_id:
                 continue
-            attribute = self.entity.attributes.get(name)
+            attribute = attributes.get(name)
             if attribute is None:
                 return f"field '{name}': table '{self.table}' has no such column"
             if attribute.type_of is not None:
                 continue  # the target of its lookup's bind (below), not a value of its own
-            allowed = (
-                attribute.creatable if change.kind is ChangeKind.INSERT else attribute.updatable
-            )
+            allowed = attribute.creatable if inserting else attribute.updatable
             if not allowed:
                 return f"field '{name}' cannot be set by a {change.kind} in Dataverse"
             if not change.checked:
                 if value is None and not attribute.nullable:
                     return f"field '{name}' is required and cannot be null"
+                info = self._infos.get(name)
+                if info is None:
+                    info = self._infos[name] = attribute.info()
                 try:
                     # None goes as null, as the engine asked: coercing it would make a
                     # boolean False
-                    value = None if value is None else coerce(value, attribute.info())
+                    value = None if value is None else coerce(value, info)
                 except RecordError as exc:
                     return str(exc)
             if attribute.is_lookup:
@@ -159,10 +165,8 @@ class Writer:
         return None
 
     def _check_key(self, key: str) -> str | None:
-        if not self.entity.guid_keys:
+        if not self._guid_keys:
             return None
-        from accord.connectors.dataverse.odata import key_literal
-
         if key_literal(self.entity, key) is None:
             return f"key {key!r} is not a GUID (Dataverse identifies records by GUID)"
         return None
