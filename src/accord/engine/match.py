@@ -21,8 +21,10 @@ It runs as hash joins over streamed batches, never one query per record:
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from accord.engine.criteria import Criterion, describe_groups, resolve_criteria
@@ -59,60 +61,173 @@ IN_MESSAGE = 5
 """Keys named in one job error message."""
 
 Values = tuple[Hashable | None, ...]
+_Record = tuple[int, str, tuple[Any, ...]]
+"""A local record being decided: its number, its key and its encoded criteria values."""
 
 
-class _Index:
-    """Uncoupled integration records, hashed by the values of the criteria a lookup uses.
+class _Spill:
+    """Both sides' uncoupled records, the claims and the pairs, in a temporary SQLite database.
 
-    A lookup uses some criteria positions (a group's usable fields, ANDed with the groups that
-    narrowed it). Each set of positions gets its own hash index, built on first use from the
-    records' normalised values: (values at those positions) → record numbers. Records with a
-    blank at one of the positions cannot match there and are left out of that index.
+    The database is private, on disk, and deleted when it is closed (``sqlite3.connect("")``);
+    its page cache is capped, so memory stays flat whatever the table sizes. Normalised values
+    are stored so that SQLite's equality is Python's: text as TEXT, integers (and integral
+    Decimals) that fit in 64 bits as INTEGER, anything else interned per run (equal values get
+    the same id, by Python's own ``==`` and hash) and stored as a BLOB of its id; ``None`` is
+    NULL. The three storage classes never compare equal to one another in SQLite, just as a
+    text never equals a number in Python.
     """
 
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.values: list[Values] = []
-        self.taken: set[int] = set()
-        self._by: dict[tuple[int, ...], dict[Hashable, list[int]]] = {}
+    CACHE_KIB = 32 * 1024
 
-    def add(self, key: str, values: Values) -> None:
-        self.keys.append(key)
-        self.values.append(values)
+    def __init__(self, width: int) -> None:
+        self.db = sqlite3.connect("", isolation_level=None)
+        self.db.execute(f"PRAGMA cache_size = -{self.CACHE_KIB}")
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("PRAGMA temp_store = FILE")
+        self.width = width
+        cols = ", ".join(f"v{p}" for p in range(width))
+        self.cols = cols
+        self.db.execute(f"CREATE TABLE remote (n INTEGER PRIMARY KEY, key TEXT NOT NULL, {cols})")
+        self.db.execute(f"CREATE TABLE local (m INTEGER PRIMARY KEY, key TEXT NOT NULL, {cols})")
+        self.db.execute("CREATE TABLE taken (n INTEGER PRIMARY KEY)")
+        # One row per claim: the round it was made in, its place in that round's decisions,
+        # the candidate, the local record and how it was decided (an index into ``hows``).
+        self.db.execute(
+            "CREATE TABLE claims (round INTEGER, o INTEGER, n INTEGER, m INTEGER, how INTEGER)"
+        )
+        self.db.execute(
+            "CREATE TABLE pairs (seq INTEGER PRIMARY KEY, m INTEGER, n INTEGER, how INTEGER)"
+        )
+        self.db.execute("CREATE TEMP TABLE probe (m INTEGER PRIMARY KEY, " + cols + ")")
+        self.db.execute("BEGIN")
+        self._interned: dict[Hashable, bytes] = {}
+        self._indexed: set[tuple[int, ...]] = set()
+        self.remote_count = 0
+        self.local_count = 0
+        self.any_taken = False
 
-    def _hashed(self, positions: tuple[int, ...]) -> dict[Hashable, list[int]]:
-        found = self._by.get(positions)
-        if found is None:
-            found = self._by[positions] = {}
-            get = found.get
-            if len(positions) == 1:
-                (p,) = positions
-                for n, values in enumerate(self.values):
-                    if (v := values[p]) is not None:
-                        same = get(v)
-                        if same is None:
-                            found[v] = [n]
-                        else:
-                            same.append(n)
+    def close(self) -> None:
+        self.db.close()
+
+    def encode(self, value: Hashable | None) -> Any:
+        kind = type(value)
+        if kind is str or value is None:
+            return value
+        if kind is int and -(2**63) <= value < 2**63:  # type: ignore[operator]
+            return value
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            whole = int(value)
+            if -(2**63) <= whole < 2**63:
+                return whole
+        interned = self._interned.get(value)
+        if interned is None:
+            interned = self._interned[value] = len(self._interned).to_bytes(8, "big")
+        return interned
+
+    def add_remote(self, rows: list[tuple[Any, ...]]) -> None:
+        marks = ", ".join("?" * (self.width + 2))
+        self.db.executemany(f"INSERT INTO remote VALUES ({marks})", rows)
+        self.remote_count += len(rows)
+
+    def add_local(self, rows: list[tuple[Any, ...]]) -> None:
+        marks = ", ".join("?" * (self.width + 2))
+        self.db.executemany(f"INSERT INTO local VALUES ({marks})", rows)
+        self.local_count += len(rows)
+
+    def _index(self, query: tuple[int, ...]) -> None:
+        if query not in self._indexed:
+            name = "remote_" + "_".join(str(p) for p in query)
+            cols = ", ".join(f"v{p}" for p in query)
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON remote ({cols}, n)")
+            self._indexed.add(query)
+
+    def find(
+        self, query: tuple[int, ...], probes: list[tuple[int, tuple[Any, ...]]]
+    ) -> dict[int, list[int]]:
+        """For each probe (m, encoded values at ``query``): the untaken candidates, by n."""
+        self._index(query)
+        db = self.db
+        db.execute("DELETE FROM probe")
+        cols = ", ".join(f"v{p}" for p in query)
+        marks = ", ".join("?" * (len(query) + 1))
+        db.executemany(
+            f"INSERT INTO probe (m, {cols}) VALUES ({marks})", [(m, *vs) for m, vs in probes]
+        )
+        on = " AND ".join(f"r.v{p} = q.v{p}" for p in query)
+        untaken = " AND r.n NOT IN (SELECT n FROM taken)" if self.any_taken else ""
+        found: dict[int, list[int]] = {}
+        for m, n in db.execute(
+            f"SELECT q.m, r.n FROM probe q JOIN remote r ON {on}{untaken} ORDER BY q.m, r.n"
+        ):
+            same = found.get(m)
+            if same is None:
+                found[m] = [n]
             else:
-                for n, values in enumerate(self.values):
-                    key = tuple(values[p] for p in positions)
-                    if None not in key:
-                        same = get(key)
-                        if same is None:
-                            found[key] = [n]
-                        else:
-                            same.append(n)
+                same.append(n)
         return found
 
-    def find(self, positions: tuple[int, ...], values: tuple[Hashable, ...]) -> list[int]:
-        """Uncoupled records whose values at ``positions`` are ``values``."""
-        key = values[0] if len(positions) == 1 else values
-        found = self._hashed(positions).get(key)
-        if found is None:
-            return []
-        taken = self.taken
-        return [n for n in found if n not in taken] if taken else found
+    def add_claims(self, claims: list[tuple[int, int, int, int, int]]) -> None:
+        if claims:
+            self.db.executemany("INSERT INTO claims VALUES (?, ?, ?, ?, ?)", claims)
+
+    def take_singles(self, round_: int) -> bool:
+        """Pairs the candidates claimed by one record in the round; whether there was any."""
+        db = self.db
+        single = "FROM claims WHERE round = ? GROUP BY n HAVING count(*) = 1"
+        made = db.execute(
+            f"INSERT INTO pairs (m, n, how) SELECT m, n, how {single} ORDER BY min(o)", (round_,)
+        ).rowcount
+        if made > 0:
+            db.execute(f"INSERT INTO taken SELECT n {single}", (round_,))
+            self.any_taken = True
+        return made > 0
+
+    def contested(self, round_: int) -> dict[int, list[_Record]]:
+        """Candidates claimed by several records in the round → the claimants, in order."""
+        out: dict[int, list[_Record]] = {}
+        width = self.width
+        for row in self.db.execute(
+            f"SELECT c.n, l.m, l.key, {', '.join(f'l.v{p}' for p in range(width))} "
+            "FROM claims c JOIN (SELECT n, min(o) AS first FROM claims WHERE round = ? "
+            "GROUP BY n HAVING count(*) > 1) g ON g.n = c.n JOIN local l ON l.m = c.m "
+            "WHERE c.round = ? ORDER BY g.first, c.o",
+            (round_, round_),
+        ):
+            record: _Record = (row[1], row[2], tuple(row[3:]))
+            same = out.get(row[0])
+            if same is None:
+                out[row[0]] = [record]
+            else:
+                same.append(record)
+        return out
+
+    def pairs(self, size: int) -> Iterator[list[tuple[str, str]]]:
+        cursor = self.db.execute(
+            "SELECT l.key, r.key FROM pairs p JOIN local l ON l.m = p.m "
+            "JOIN remote r ON r.n = p.n ORDER BY p.seq"
+        )
+        while chunk := cursor.fetchmany(size):
+            yield chunk
+
+    def pairs_by_how(self) -> list[tuple[int, int]]:
+        return self.db.execute("SELECT how, count(*) FROM pairs GROUP BY how").fetchall()
+
+    def remote_keys(self, ns: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for start in range(0, len(ns), 500):
+            chunk = ns[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT n, key FROM remote WHERE n IN ({marks})", chunk))
+        return out
+
+    def repeats(self, table: str, query: tuple[int, ...]) -> bool:
+        cols = ", ".join(f"v{p}" for p in query)
+        filled = " AND ".join(f"v{p} IS NOT NULL" for p in query)
+        row = self.db.execute(
+            f"SELECT 1 FROM {table} WHERE {filled} GROUP BY {cols} HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        return row is not None
 
 
 def match_records(
@@ -147,24 +262,6 @@ def match_records(
     store.start_job(job, run_id)
     result = MatchResult(mapping.name, [[c.local for c in g] for g in groups], job)
     matcher = _Matcher(project, ctx, groups, job, progress)
-    try:
-        matcher.read()
-    except ConnectorError as exc:
-        job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
-        with store.transaction() as tx:
-            tx.save_job(job)
-        progress.pass_finished(job)
-        raise
-    pairs = matcher.settle()
-    result.weak = matcher.weak(pairs)
-    if result.weak:
-        job.message += "; weak: " + "; ".join(
-            f"{', '.join(w.fields)} coupled {w.coupled:,} pair(s) on values that repeat on "
-            "both sides"
-            for w in result.weak
-        )
-    report = not creating if report_unmatched is None else report_unmatched
-    errors = matcher.failures(result, report_unmatched=report)
     syncing = mapping.sync_after_coupling if sync is None else sync
     direction: Direction | None = mapping.direction
     if direction is Direction.BIDIRECTIONAL:
@@ -174,10 +271,31 @@ def match_records(
             UpdateConflict.SEND: Direction.TO_INTEGRATION,
             UpdateConflict.GET: Direction.FROM_INTEGRATION,
         }.get(mapping.update_conflict)
-    # The synchronization that follows is recorded as due on each new coupling first: if the
-    # run dies before it, the next sync still brings the new pairs in line.
-    due = (direction.passes if direction else mapping.direction.passes) if syncing else ()
-    _write(project, result, pairs, errors, due)
+    try:
+        try:
+            matcher.read()
+        except ConnectorError as exc:
+            job.status, job.message, job.finished_at = JobStatus.ERROR, str(exc), utcnow()
+            with store.transaction() as tx:
+                tx.save_job(job)
+            progress.pass_finished(job)
+            raise
+        matcher.settle()
+        result.weak = matcher.weak()
+        if result.weak:
+            job.message += "; weak: " + "; ".join(
+                f"{', '.join(w.fields)} coupled {w.coupled:,} pair(s) on values that repeat on "
+                "both sides"
+                for w in result.weak
+            )
+        report = not creating if report_unmatched is None else report_unmatched
+        errors = matcher.failures(result, report_unmatched=report)
+        # The synchronization that follows is recorded as due on each new coupling first: if
+        # the run dies before it, the next sync still brings the new pairs in line.
+        due = (direction.passes if direction else mapping.direction.passes) if syncing else ()
+        _write(project, result, matcher.pairs(), errors, due)
+    finally:
+        matcher.close()
     progress.pass_finished(job)
     if creating and matcher.unmatched:
         _create(project, result, matcher.unmatched, run_id, progress)
@@ -196,7 +314,11 @@ def match_records(
 
 
 class _Matcher:
-    """Reads both sides, decides each local record, and settles the claims."""
+    """Reads both sides into a temporary database, decides each local record, settles claims.
+
+    Records are decided batch by batch with one join per set of criteria positions used; the
+    decisions and their order are those of deciding each record alone in read order.
+    """
 
     def __init__(
         self,
@@ -220,34 +342,44 @@ class _Matcher:
         floor = ctx.mapping.min_priority
         # Whether each group may couple on its own (else it only narrows a group that may).
         self.alone = [floor is None or p <= floor for p in self.priorities]
-        self.local_values: list[Values] = []  # every uncoupled local record's (for weakness)
-        self.decided_by: dict[str, tuple[int, tuple[int, ...]]] = {}  # key → (group, query)
-        self.index = _Index()
-        self.claims: dict[int, list[tuple[str, Values]]] = {}
-        self.contested: dict[int, list[tuple[str, Values]]] = {}  # N:1
-        self.open: dict[str, Values] = {}  # several candidates (1:N)
+        self.spill = _Spill(len(self.criteria))
+        self.hows: list[tuple[int, tuple[int, ...]]] = []  # (group, query) a claim was made by
+        self._how_ids: dict[tuple[int, tuple[int, ...]], int] = {}
+        self.round = 0  # settling round the claims being made belong to
+        self.order = 0  # place of the next decision in its round
+        self.contested: dict[int, list[_Record]] = {}  # N:1, candidate → claimants
+        self.open: dict[str, _Record] = {}  # several candidates (1:N)
         self.several: dict[str, list[int]] = {}
         self.unmatched: list[str] = []
         self.blank: set[str] = set()  # no criteria value at all
 
+    def close(self) -> None:
+        self.spill.close()
+
     def read(self) -> None:
-        ctx, criteria = self.ctx, self.criteria
+        ctx, criteria, spill = self.ctx, self.criteria, self.spill
         total = ctx.integration.connector.count(
             ctx.integration.table, filter=ctx.integration.filter
         ) + ctx.local.connector.count(ctx.local.table, filter=ctx.local.filter)
         self.progress.pass_started(self.job, total)
-        add, decide = self.index.add, self._decide
+        enc = spill.encode
         remote = [(c.integration, c.normalisers()[1]) for c in criteria]
+        n = 0
         for batch in self._uncoupled(ctx.integration):
+            rows = []
             for key, raw in batch:
-                add(key, tuple([norm(raw.get(f)) for f, norm in remote]))
+                n += 1
+                rows.append((n, key, *[enc(norm(raw.get(f))) for f, norm in remote]))
+            spill.add_remote(rows)
         local = [(c.local, c.normalisers()[0]) for c in criteria]
-        keep = self.local_values.append
+        m = 0
         for batch in self._uncoupled(ctx.local):
+            records: list[_Record] = []
             for key, raw in batch:
-                values = tuple([norm(raw.get(f)) for f, norm in local])
-                keep(values)
-                decide(key, values)
+                m += 1
+                records.append((m, key, tuple([enc(norm(raw.get(f))) for f, norm in local])))
+            spill.add_local([(r[0], r[1], *r[2]) for r in records])
+            self._decide(records)
 
     def _uncoupled(self, side: SideContext) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         """Batches of (key, values) of one side's records that pass its filter, uncoupled.
@@ -271,103 +403,119 @@ class _Matcher:
                 yield [(r.key, r.values) for r in batch]
             self.progress.advanced(self.job, len(batch))
 
-    def _decide(self, key: str, values: Values) -> None:
-        """The one candidate the record's criteria decide, group by group, or why none.
+    def _how(self, g: int, query: tuple[int, ...]) -> int:
+        found = self._how_ids.get((g, query))
+        if found is None:
+            found = self._how_ids[(g, query)] = len(self.hows)
+            self.hows.append((g, query))
+        return found
+
+    def _decide(self, records: Sequence[_Record]) -> None:
+        """The one candidate each record's criteria decide, group by group, or why none.
 
         A group below the mapping's ``min_priority`` decides only when a group that may
         couple alone narrowed its search: on its own it is no criterion at all, so a record
         only it would match has no candidate (and a full synchronization creates it).
+        Empty values are not criteria; a group that finds several candidates narrows the next
+        group's search (ANDed), one that finds none is skipped.
         """
-        active: tuple[int, ...] = ()
-        several: list[int] = []
-        anchored = False  # a group that may couple alone narrowed the search
+        count = len(records)
+        base, self.order = self.order, self.order + count
+        active: list[tuple[int, ...]] = [()] * count
+        several: list[list[int]] = [[] for _ in range(count)]
+        anchored = [False] * count  # a group that may couple alone narrowed the search
+        decided = [False] * count
+        claims: list[tuple[int, int, int, int, int]] = []
+        pending = list(range(count))
         for g, group in enumerate(self.positions):
-            if not (anchored or self.alone[g]):
-                break  # below min_priority it only narrows, and nothing was found to narrow
-            usable = tuple(p for p in group if values[p] is not None)
-            if not usable:
-                continue  # empty values are not criteria
-            # Positions of earlier groups are lower: the union stays sorted, one index per set.
-            query = active + usable
-            found = self.index.find(query, tuple([values[p] for p in query]))
-            if len(found) == 1:
-                self.decided_by[key] = (g, query)
-                claimants = self.claims.get(found[0])
-                if claimants is None:
-                    self.claims[found[0]] = [(key, values)]
-                else:
-                    claimants.append((key, values))
-                return
-            if found:
-                active, several = query, found  # narrows the next group's search
-                anchored = anchored or self.alone[g]
-        if several:
-            self.open[key], self.several[key] = values, several
-        else:
-            self.unmatched.append(key)
-            if all(v is None for v in values):
-                self.blank.add(key)
+            by_query: dict[tuple[int, ...], list[int]] = {}
+            going = []
+            for i in pending:
+                if not (anchored[i] or self.alone[g]):
+                    continue  # below min_priority it only narrows, and nothing was found
+                values = records[i][2]
+                usable = tuple(p for p in group if values[p] is not None)
+                if not usable:
+                    going.append(i)
+                    continue
+                # Earlier groups' positions are lower: the union stays sorted.
+                by_query.setdefault(active[i] + usable, []).append(i)
+            for query, chosen in by_query.items():
+                probes = [(records[i][0], tuple([records[i][2][p] for p in query])) for i in chosen]
+                found = self.spill.find(query, probes)
+                for i in chosen:
+                    candidates = found.get(records[i][0])
+                    if candidates is None:
+                        going.append(i)
+                    elif len(candidates) == 1:
+                        decided[i] = True
+                        claims.append(
+                            (
+                                self.round,
+                                base + i,
+                                candidates[0],
+                                records[i][0],
+                                self._how(g, query),
+                            )
+                        )
+                    else:
+                        active[i], several[i] = query, candidates
+                        anchored[i] = anchored[i] or self.alone[g]
+                        going.append(i)
+            pending = going
+        self.spill.add_claims(claims)
+        for i, record in enumerate(records):
+            if decided[i]:
+                continue
+            key = record[1]
+            if several[i]:
+                self.open[key], self.several[key] = record, several[i]
+            else:
+                self.unmatched.append(key)
+                if all(v is None for v in record[2]):
+                    self.blank.add(key)
 
-    def weak(self, pairs: list[tuple[str, str]]) -> list[WeakGroup]:
+    def weak(self) -> list[WeakGroup]:
         """The groups that coupled pairs on values repeating among both sides' records.
 
         Uniqueness is judged among the uncoupled records each side held when the run began,
         on exactly the fields a decision compared (a group's blank fields left out).
         """
-        coupled: dict[tuple[int, tuple[int, ...]], int] = {}
-        for local, _ in pairs:
-            how = self.decided_by.get(local)
-            if how is not None:
-                coupled[how] = coupled.get(how, 0) + 1
+        coupled = {self.hows[how]: n for how, n in self.spill.pairs_by_how()}
         out = []
         for (g, query), n in sorted(coupled.items()):
-            if self._repeats_locally(query) and self._repeats_remotely(query):
+            if self.spill.repeats("local", query) and self.spill.repeats("remote", query):
                 fields = tuple(self.criteria[p].local for p in query)
                 out.append(WeakGroup(self.priorities[g], fields, n))
         return out
 
-    def _repeats_remotely(self, query: tuple[int, ...]) -> bool:
-        return any(len(same) > 1 for same in self.index._hashed(query).values())
-
-    def _repeats_locally(self, query: tuple[int, ...]) -> bool:
-        seen: set[Hashable] = set()
-        for values in self.local_values:
-            key = tuple(values[p] for p in query)
-            if None in key:
-                continue
-            if key in seen:
-                return True
-            seen.add(key)
-        return False
-
-    def settle(self) -> list[tuple[str, str]]:
+    def settle(self) -> None:
         """Pairs whose candidate no other local record claims, until nothing changes."""
-        pairs: list[tuple[str, str]] = []
-        index = self.index
+        spill, size = self.spill, self.project.batch_size
         while True:
-            self.contested = {}
-            progressed = False
-            for candidate, claimants in self.claims.items():
-                if len(claimants) == 1:
-                    pairs.append((claimants[0][0], index.keys[candidate]))
-                    index.taken.add(candidate)
-                    progressed = True
-                else:
-                    self.contested[candidate] = claimants
-            self.claims = {}
+            progressed = spill.take_singles(self.round)
+            self.contested = spill.contested(self.round)
+            self.round += 1
             if not progressed or not (self.open or self.contested):
-                return pairs
+                return
             # Candidates were taken: look the undecided records up again without them, as a
             # rerun would. One whose candidates were all taken has none left.
-            retry = list(self.open.items())
-            retry += [kv for claimants in self.contested.values() for kv in claimants]
+            retry = list(self.open.values())
+            retry += [r for claimants in self.contested.values() for r in claimants]
             self.open, self.several = {}, {}
-            for key, values in retry:
-                self._decide(key, values)
+            self.order = 0
+            for start in range(0, len(retry), size):
+                self._decide(retry[start : start + size])
+
+    def pairs(self) -> Iterator[list[tuple[str, str]]]:
+        """The settled (local, integration) pairs, in batches, in the order they were made."""
+        return self.spill.pairs(self.project.batch_size)
 
     def failures(self, result: MatchResult, *, report_unmatched: bool) -> list[JobError]:
         """Fill in the ambiguous cases; one job error per record left uncoupled."""
-        job_id, keys, where = self.job.id, self.index.keys, self.where
+        job_id, where = self.job.id, self.where
+        wanted = {n for found in self.several.values() for n in found} | set(self.contested)
+        keys = self.spill.remote_keys(sorted(wanted))
         errors = []
         for key, found in self.several.items():
             candidates = [keys[n] for n in found]
@@ -382,7 +530,7 @@ class _Matcher:
             errors.append(JobError(job_id, key, "", message))
         for candidate, claimants in self.contested.items():
             target = keys[candidate]
-            local_keys = [k for k, _ in claimants]
+            local_keys = [r[1] for r in claimants]
             result.held_local.update(local_keys)
             result.held_integration.add(target)
             more = max(0, len(local_keys) - LISTED)
@@ -408,7 +556,7 @@ class _Matcher:
 def _write(
     project: Workspace,
     result: MatchResult,
-    pairs: list[tuple[str, str]],
+    pairs: Iterable[list[tuple[str, str]]],
     errors: list[JobError],
     due: Sequence[Direction] = (),
 ) -> None:
@@ -416,8 +564,7 @@ def _write(
     store, job, mapping, recorder = project.store, result.job, result.mapping, project.recorder
     now = utcnow()
     size = project.batch_size
-    for start in range(0, len(pairs), size):
-        chunk = pairs[start : start + size]
+    for chunk in pairs:
         by_local: dict[str, Coupling] = {}
         by_integration: dict[str, Coupling] = {}
         if _others_active(project, job):
