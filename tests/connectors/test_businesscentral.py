@@ -426,6 +426,8 @@ def test_bulk_writes_take_one_request_per_hundred_records(erp: BusinessCentralCo
         return erp.http.requests - before
 
     inserts = [Change(ChangeKind.INSERT, n, {"displayName": "new"}) for n in numbers]
+    # a fresh connector first learns the company's id and the entity's metadata, once
+    assert erp.count("customers", filter=mine(prefix)) == 0
     assert requests(inserts) == 3
     read = {r.key: r for r in read_all(erp, "customers", keys=numbers, fields=["displayName"])}
     conditional = [
