@@ -33,6 +33,7 @@ from accord.state.shield import deferred_interrupts
 from accord.state.tables import (
     ATTENTION,
     KEY,
+    CompactKey,
     couplings,
     job_errors,
     jobs,
@@ -946,7 +947,10 @@ class _Statements:
 
 def _statement(what: tuple[Any, ...], size: int) -> Any:
     mapping_is = couplings.c.mapping == sa.bindparam("b_mapping")
-    keys: list[sa.BindParameter[str]] = [sa.bindparam(f"k{i}") for i in range(size)]
+    # Typed as the key columns: on SQLite a UUID key goes as the bytes it is stored as.
+    keys: list[sa.BindParameter[str]] = [
+        sa.bindparam(f"k{i}", type_=CompactKey()) for i in range(size)
+    ]
 
     def among(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         if size == 0:  # one array of keys (see _key_chunks)

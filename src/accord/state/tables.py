@@ -46,21 +46,30 @@ class CompactTime(sa.types.TypeDecorator[datetime]):
         return _EPOCH + int(value) * _MICROSECOND
 
 
-class CompactId(sa.types.TypeDecorator[str]):
-    """A job id; on SQLite a canonical UUID goes as its 16 bytes (a blob) instead of 36
-    characters. Anything else (and every value elsewhere) is stored as the text it is."""
+def _uuid_bytes(value: str) -> bytes | None:
+    """The 16 bytes of a canonical (lowercase, hyphenated) UUID string, else None."""
+    if len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed.bytes if str(parsed) == value else None
+
+
+class _CompactUuid(sa.types.TypeDecorator[str]):
+    """Text; on SQLite a canonical UUID string goes as its 16 bytes (a blob) instead of 36
+    characters. Only such strings become blobs, and each blob reads back as the very string
+    it came from: equality and uniqueness are those of the text. Anything else (and every
+    value on other databases) is stored as the text it is."""
 
     impl = sa.String(36)
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is None or dialect.name != "sqlite" or len(value) != 36:
+        if value is None or dialect.name != "sqlite":
             return value
-        try:
-            parsed = uuid.UUID(value)
-        except ValueError:
-            return value
-        return parsed.bytes if str(parsed) == value else value
+        return _uuid_bytes(value) or value
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
         if isinstance(value, bytes):
@@ -68,13 +77,29 @@ class CompactId(sa.types.TypeDecorator[str]):
         return value  # type: ignore[no-any-return]
 
 
+class CompactId(_CompactUuid):
+    """A job id (a UUID): 16 bytes on SQLite."""
+
+    impl = sa.String(36)
+    cache_ok = True
+
+
+class CompactKey(_CompactUuid):
+    """A record key: a canonical UUID key (most CRM keys) takes 16 bytes on SQLite, in the
+    row and in its index. On SQLite text sorts before blobs, so listings by key put UUID
+    keys after the others (in their text order among themselves)."""
+
+    impl = KEY
+    cache_ok = True
+
+
 couplings = sa.Table(
     "accord_couplings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("mapping", sa.String(100), nullable=False),
-    sa.Column("local_key", KEY, nullable=False),
-    sa.Column("integration_key", KEY, nullable=False),
+    sa.Column("local_key", CompactKey, nullable=False),
+    sa.Column("integration_key", CompactKey, nullable=False),
     sa.Column("pending", sa.Boolean, nullable=False, default=False),
     sa.Column("local_version", CompactTime),
     sa.Column("integration_version", CompactTime),
@@ -119,7 +144,7 @@ pending_creations = sa.Table(
     "accord_pending",
     metadata,
     sa.Column("mapping", sa.String(100), primary_key=True),
-    sa.Column("local_key", KEY, primary_key=True),
+    sa.Column("local_key", CompactKey, primary_key=True),
     sqlite_with_rowid=False,
 )
 
@@ -210,3 +235,11 @@ schedule = sa.Table(
     sa.Column("runs", sa.Integer, nullable=False, default=0),
     sa.Column("last_run_id", sa.String(36)),
 )
+
+
+def as_key(value: object) -> str:
+    """A key (or job id) as read from a SQLite state store with plain ``sqlite3``: a UUID is
+    stored as its 16 bytes there (see :class:`CompactKey`)."""
+    if isinstance(value, bytes):
+        return str(uuid.UUID(bytes=value))
+    return str(value)

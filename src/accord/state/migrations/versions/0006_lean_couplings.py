@@ -8,9 +8,10 @@ Create Date: 2026-12-03 18:05:00
 condition of the attention index, so that confirming a creation (clearing ``pending``, setting
 the new record's version) changes no indexed column: on PostgreSQL a HOT update instead of a
 new row version with new entries in every index. On SQLite the couplings' four times become
-integers of microseconds (8 bytes instead of 26 characters) and the job ids 16-byte blobs
-(instead of 36 characters); see ``accord.state.tables.CompactTime`` / ``CompactId``, which
-still read the text form.
+integers of microseconds (8 bytes instead of 26 characters), and the job ids and the keys
+that are canonical UUIDs 16-byte blobs (instead of 36 characters); see
+``accord.state.tables.CompactTime`` / ``CompactId`` / ``CompactKey``, which still read the
+text form.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ NEW_ATTENTION = (
     "(skipped OR result_to IN ('failure', 'deferred') OR result_from IN ('failure', 'deferred'))"
 )
 TIMES = ("local_version", "integration_version", "coupled_at", "synced_at")
-JOBS = ("job_to", "job_from")
+UUIDS = ("job_to", "job_from", "local_key", "integration_key")
 
 
 def _attention(condition: str) -> None:
@@ -48,6 +49,9 @@ def _attention(condition: str) -> None:
 
 
 def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        _compact_sqlite(bind)
     op.create_table(
         "accord_pending",
         sa.Column("mapping", sa.String(100), primary_key=True),
@@ -59,9 +63,9 @@ def upgrade() -> None:
         "SELECT mapping, local_key FROM accord_couplings WHERE pending"
     )
     _attention(NEW_ATTENTION)
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
+
+
+def _compact_sqlite(bind: sa.Connection) -> None:
     # 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's SQLite form) to microseconds since 1970
     for name in TIMES:
         op.execute(
@@ -69,21 +73,24 @@ def upgrade() -> None:
             f"CAST(strftime('%s', {name}) AS INTEGER) * 1000000 "
             f"+ CAST(substr({name}, 21, 6) AS INTEGER) WHERE typeof({name}) = 'text'"
         )
-    for name in JOBS:
+    for name in UUIDS:
         rows = bind.execute(
-            sa.text(f"SELECT id, {name} FROM accord_couplings WHERE typeof({name}) = 'text'")
+            sa.text(
+                f"SELECT id, {name} FROM accord_couplings "
+                f"WHERE typeof({name}) = 'text' AND length({name}) = 36"
+            )
         ).all()
         blobs = []
-        for id_, job in rows:
+        for id_, text in rows:
             try:
-                parsed = uuid.UUID(job)
+                parsed = uuid.UUID(text)
             except ValueError:
                 continue
-            if str(parsed) == job:
-                blobs.append({"id": id_, "job": parsed.bytes})
+            if str(parsed) == text:
+                blobs.append({"id": id_, "value": parsed.bytes})
         if blobs:
             bind.execute(
-                sa.text(f"UPDATE accord_couplings SET {name} = :job WHERE id = :id"), blobs
+                sa.text(f"UPDATE accord_couplings SET {name} = :value WHERE id = :id"), blobs
             )
 
 
@@ -96,14 +103,14 @@ def downgrade() -> None:
                 f"strftime('%Y-%m-%d %H:%M:%S', {name} / 1000000, 'unixepoch') || '.' || "
                 f"substr('000000' || ({name} % 1000000), -6) WHERE typeof({name}) = 'integer'"
             )
-        for name in JOBS:
+        for name in UUIDS:
             rows = bind.execute(
                 sa.text(f"SELECT id, {name} FROM accord_couplings WHERE typeof({name}) = 'blob'")
             ).all()
             if rows:
                 bind.execute(
-                    sa.text(f"UPDATE accord_couplings SET {name} = :job WHERE id = :id"),
-                    [{"id": i, "job": str(uuid.UUID(bytes=b))} for i, b in rows],
+                    sa.text(f"UPDATE accord_couplings SET {name} = :value WHERE id = :id"),
+                    [{"id": i, "value": str(uuid.UUID(bytes=b))} for i, b in rows],
                 )
     _attention(OLD_ATTENTION)
     op.drop_table("accord_pending")
