@@ -93,6 +93,9 @@ class CompactKey(_CompactUuid):
     cache_ok = True
 
 
+COUPLINGS_FILLFACTOR = 50
+"""PostgreSQL: how full an insert leaves a page of ``accord_couplings`` (percent)."""
+
 couplings = sa.Table(
     "accord_couplings",
     metadata,
@@ -119,6 +122,9 @@ couplings = sa.Table(
     sa.Column("integration_hash", sa.BigInteger),
     sa.UniqueConstraint("mapping", "local_key", name="uq_coupling_local"),
     sa.UniqueConstraint("mapping", "integration_key", name="uq_coupling_integration"),
+    # Room on every page for a second version of each row: confirming a creation (an update
+    # of no indexed column) is then a HOT update, with no new index entries (migration 0006).
+    postgresql_with={"fillfactor": COUPLINGS_FILLFACTOR},
 )
 
 # Couplings that need attention (failed or deferred, skipped) are few; a partial index keeps

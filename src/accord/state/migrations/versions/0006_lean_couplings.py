@@ -7,7 +7,8 @@ Create Date: 2026-12-03 18:05:00
 ``accord_pending`` lists the couplings whose record is being created; ``pending`` leaves the
 condition of the attention index, so that confirming a creation (clearing ``pending``, setting
 the new record's version) changes no indexed column: on PostgreSQL a HOT update instead of a
-new row version with new entries in every index. On SQLite the couplings' four times become
+new row version with new entries in every index (PostgreSQL: with ``fillfactor = 50``, so
+that the page has room for it). On SQLite the couplings' four times become
 integers of microseconds (8 bytes instead of 26 characters), and the job ids and the keys
 that are canonical UUIDs 16-byte blobs (instead of 36 characters); see
 ``accord.state.tables.CompactTime`` / ``CompactId`` / ``CompactKey``, which still read the
@@ -63,6 +64,10 @@ def upgrade() -> None:
         "SELECT mapping, local_key FROM accord_couplings WHERE pending"
     )
     _attention(NEW_ATTENTION)
+    if bind.dialect.name == "postgresql":
+        # Half-full pages: the confirmation's update finds room for the new row version
+        # on the row's page (a HOT update). Applies to pages written from now on.
+        op.execute("ALTER TABLE accord_couplings SET (fillfactor = 50)")
 
 
 def _compact_sqlite(bind: sa.Connection) -> None:
@@ -112,5 +117,7 @@ def downgrade() -> None:
                     sa.text(f"UPDATE accord_couplings SET {name} = :value WHERE id = :id"),
                     [{"id": i, "value": str(uuid.UUID(bytes=b))} for i, b in rows],
                 )
+    if bind.dialect.name == "postgresql":
+        op.execute("ALTER TABLE accord_couplings RESET (fillfactor)")
     _attention(OLD_ATTENTION)
     op.drop_table("accord_pending")
