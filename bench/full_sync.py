@@ -57,7 +57,7 @@ import accord
 from accord.config import load_config
 from accord.model import Direction, Job
 from accord.model.keys import new_uuids
-from accord.state.tables import couplings
+from accord.state.tables import as_key, couplings
 
 BENCH = "full sync"
 MAPPING = "CUSTOMER"
@@ -235,13 +235,11 @@ def create_copy(crm_path: Path, name: str) -> None:
 
 # -- raw copies ----------------------------------------------------------------------------
 def _lookup_sqlite3(state: sqlite3.Connection, mapping: str) -> dict[str, str]:
-    return dict(
-        state.execute(
-            "SELECT local_key, integration_key FROM accord_couplings "
-            "WHERE mapping = ? AND NOT pending",
-            (mapping,),
-        )
+    rows = state.execute(
+        "SELECT local_key, integration_key FROM accord_couplings WHERE mapping = ? AND NOT pending",
+        (mapping,),
     )
+    return {as_key(local): as_key(integration) for local, integration in rows}
 
 
 def raw_sqlite3(world: World, target: str) -> tuple[float, int]:
@@ -478,6 +476,21 @@ def engine_child(config_path: str, profile_path: str | None) -> None:
     )
 
 
+STATE_BYTES_TARGET = 150  # issue 14
+
+
+def state_size(state_path: Path) -> tuple[int, int]:
+    """The SQLite state store's size in bytes (its pages, the WAL checkpointed into them)
+    and how many couplings it holds."""
+    with sqlite3.connect(state_path) as state:
+        state.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = state.execute("PRAGMA page_count").fetchone()[0]
+        page_size = state.execute("PRAGMA page_size").fetchone()[0]
+        count = state.execute("SELECT count(*) FROM accord_couplings").fetchone()[0]
+    state.close()
+    return pages * page_size, count
+
+
 def verify(world: World, result: dict[str, Any]) -> list[str]:
     """What is wrong with the engine's result (empty when it is right)."""
     wrong = []
@@ -555,6 +568,7 @@ def run(
     engine_runs: list[dict[str, Any]] = []
     cli_s: list[float] = []
     wrong: list[str] = []
+    state_sizes: list[tuple[int, int]] = []  # (bytes, couplings) of the state after each run
     profile_path = world.directory / "engine.pstats"
     for i in range(repeat):
         for label, copy, name in (
@@ -575,6 +589,7 @@ def run(
         ]
         engine_runs.append(run_child(Path(__file__), ["--child", *args]))
         wrong += verify(world, engine_runs[-1])
+        state_sizes.append(state_size(world.state_path))
         line = (
             f"round {i + 1}/{repeat}: mapped floor {seconds(raw['mapped'][-1])}, "
             f"plain copy {seconds(raw['plain'][-1])}, "
@@ -710,8 +725,27 @@ def run(
         stats = pstats.Stats(str(profile_path), stream=sys.stdout)
         stats.sort_stats("cumulative").print_stats(25)
 
+    state_bytes, state_couplings = state_sizes[-1]
+    per_coupling = state_bytes / max(state_couplings, 1)
+    table(
+        "State store after the full sync (SQLite: page_count × page_size, WAL checkpointed)",
+        ("figure", "value"),
+        [
+            ("state store bytes", f"{state_bytes:,}"),
+            ("couplings (all mappings)", f"{state_couplings:,}"),
+            ("bytes per coupling", f"{per_coupling:.0f}"),
+        ],
+    )
+
     return [
         Figure(BENCH, "rows", f"{rows:,}"),
+        Figure(
+            BENCH,
+            "state store bytes per coupling",
+            f"{per_coupling:.0f}",
+            f"≤ {STATE_BYTES_TARGET}",
+            per_coupling <= STATE_BYTES_TARGET,
+        ),
         Figure(BENCH, "floor (mapped, engine's pragmas and keys)", seconds(floor)),
         Figure(BENCH, "plain streaming copy", seconds(median(raw["plain"]))),
         Figure(

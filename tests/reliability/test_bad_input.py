@@ -22,6 +22,7 @@ import pytest
 
 from accord import Project
 from accord.model import Direction, JobStatus
+from accord.state.tables import as_key
 
 CONFIG = """\
 [state]
@@ -110,12 +111,13 @@ def make_project(directory: Path, modified_type: str, *, only_coupled: bool = Tr
 
 def crm_names(directory: Path) -> dict[str, str]:
     """CRM account names by the ERP number they are coupled to (through the state store)."""
-    pairs = dict(
-        sql(
+    pairs = {
+        as_key(a): b
+        for a, b in sql(
             directory / "state.db",
             "SELECT integration_key, local_key FROM accord_couplings WHERE mapping = 'CUSTOMER'",
         )
-    )
+    }
     return {
         pairs[a]: name
         for a, name in sql(directory / "crm.db", "SELECT accountid, name FROM account")

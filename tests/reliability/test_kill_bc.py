@@ -24,6 +24,7 @@ import pytest
 
 from accord.services.businesscentral import LocalBusinessCentral
 from accord.services.common.faults import FaultConfig
+from accord.state.tables import as_key
 from tests.cli.support import utc_now_text
 from tests.reliability.kill_support import Campaign, KillPoint, Via, running_jobs
 from tests.reliability.service_faults import record_lost_answers
@@ -98,7 +99,7 @@ def couplings(config: Path) -> list[tuple[str, str]]:
         rows = conn.execute(
             "SELECT local_key, integration_key FROM accord_couplings WHERE mapping = 'CUSTOMER'"
         ).fetchall()
-    return [(str(local), str(integration)) for local, integration in rows]
+    return [(as_key(local), as_key(integration)) for local, integration in rows]
 
 
 def accounts(config: Path) -> dict[str, str]:

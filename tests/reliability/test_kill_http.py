@@ -19,6 +19,7 @@ from random import Random
 import pytest
 
 from accord.services.dataverse import FaultConfig, LocalDataverse
+from accord.state.tables import as_key
 from tests.cli.support import utc_now_text
 from tests.reliability.kill_support import Campaign, KillPoint, Via, running_jobs
 from tests.reliability.service_faults import record_lost_answers
@@ -85,7 +86,7 @@ def couplings(config: Path) -> list[tuple[str, str]]:
         rows = conn.execute(
             "SELECT local_key, integration_key FROM accord_couplings WHERE mapping = 'CUSTOMER'"
         ).fetchall()
-    return [(str(local), str(integration).lower()) for local, integration in rows]
+    return [(as_key(local), as_key(integration).lower()) for local, integration in rows]
 
 
 @pytest.fixture

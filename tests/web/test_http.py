@@ -11,6 +11,7 @@ from datetime import timedelta
 import httpx
 
 from accord.state import StateStore
+from accord.state.tables import as_key
 from accord.web.security import COOKIE, csrf_token
 from tests.cli.support import Demo, utc_now_text
 from tests.web.support import TOKEN, Served
@@ -39,7 +40,7 @@ def couplings(demo: Demo, mapping: str = "CUSTOMER") -> dict[str, str]:
     rows = state(
         demo, "SELECT local_key, integration_key FROM accord_couplings WHERE mapping = ?", mapping
     )
-    return {str(a): str(b) for a, b in rows}
+    return {as_key(a): as_key(b) for a, b in rows}
 
 
 def test_every_page_answers(served: Served) -> None:

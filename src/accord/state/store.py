@@ -33,11 +33,13 @@ from accord.state.shield import deferred_interrupts
 from accord.state.tables import (
     ATTENTION,
     KEY,
+    CompactKey,
     couplings,
     job_errors,
     jobs,
     key_series,
     leases,
+    pending_creations,
     schedule,
     watermarks,
 )
@@ -242,7 +244,7 @@ class StateStore:
 
     def attention(self, mapping: str) -> list[Coupling]:
         """Pending, failed, deferred and skipped couplings of a mapping."""
-        query = sa.select(couplings).where(couplings.c.mapping == mapping, ATTENTION)
+        query = sa.select(couplings).where(couplings.c.id.in_(_attention_ids(mapping)))
         with self._read() as conn:
             return [_coupling(row) for row in conn.execute(query)]
 
@@ -259,7 +261,7 @@ class StateStore:
     ) -> list[Coupling]:
         query = sa.select(couplings).where(couplings.c.mapping == mapping)
         if attention_only:
-            query = query.where(ATTENTION)
+            query = query.where(couplings.c.id.in_(_attention_ids(mapping)))
         query = query.order_by(couplings.c.local_key).limit(limit).offset(offset)
         with self._read() as conn:
             return [_coupling(row) for row in conn.execute(query)]
@@ -609,6 +611,25 @@ class StateTransaction:
         if items:
             # By column, straight from the objects: no dict per coupling.
             insert_columns(self.conn, couplings, _columns(items))
+            self._list_pending(items)
+
+    def _list_pending(self, items: Sequence[Coupling]) -> None:
+        """Record the pending ones among ``items`` in ``accord_pending`` (see tables.py)."""
+        waiting = [c for c in items if c.pending]
+        if waiting:
+            insert_columns(
+                self.conn,
+                pending_creations,
+                {
+                    "mapping": [c.mapping for c in waiting],
+                    "local_key": [c.local_key for c in waiting],
+                },
+            )
+
+    def _unlist_pending(self, mapping: str, local_keys: Sequence[str]) -> None:
+        for size, params in _key_chunks(self.conn, mapping, local_keys):
+            query = self.statements.get(self.conn, ("unlist",), size)
+            query.execute(self.conn, params)
 
     def update_couplings(self, items: Sequence[Coupling]) -> None:
         """Save couplings, found by (mapping, local key)."""
@@ -628,6 +649,13 @@ class StateTransaction:
             .values({n: sa.bindparam(f"v_{n}") for n in names})
         )
         execute_many(self.conn, stmt, rows)
+        # ``pending`` may have changed either way: the side table follows (by mapping).
+        by_mapping: dict[str, list[Coupling]] = {}
+        for c in items:
+            by_mapping.setdefault(c.mapping, []).append(c)
+        for name, group in by_mapping.items():
+            self._unlist_pending(name, [c.local_key for c in group])
+        self._list_pending(items)
 
     def confirm_created(
         self, mapping: str, version_side: Side, local_keys: Sequence[str], version: object
@@ -635,18 +663,23 @@ class StateTransaction:
         """Pending couplings whose records now exist: clear ``pending``, set the new version.
 
         One statement per chunk instead of one parameter set per coupling: every other field
-        was written in final form before the record was created.
+        was written in final form before the record was created. The update changes no
+        indexed column (on PostgreSQL it can be a HOT update); the creations' entries in
+        ``accord_pending`` go in the same transaction.
         """
         for size, params in _key_chunks(self.conn, mapping, local_keys):
             query = self.statements.get(self.conn, ("confirm", version_side), size)
             query.execute(self.conn, {**params, "b_version": version})
+        self._unlist_pending(mapping, local_keys)
 
     def delete_couplings(self, mapping: str, local_keys: Sequence[str]) -> None:
         for size, params in _key_chunks(self.conn, mapping, local_keys):
             query = self.statements.get(self.conn, ("delete",), size)
             query.execute(self.conn, params)
+        self._unlist_pending(mapping, local_keys)
 
     def delete_all_couplings(self, mapping: str) -> int:
+        self.conn.execute(pending_creations.delete().where(pending_creations.c.mapping == mapping))
         result = self.conn.execute(couplings.delete().where(couplings.c.mapping == mapping))
         return int(result.rowcount)
 
@@ -852,6 +885,21 @@ _RESULT_COLUMNS = {
 }
 
 
+def _attention_ids(mapping: str) -> sa.CompoundSelect[Any]:
+    """Ids of the couplings of ``mapping`` needing attention: failed, deferred or skipped
+    (the partial index) and pending creations (``accord_pending``), each found by index."""
+    flagged = sa.select(couplings.c.id).where(couplings.c.mapping == mapping, ATTENTION)
+    # A key list, not a join: the planner then searches the couplings by key for each
+    # pending entry rather than scanning the mapping's couplings for entries.
+    waiting = sa.select(couplings.c.id).where(
+        couplings.c.mapping == mapping,
+        couplings.c.local_key.in_(
+            sa.select(pending_creations.c.local_key).where(pending_creations.c.mapping == mapping)
+        ),
+    )
+    return sa.union(flagged, waiting)
+
+
 def _key_params(mapping: str, keys: Sequence[str]) -> dict[str, Any]:
     params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
     params["b_mapping"] = mapping
@@ -899,7 +947,10 @@ class _Statements:
 
 def _statement(what: tuple[Any, ...], size: int) -> Any:
     mapping_is = couplings.c.mapping == sa.bindparam("b_mapping")
-    keys: list[sa.BindParameter[str]] = [sa.bindparam(f"k{i}") for i in range(size)]
+    # Typed as the key columns: on SQLite a UUID key goes as the bytes it is stored as.
+    keys: list[sa.BindParameter[str]] = [
+        sa.bindparam(f"k{i}", type_=CompactKey()) for i in range(size)
+    ]
 
     def among(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         if size == 0:  # one array of keys (see _key_chunks)
@@ -927,6 +978,11 @@ def _statement(what: tuple[Any, ...], size: int) -> Any:
             couplings.update()
             .where(*where)
             .values({"pending": False, version: sa.bindparam("b_version", type_=version.type)})
+        )
+    if kind == "unlist":
+        return pending_creations.delete().where(
+            pending_creations.c.mapping == sa.bindparam("b_mapping"),
+            among(pending_creations.c.local_key),
         )
     assert kind == "delete"
     return couplings.delete().where(*where)
