@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,17 @@ class Workers:
             for i in range(len(self.processes))
         )
 
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until every worker says it is ready: a task sent before the second worker listens
+        would all go to the first, and a test of sharing would measure start-up times."""
+        deadline = time.monotonic() + timeout
+        for i, process in enumerate(self.processes):
+            log = self.config.parent / f"worker-{i}.log"
+            while " ready." not in (log.read_text(errors="replace") if log.exists() else ""):
+                assert process.poll() is None, f"worker {i} exited\n{self.logs()}"
+                assert time.monotonic() < deadline, f"worker {i} not ready\n{self.logs()}"
+                time.sleep(0.1)
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -123,6 +135,7 @@ def workers(config: Path, url: str, count: int) -> Iterator[Workers]:
     try:
         for _ in range(count):
             running.start()
+        running.wait_ready()
         yield running
     finally:
         running.stop()
