@@ -141,3 +141,21 @@ class Demo:
         text = self.config.read_text(encoding="utf-8")
         assert old in text, f"{old!r} is not in accord.toml"
         self.config.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def edit_both_sides(demo: Demo, pair: tuple[str, str] | None = None) -> tuple[str, str]:
+    """Edit one coupled CUSTOMER's city on both sides (a conflict for the next sync)."""
+    local, remote = pair or next(iter(demo.couplings("CUSTOMER").items()))
+    demo.execute(
+        "erp",
+        "UPDATE customer SET city = 'Bergen', last_modified = ? WHERE no = ?",
+        utc_now_text(),
+        local,
+    )
+    demo.execute(
+        "crm",
+        "UPDATE account SET address1_city = 'Milan', modifiedon = ? WHERE accountid = ?",
+        utc_now_text(),
+        remote,
+    )
+    return local, remote

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from tests.cli.support import Demo, accord, accord_json, explain, plain, utc_now_text
-
-
-def edit_both_sides(demo: Demo) -> tuple[str, str]:
-    local, remote = next(iter(demo.couplings("CUSTOMER").items()))
-    demo.execute(
-        "erp",
-        "UPDATE customer SET city = 'Bergen', last_modified = ? WHERE no = ?",
-        utc_now_text(),
-        local,
-    )
-    demo.execute(
-        "crm",
-        "UPDATE account SET address1_city = 'Milan', modifiedon = ? WHERE accountid = ?",
-        utc_now_text(),
-        remote,
-    )
-    return local, remote
+from tests.cli.support import (
+    Demo,
+    accord,
+    accord_json,
+    edit_both_sides,
+    explain,
+    plain,
+)
 
 
 def test_conflict_listed_then_resolved(demo: Demo) -> None:

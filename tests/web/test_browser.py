@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.cli.support import utc_now_text
+from tests.cli.support import edit_both_sides, utc_now_text
 from tests.web.browser import launch
 from tests.web.support import TOKEN, Served
 from tests.web.test_http import couplings, state
@@ -105,19 +105,7 @@ def test_match_based_coupling_from_the_dialog(page: Page, served: Served) -> Non
 
 def test_resolve_a_conflict(page: Page, served: Served) -> None:
     demo = served.demo
-    local, remote = next(iter(couplings(demo).items()))
-    demo.execute(
-        "erp",
-        "UPDATE customer SET city = 'Bergen', last_modified = ? WHERE no = ?",
-        utc_now_text(),
-        local,
-    )
-    demo.execute(
-        "crm",
-        "UPDATE account SET address1_city = 'Milan', modifiedon = ? WHERE accountid = ?",
-        utc_now_text(),
-        remote,
-    )
+    local, remote = edit_both_sides(demo, next(iter(couplings(demo).items())))
     served.act("sync", {"mapping": "CUSTOMER"})
 
     page.goto(f"{served.url}/conflicts")

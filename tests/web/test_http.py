@@ -13,7 +13,7 @@ import httpx
 from accord.state import StateStore
 from accord.state.tables import as_key
 from accord.web.security import COOKIE, csrf_token
-from tests.cli.support import Demo, utc_now_text
+from tests.cli.support import Demo, edit_both_sides, utc_now_text
 from tests.web.support import TOKEN, Served
 
 PAGES = {
@@ -247,19 +247,7 @@ def test_errors_retry_restore_delete(served: Served) -> None:
 
 def test_conflict_listed_and_resolved(served: Served) -> None:
     demo = served.demo
-    local, remote = next(iter(couplings(demo).items()))
-    demo.execute(
-        "erp",
-        "UPDATE customer SET city = 'Bergen', last_modified = ? WHERE no = ?",
-        utc_now_text(),
-        local,
-    )
-    demo.execute(
-        "crm",
-        "UPDATE account SET address1_city = 'Milan', modifiedon = ? WHERE accountid = ?",
-        utc_now_text(),
-        remote,
-    )
+    local, _ = edit_both_sides(demo, next(iter(couplings(demo).items())))
     served.act("sync", {"mapping": "CUSTOMER"})
     page = served.client.get("/conflicts").text
     assert f'data-key="{local}"' in page and "Bergen" in page and "Milan" in page
