@@ -45,6 +45,7 @@ _NEXT_STEPS = """\
   accord review                         # what a first full sync would do
   accord match CUSTOMER --dry-run       # couple them back by name, city, e-mail
   accord conflicts / accord errors      # what needs a person's decision
+  accord serve                          # the same in the browser (prints its URL)
 """
 
 
